@@ -1,0 +1,488 @@
+"""The batched simulator: N worlds (each with one or more agents) stepped and rendered per call.
+
+This is the core both APIs share: :class:`thorgym.sim.Controller` is a BatchedSimulator with one
+world that builds AI2-THOR metadata after every step, so the batched form gives the same results
+as N single Controllers by construction.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .layout import AGENT_RADIUS, AGENT_Y, CAMERA_HEIGHT, GRID, SceneSpec, generate_scene
+from .objects import OBJECT_TYPES, STRUCTURE_COLORS
+from .render import BoxTensors, Cameras, RenderOutput, render
+from .scenes import parse_scene
+from .world import AGENT_BASE, World
+
+NAV_ACTIONS: tuple[str, ...] = (
+    "MoveAhead",
+    "MoveBack",
+    "MoveLeft",
+    "MoveRight",
+    "RotateLeft",
+    "RotateRight",
+    "LookUp",
+    "LookDown",
+    "Pass",
+    "Done",
+)
+NAV_INDEX = {a: i for i, a in enumerate(NAV_ACTIONS)}
+_MOVE_OFFSET = {0: 0.0, 1: 180.0, 2: 270.0, 3: 90.0}  # heading offset of each move action
+HORIZON_MIN, HORIZON_MAX = -30.0, 60.0
+VISIBILITY_ROWS = 64  # visibility is decided on a raster of this height (same camera)
+_AGENT_BOXES = 2  # body and head
+_COLLIDE_R2 = (AGENT_RADIUS - 1e-3) ** 2
+_AGENT_MIN_DIST = 0.2  # agents may stand on neighbouring grid points, not on the same one
+
+# error codes of navigation actions
+OK, BLOCKED_WALL, BLOCKED_OBJECT, BLOCKED_AGENT, HORIZON_LIMIT = 0, 1, 2, 3, 4
+
+
+@functools.lru_cache(maxsize=256)
+def get_scene(name: str) -> SceneSpec:
+    """The generated scene of a name (cached; worlds copy what they change)."""
+    return generate_scene(parse_scene(name)[0])
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available; use device='cpu'")
+    return dev
+
+
+@dataclass
+class BatchStep:
+    """What one batched step returns; every tensor is on the simulator's device, (N, A, …)."""
+
+    rgb: torch.Tensor | None  # (N, A, H, W, 3) uint8
+    depth: torch.Tensor | None  # (N, A, H, W) float32 metres
+    instance: torch.Tensor | None  # (N, A, H, W) int32 object index (<0: structure/agents)
+    visible: torch.Tensor  # (N, A, O) bool, O = max objects per world
+    success: torch.Tensor  # (N, A) bool: lastActionSuccess of the agent's action
+
+
+class BatchedSimulator:
+    """Step and render N worlds at once.
+
+    Args:
+        scenes: one scene name per world (e.g. ``["FloorPlan1"] * 64``).
+        width, height: frame size in pixels (32–300 each).
+        agent_count: agents per world; each sees the others.
+        grid_size, rotate_step_degrees, visibility_distance, field_of_view: AI2-THOR's meanings.
+        render_depth, render_instance_segmentation: which frames to return besides RGB.
+        device: "cpu", "cuda", "cuda:1" or "auto".
+        compile: fuse the ray–box kernel with torch.compile (faster after a warm-up).
+    """
+
+    def __init__(
+        self,
+        scenes: Sequence[str],
+        *,
+        width: int = 300,
+        height: int = 300,
+        agent_count: int = 1,
+        grid_size: float = GRID,
+        rotate_step_degrees: float = 90.0,
+        visibility_distance: float = 1.5,
+        field_of_view: float = 90.0,
+        render_depth: bool = True,
+        render_instance_segmentation: bool = True,
+        render_rgb: bool = True,
+        device: str | torch.device = "cpu",
+        compile: bool = False,
+    ) -> None:
+        if isinstance(scenes, str):
+            scenes = [scenes]
+        if len(scenes) == 0:
+            raise ValueError("scenes must name at least one scene")
+        for name, v in (("width", width), ("height", height)):
+            if not isinstance(v, int) or not 32 <= v <= 300:
+                raise ValueError(f"{name} must be an integer between 32 and 300, got {v!r}")
+        if not isinstance(agent_count, int) or agent_count < 1:
+            raise ValueError(f"agentCount must be a positive integer, got {agent_count!r}")
+        if not (isinstance(grid_size, int | float) and 0.05 <= grid_size <= 1.0):
+            raise ValueError(f"gridSize must be a number in [0.05, 1.0], got {grid_size!r}")
+        if not (isinstance(field_of_view, int | float) and 1 <= field_of_view < 180):
+            raise ValueError(f"fieldOfView must be in (0, 180) degrees, got {field_of_view!r}")
+        if not (isinstance(visibility_distance, int | float) and visibility_distance > 0):
+            raise ValueError(f"visibilityDistance must be positive, got {visibility_distance!r}")
+        if not (isinstance(rotate_step_degrees, int | float) and 0 < rotate_step_degrees <= 180):
+            raise ValueError(f"rotateStepDegrees must be in (0, 180], got {rotate_step_degrees!r}")
+        self.width, self.height = width, height
+        self.agent_count = agent_count
+        self.grid_size = float(grid_size)
+        self.rotate_step_degrees = float(rotate_step_degrees)
+        self.visibility_distance = float(visibility_distance)
+        self.field_of_view = float(field_of_view)
+        self.render_depth = render_depth
+        self.render_instance_segmentation = render_instance_segmentation
+        self.render_rgb = render_rgb
+        self.device = resolve_device(device)
+        self.compile = compile
+        self.worlds: list[World] = [World(get_scene(s), agent_count) for s in scenes]
+        n, a = len(self.worlds), agent_count
+        self.pos = torch.zeros(n, a, 3, device=self.device)
+        self.yaw = torch.zeros(n, a, device=self.device)
+        self.horizon = torch.zeros(n, a, device=self.device)
+        self.last_error = torch.zeros(n, a, dtype=torch.int8, device=self.device)
+        self.last_blocker = torch.full((n, a), -1, dtype=torch.long, device=self.device)
+        self._versions = [-1] * n
+        self._boxes: BoxTensors | None = None
+        self._blocks: torch.Tensor | None = None
+        self._world_boxes = 0
+        self._visible: torch.Tensor | None = None
+        for i in range(n):
+            self._place_agents(i)
+        self._sync_boxes()
+
+    # -- set-up ----------------------------------------------------------------------------
+    @property
+    def num_worlds(self) -> int:
+        return len(self.worlds)
+
+    def reset_world(self, i: int, scene: str | None = None) -> None:
+        """Put world i back to its scene's initial state (optionally another scene)."""
+        spec = get_scene(scene) if scene is not None else self.worlds[i].spec
+        self.worlds[i] = World(spec, self.agent_count)
+        self._versions[i] = -1
+        self._place_agents(i)
+        self._visible = None
+
+    def _place_agents(self, i: int) -> None:
+        spec = self.worlds[i].spec
+        x, z, yaw = spec.start
+        spots = [(x, z)]
+        # Further agents start on the nearest free reachable grid points.
+        for p in sorted(spec.reachable, key=lambda q: ((q[0] - x) ** 2 + (q[1] - z) ** 2, q)):
+            if len(spots) >= self.agent_count:
+                break
+            if all((p[0] - s[0]) ** 2 + (p[1] - s[1]) ** 2 > 0.24**2 for s in spots):
+                spots.append(p)
+        for a, (px, pz) in enumerate(spots):
+            self.pos[i, a] = torch.tensor([px, AGENT_Y, pz])
+            self.yaw[i, a] = yaw
+            self.horizon[i, a] = 0.0
+        self.last_error[i] = OK
+        self.last_blocker[i] = -1
+
+    def _sync_boxes(self) -> None:
+        """Upload the boxes of worlds whose state changed; re-pad all when one outgrows B."""
+        stale = [i for i, w in enumerate(self.worlds) if w.version != self._versions[i]]
+        if not stale and self._boxes is not None:
+            return
+        need = max(len(w.boxes()) for w in self.worlds)
+        if self._boxes is None or need > self._world_boxes:
+            self._world_boxes = need
+            stale = list(range(self.num_worlds))
+            n, b = self.num_worlds, need + _AGENT_BOXES * self.agent_count
+            dev = self.device
+            self._boxes = BoxTensors(
+                lo=torch.zeros(n, b, 3, device=dev),
+                hi=torch.zeros(n, b, 3, device=dev),
+                inst=torch.full((n, b), -100, dtype=torch.int32, device=dev),
+                color=torch.zeros(n, b, 3, device=dev),
+                pattern=torch.zeros(n, b, dtype=torch.int8, device=dev),
+                active=torch.zeros(n, b, dtype=torch.bool, device=dev),
+            )
+            self._blocks = torch.zeros(n, need, dtype=torch.bool, device=dev)
+            ac = torch.tensor(STRUCTURE_COLORS["Agent"])
+            for a in range(self.agent_count):
+                j = need + _AGENT_BOXES * a
+                self._boxes.inst[:, j : j + 2] = AGENT_BASE - a
+                self._boxes.color[:, j] = ac
+                self._boxes.color[:, j + 1] = torch.tensor([0.95, 0.85, 0.2])
+                self._boxes.active[:, j : j + 2] = True
+        bx = self._boxes
+        for i in stale:
+            wb = self.worlds[i].boxes()
+            m = len(wb)
+            sl = slice(0, m)
+            bx.lo[i, sl] = torch.from_numpy(wb.lo).to(self.device)
+            bx.hi[i, sl] = torch.from_numpy(wb.hi).to(self.device)
+            bx.inst[i, sl] = torch.from_numpy(wb.inst).to(self.device)
+            bx.color[i, sl] = torch.from_numpy(wb.color).to(self.device)
+            bx.pattern[i, sl] = torch.from_numpy(wb.pattern).to(self.device)
+            bx.active[i, sl] = torch.from_numpy(wb.active).to(self.device)
+            bx.active[i, m : self._world_boxes] = False
+            self._blocks[i, :m] = torch.from_numpy(wb.blocks & wb.active).to(self.device)
+            self._blocks[i, m:] = False
+            self._versions[i] = self.worlds[i].version
+
+    def _update_agent_boxes(self) -> None:
+        bx = self._boxes
+        base = self._world_boxes
+        for a in range(self.agent_count):
+            j = base + _AGENT_BOXES * a
+            p = self.pos[:, a]
+            body_half = torch.tensor([0.12, 0.0, 0.12], device=self.device)
+            floor = torch.zeros_like(p)
+            floor[:, 0], floor[:, 2] = p[:, 0], p[:, 2]
+            bx.lo[:, j] = floor - body_half
+            bx.hi[:, j] = floor + body_half + torch.tensor([0.0, 1.45, 0.0], device=self.device)
+            # The head sits towards the agent's heading so partners can read its orientation.
+            yaw = torch.deg2rad(self.yaw[:, a])
+            head = floor + torch.stack([0.06 * torch.sin(yaw), torch.full_like(yaw, 1.55),
+                                        0.06 * torch.cos(yaw)], -1)
+            bx.lo[:, j + 1] = head - 0.09
+            bx.hi[:, j + 1] = head + 0.09
+
+    # -- collisions --------------------------------------------------------------------------
+    def _collides(self, xz: torch.Tensor, agent: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """For positions (N, 2) of `agent`: (blocked (N,), error code (N,), blocking box (N,))."""
+        bx = self._boxes
+        nb = self._world_boxes
+        lo, hi = bx.lo[:, :nb], bx.hi[:, :nb]
+        x, z = xz[:, None, 0], xz[:, None, 1]
+        dx = torch.clamp(torch.maximum(lo[..., 0] - x, x - hi[..., 0]), min=0.0)
+        dz = torch.clamp(torch.maximum(lo[..., 2] - z, z - hi[..., 2]), min=0.0)
+        hit = ((dx * dx + dz * dz) < _COLLIDE_R2) & self._blocks
+        any_box = hit.any(1)
+        first = torch.where(any_box, hit.to(torch.int8).argmax(1), torch.full_like(any_box, -1, dtype=torch.long))
+        code = torch.where(any_box, torch.where(bx.inst[:, :nb].gather(1, first.clamp(min=0)[:, None])[:, 0] >= 0,
+                                                torch.full_like(first, BLOCKED_OBJECT),
+                                                torch.full_like(first, BLOCKED_WALL)),
+                           torch.zeros_like(first))
+        blocked = any_box
+        for other in range(self.agent_count):
+            if other == agent:
+                continue
+            d2 = ((self.pos[:, other, [0, 2]] - xz) ** 2).sum(-1)
+            near = d2 < _AGENT_MIN_DIST**2
+            code = torch.where(near & ~blocked, torch.full_like(code, BLOCKED_AGENT), code)
+            first = torch.where(near & ~blocked, torch.full_like(first, AGENT_BASE - other), first)
+            blocked = blocked | near
+        return blocked, code, first
+
+    def position_free(self, i: int, x: float, z: float, agent: int = 0) -> bool:
+        """Whether agent `agent` of world i could stand at (x, z)."""
+        self._sync_boxes()
+        xz = self.pos[:, agent, [0, 2]].clone()
+        xz[i] = torch.tensor([x, z], device=self.device)
+        return not bool(self._collides(xz, agent)[0][i])
+
+    # -- navigation --------------------------------------------------------------------------
+    def step_nav(
+        self,
+        actions: torch.Tensor,
+        magnitude: torch.Tensor | None = None,
+        degrees: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Apply navigation actions (N, A) of NAV_ACTIONS indices (-1: the agent does nothing).
+
+        Agents act in index order within a step. Returns lastActionSuccess (N, A).
+        """
+        self._sync_boxes()
+        actions = torch.as_tensor(actions, device=self.device, dtype=torch.long)
+        if actions.dim() == 1:
+            actions = actions[:, None].expand(-1, self.agent_count).clone()
+            actions[:, 1:] = -1
+        n, a_count = actions.shape
+        if n != self.num_worlds or a_count != self.agent_count:
+            raise ValueError(f"actions must have shape ({self.num_worlds}, {self.agent_count}) or "
+                             f"({self.num_worlds},), got {tuple(actions.shape)}")
+        if ((actions < -1) | (actions >= len(NAV_ACTIONS))).any():
+            raise ValueError(f"action indices must be -1 or in [0, {len(NAV_ACTIONS)}): {NAV_ACTIONS}")
+        mag = self.grid_size if magnitude is None else magnitude
+        deg = self.rotate_step_degrees if degrees is None else degrees
+        mag = torch.as_tensor(mag, device=self.device, dtype=torch.float32).expand(n, a_count)
+        deg = torch.as_tensor(deg, device=self.device, dtype=torch.float32).expand(n, a_count)
+        success = torch.ones(n, a_count, dtype=torch.bool, device=self.device)
+        self.last_error.zero_()
+        self.last_blocker.fill_(-1)
+        for a in range(a_count):
+            act = actions[:, a]
+            is_move = (act >= 0) & (act <= 3)
+            if bool(is_move.any()):
+                offset = torch.zeros_like(mag[:, a])
+                for code, off in _MOVE_OFFSET.items():
+                    offset = torch.where(act == code, torch.full_like(offset, off), offset)
+                heading = torch.remainder(self.yaw[:, a] + offset, 360.0)
+                dx, dz = _heading_delta(heading, mag[:, a])
+                cur = self.pos[:, a, [0, 2]]
+                target = cur + torch.stack([dx, dz], -1)
+                mid = cur + 0.5 * torch.stack([dx, dz], -1)
+                b1, c1, f1 = self._collides(target, a)
+                b2, c2, f2 = self._collides(mid, a)
+                blocked = (b1 | b2) & is_move
+                ok = is_move & ~blocked
+                self.pos[:, a, 0] = torch.where(ok, target[:, 0], self.pos[:, a, 0])
+                self.pos[:, a, 2] = torch.where(ok, target[:, 1], self.pos[:, a, 2])
+                code = torch.where(b1, c1, c2).to(torch.int8)
+                first = torch.where(b1, f1, f2)
+                self.last_error[:, a] = torch.where(blocked, code, self.last_error[:, a])
+                self.last_blocker[:, a] = torch.where(blocked, first, self.last_blocker[:, a])
+                success[:, a] &= ~blocked
+            rot = (act == 4) | (act == 5)
+            sgn = torch.where(act == 4, -1.0, 1.0)
+            self.yaw[:, a] = torch.where(rot, torch.remainder(self.yaw[:, a] + sgn * deg[:, a], 360.0),
+                                         self.yaw[:, a])
+            look = (act == 6) | (act == 7)
+            # LookUp/LookDown move by 30 degrees unless `degrees` says otherwise.
+            look_deg = 30.0 if degrees is None else deg[:, a]
+            new_h = self.horizon[:, a] + torch.where(act == 7, 1.0, -1.0) * look_deg
+            out = look & ((new_h < HORIZON_MIN - 1e-4) | (new_h > HORIZON_MAX + 1e-4))
+            self.horizon[:, a] = torch.where(look & ~out, new_h, self.horizon[:, a])
+            self.last_error[:, a] = torch.where(out, torch.full_like(self.last_error[:, a], HORIZON_LIMIT),
+                                                self.last_error[:, a])
+            success[:, a] &= ~out
+        self._visible = None
+        return success
+
+    # -- rendering ---------------------------------------------------------------------------
+    def _cameras(self, worlds: torch.Tensor | None = None) -> Cameras:
+        n, a = self.num_worlds, self.agent_count
+        w = torch.arange(n, device=self.device)[:, None].expand(n, a).reshape(-1)
+        ag = torch.arange(a, device=self.device)[None, :].expand(n, a).reshape(-1)
+        pos = self.pos.reshape(-1, 3).clone()
+        pos[:, 1] = pos[:, 1] + CAMERA_HEIGHT
+        hide_lo = self._world_boxes + _AGENT_BOXES * ag
+        cams = Cameras(world=w, pos=pos, yaw=self.yaw.reshape(-1), horizon=self.horizon.reshape(-1),
+                       hide_lo=hide_lo, hide_hi=hide_lo + _AGENT_BOXES)
+        if worlds is not None:
+            sel = (worlds[:, None] * a + torch.arange(a, device=self.device)[None, :]).reshape(-1)
+            cams = Cameras(*(t[sel] for t in (cams.world, cams.pos, cams.yaw, cams.horizon,
+                                               cams.hide_lo, cams.hide_hi)))
+        return cams
+
+    def render(self, rgb: bool | None = None) -> tuple[RenderOutput, torch.Tensor]:
+        """Render every agent of every world. Returns (frames with leading N*A, visible (N,A,O))."""
+        self._sync_boxes()
+        self._update_agent_boxes()
+        cams = self._cameras()
+        want_rgb = self.render_rgb if rgb is None else rgb
+        out = render(self._boxes, cams, self.height, self.width, self.field_of_view, rgb=want_rgb,
+                     use_compile=self.compile)
+        vis_w = max(1, round(VISIBILITY_ROWS * self.width / self.height))
+        if (self.height, self.width) == (VISIBILITY_ROWS, vis_w):
+            vis_src = out
+        else:
+            vis_src = render(self._boxes, cams, VISIBILITY_ROWS, vis_w, self.field_of_view, rgb=False,
+                             use_compile=self.compile)
+        self._visible = self._visibility(vis_src)
+        return out, self._visible
+
+    def _visibility(self, out: RenderOutput) -> torch.Tensor:
+        n, a = self.num_worlds, self.agent_count
+        o = max(1, max(len(w.objects) for w in self.worlds))
+        c = n * a
+        inst = out.inst.reshape(c, -1).to(torch.long)
+        ok = (inst >= 0) & (out.distance.reshape(c, -1) <= self.visibility_distance)
+        flat = torch.arange(c, device=self.device)[:, None] * o + inst.clamp(min=0)
+        counts = torch.bincount(flat[ok], minlength=c * o)
+        return (counts > 0).reshape(n, a, o)
+
+    def visible(self) -> torch.Tensor:
+        """(N, A, O) visibility of every object for every agent in the current state."""
+        if self._visible is None:
+            self.render(rgb=False)
+        return self._visible
+
+    def step(self, actions) -> BatchStep:
+        """Navigation step for all worlds, then one batched render."""
+        success = self.step_nav(actions)
+        return self.observe(success)
+
+    def observe(self, success: torch.Tensor | None = None) -> BatchStep:
+        out, visible = self.render()
+        n, a = self.num_worlds, self.agent_count
+        h, w = self.height, self.width
+        if success is None:
+            success = torch.ones(n, a, dtype=torch.bool, device=self.device)
+        return BatchStep(
+            rgb=None if out.rgb is None else out.rgb.reshape(n, a, h, w, 3),
+            depth=out.depth.reshape(n, a, h, w) if self.render_depth else None,
+            instance=out.inst.reshape(n, a, h, w) if self.render_instance_segmentation else None,
+            visible=visible,
+            success=success,
+        )
+
+    # -- queries -----------------------------------------------------------------------------
+    def reachable_positions(self, i: int, agent: int = 0) -> list[tuple[float, float]]:
+        """Grid positions (step gridSize, anchored at the agent) reachable without collisions.
+
+        Other agents are ignored, as for AI2-THOR's GetReachablePositions.
+        """
+        self._sync_boxes()
+        x0 = float(self.pos[i, agent, 0])
+        z0 = float(self.pos[i, agent, 2])
+        return _reachable_from(self, i, x0, z0, self.grid_size)
+
+
+def _heading_delta(heading: torch.Tensor, mag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Displacement of a move along `heading` degrees.
+
+    Headings on multiples of 45° move on the grid (diagonals move `mag` on both axes, as SAVN's
+    45° setting does); other headings move `mag` metres along the heading.
+    """
+    rad = torch.deg2rad(heading.to(torch.float64))
+    sx, cz = torch.sin(rad), torch.cos(rad)
+    on45 = torch.remainder(heading + 1e-4, 45.0) < 2e-4
+    gx, gz = torch.round(sx * 1.4142), torch.round(cz * 1.4142)
+    gx, gz = torch.clamp(gx, -1, 1), torch.clamp(gz, -1, 1)
+    m = mag.to(torch.float64)
+    dx = torch.where(on45, gx * m, sx * m)
+    dz = torch.where(on45, gz * m, cz * m)
+    return dx.to(torch.float32), dz.to(torch.float32)
+
+
+def _reachable_from(sim: BatchedSimulator, i: int, x0: float, z0: float, step: float):
+    """Breadth-first search over the grid from (x0, z0) with the simulator's collision test."""
+    bx = sim._boxes
+    nb = sim._world_boxes
+    blocks = sim._blocks[i].cpu().numpy()
+    lo = bx.lo[i, :nb].cpu().numpy()[blocks]
+    hi = bx.hi[i, :nb].cpu().numpy()[blocks]
+
+    def free(x: float, z: float) -> bool:
+        dx = np.clip(np.maximum(lo[:, 0] - x, x - hi[:, 0]), 0, None)
+        dz = np.clip(np.maximum(lo[:, 2] - z, z - hi[:, 2]), 0, None)
+        return not np.any(dx * dx + dz * dz < np.float32(_COLLIDE_R2))
+
+    x0, z0 = np.float32(x0), np.float32(z0)
+    if not free(x0, z0):
+        return []
+    seen = {(0, 0)}
+    dq = deque([(0, 0)])
+    out = []
+    while dq:
+        u, v = dq.popleft()
+        out.append((round(float(x0 + u * step), 4), round(float(z0 + v * step), 4)))
+        for du, dv in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+            k = (u + du, v + dv)
+            if k in seen or abs(k[0]) > 200 or abs(k[1]) > 200:
+                continue
+            seen.add(k)
+            if free(x0 + k[0] * step, z0 + k[1] * step) and free(x0 + (u + du / 2) * step,
+                                                                 z0 + (v + dv / 2) * step):
+                dq.append(k)
+    return sorted(out)
+
+
+def object_types_present(world: World) -> set[str]:
+    return {o.object_type for o in world.objects}
+
+
+def pose_key(x: float, z: float, yaw: float, horizon: float) -> tuple[int, int, int, int]:
+    """Hashable pose rounded to the grid and whole degrees."""
+    return (round(x / 0.05), round(z / 0.05), int(round(yaw)) % 360, int(round(horizon)))
+
+
+__all__ = [
+    "BatchedSimulator",
+    "BatchStep",
+    "NAV_ACTIONS",
+    "OBJECT_TYPES",
+    "get_scene",
+    "math",
+]

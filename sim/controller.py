@@ -1,0 +1,445 @@
+"""``thorgym.sim.Controller``: a mirror of ``ai2thor.controller.Controller`` on the built-in simulator.
+
+    with Controller(scene="FloorPlan1", width=300, height=300, renderDepthImage=True) as c:
+        event = c.step("MoveAhead")
+        event.metadata["lastActionSuccess"], event.frame.shape
+
+A failed action leaves the world unchanged and reports ``lastActionSuccess=False`` with an
+``errorMessage`` (as AI2-THOR does, also for an objectId that does not exist); an unknown action,
+an unknown keyword or a badly typed argument raises ``ValueError`` naming it.
+
+Visibility rule (``objects[i]["visible"]``): an object is visible to an agent when at least one
+pixel of a 64-row raster of the agent's view (same camera and field of view) shows it and that
+pixel's surface point lies within ``visibilityDistance`` metres of the camera. Objects inside a
+closed Fridge, Cabinet or Microwave are hidden by its walls until it is opened.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from .batch import (
+    BLOCKED_AGENT,
+    BLOCKED_OBJECT,
+    BLOCKED_WALL,
+    HORIZON_LIMIT,
+    HORIZON_MAX,
+    HORIZON_MIN,
+    NAV_INDEX,
+    BatchedSimulator,
+)
+from .layout import AGENT_Y, CAMERA_HEIGHT
+from .objects import OBJECT_TYPES
+from .scenes import all_scenes, parse_scene
+from .world import AGENT_BASE
+
+_NUM = (int, float)
+_COMMON = {"agentId": int, "forceAction": bool}
+# Each action's accepted keyword arguments and their types.
+ACTION_ARGS: dict[str, dict[str, type | tuple]] = {
+    "MoveAhead": {"moveMagnitude": _NUM},
+    "MoveBack": {"moveMagnitude": _NUM},
+    "MoveLeft": {"moveMagnitude": _NUM},
+    "MoveRight": {"moveMagnitude": _NUM},
+    "RotateLeft": {"degrees": _NUM},
+    "RotateRight": {"degrees": _NUM},
+    "LookUp": {"degrees": _NUM},
+    "LookDown": {"degrees": _NUM},
+    "Pass": {},
+    "Done": {},
+    "Teleport": {"position": dict, "rotation": (dict, int, float), "horizon": _NUM, "standing": bool},
+    "TeleportFull": {"position": dict, "rotation": (dict, int, float), "horizon": _NUM,
+                     "standing": bool},
+    "GetReachablePositions": {},
+    "OpenObject": {"objectId": str, "openness": _NUM},
+    "CloseObject": {"objectId": str},
+    "PickupObject": {"objectId": str},
+    "PutObject": {"objectId": str},
+    "InitialRandomSpawn": {"randomSeed": int, "forceVisible": bool, "numPlacementAttempts": int,
+                           "placeStationary": bool, "excludedReceptacles": list,
+                           "excludedObjectIds": list},
+    "ChangeResolution": {"x": int, "y": int},
+    "GetScenesInBuild": {},
+}
+
+_INIT_ARGS: dict[str, type | tuple] = {
+    "scene": str,
+    "width": int,
+    "height": int,
+    "gridSize": _NUM,
+    "rotateStepDegrees": _NUM,
+    "visibilityDistance": _NUM,
+    "fieldOfView": _NUM,
+    "renderDepthImage": bool,
+    "renderInstanceSegmentation": bool,
+    "agentCount": int,
+    "agentMode": str,
+    "snapToGrid": bool,
+    "device": str,
+}
+
+
+def _check_kwargs(where: str, given: dict[str, Any], allowed: dict[str, Any]) -> None:
+    for k, v in given.items():
+        if k not in allowed:
+            raise ValueError(f"{where}: unknown argument {k!r}; accepted: {sorted(allowed)}")
+        t = allowed[k]
+        if isinstance(v, bool) and t in (_NUM, int) and k != "forceAction":
+            raise ValueError(f"{where}: argument {k!r} must be a number, got {v!r}")
+        if not isinstance(v, t):
+            raise ValueError(f"{where}: argument {k!r} has the wrong type {type(v).__name__} ({v!r})")
+
+
+def _vec(x: float, y: float, z: float) -> dict[str, float]:
+    return {"x": float(x), "y": float(y), "z": float(z)}
+
+
+def _instance_color(code: int) -> tuple[int, int, int]:
+    """A stable colour per instance code (objects and structure)."""
+    h = (code * 2654435761) & 0xFFFFFF
+    return ((h >> 16) & 255, (h >> 8) & 255, h & 255)
+
+
+class Event:
+    """One agent's view after a step: frames and AI2-THOR metadata."""
+
+    def __init__(
+        self,
+        metadata: dict[str, Any],
+        frame: np.ndarray | None,
+        depth_frame: np.ndarray | None,
+        instance_segmentation_frame: np.ndarray | None,
+        instance_masks: dict[str, np.ndarray],
+        color_to_object_id: dict[tuple[int, int, int], str],
+    ) -> None:
+        self.metadata = metadata
+        self.frame = frame
+        self.depth_frame = depth_frame
+        self.instance_segmentation_frame = instance_segmentation_frame
+        self.instance_masks = instance_masks
+        self.color_to_object_id = color_to_object_id
+        self.object_id_to_color = {v: k for k, v in color_to_object_id.items()}
+        self.events: list[Event] = [self]
+
+    @property
+    def cv2img(self) -> np.ndarray | None:
+        return None if self.frame is None else self.frame[..., ::-1]
+
+    def __repr__(self) -> str:
+        m = self.metadata
+        return (f"<Event {m.get('sceneName')} lastAction={m.get('lastAction')} "
+                f"success={m.get('lastActionSuccess')}>")
+
+
+class Controller:
+    """The AI2-THOR controller API on the built-in simulator (one world, one or more agents).
+
+    Keyword arguments (AI2-THOR's names): scene, width, height, gridSize, rotateStepDegrees,
+    visibilityDistance, fieldOfView, renderDepthImage, renderInstanceSegmentation, agentCount;
+    plus ``device`` ("cpu" default, or "cuda"). ``agentMode`` accepts only "default".
+    """
+
+    def __init__(self, **init: Any) -> None:
+        self._sim: BatchedSimulator | None = None
+        self.last_event: Event | None = None
+        self._init = {
+            "scene": "FloorPlan1",
+            "width": 300,
+            "height": 300,
+            "gridSize": 0.25,
+            "rotateStepDegrees": 90.0,
+            "visibilityDistance": 1.5,
+            "fieldOfView": 90.0,
+            "renderDepthImage": False,
+            "renderInstanceSegmentation": False,
+            "agentCount": 1,
+            "device": "cpu",
+        }
+        self.reset(**init)
+
+    # -- life cycle --------------------------------------------------------------------------
+    def reset(self, scene: str | None = None, **init: Any) -> Event:
+        """Load a scene (default: the current one) in its initial state; init keys may change."""
+        if scene is not None:
+            init["scene"] = scene
+        _check_kwargs("Controller", init, _INIT_ARGS)
+        if init.get("agentMode", "default") != "default":
+            raise ValueError(f"Controller: agentMode {init['agentMode']!r} is not supported; "
+                             "use 'default'")
+        init.pop("agentMode", None)
+        init.pop("snapToGrid", None)
+        cfg = {**self._init, **init}
+        parse_scene(cfg["scene"])
+        self._sim = BatchedSimulator(
+            [cfg["scene"]],
+            width=cfg["width"],
+            height=cfg["height"],
+            agent_count=cfg["agentCount"],
+            grid_size=cfg["gridSize"],
+            rotate_step_degrees=cfg["rotateStepDegrees"],
+            visibility_distance=cfg["visibilityDistance"],
+            field_of_view=cfg["fieldOfView"],
+            render_depth=cfg["renderDepthImage"],
+            render_instance_segmentation=cfg["renderInstanceSegmentation"],
+            device=cfg["device"],
+        )
+        self._init = cfg
+        self._scene_name = cfg["scene"]
+        return self._finish("Initialize", 0, True, "", None)
+
+    def stop(self) -> None:
+        self._sim = None
+
+    def __enter__(self) -> Controller:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def initialization_parameters(self) -> dict[str, Any]:
+        return dict(self._init)
+
+    @property
+    def simulator(self) -> BatchedSimulator:
+        if self._sim is None:
+            raise RuntimeError("the controller was stopped; create a new Controller or call reset()")
+        return self._sim
+
+    # -- actions -----------------------------------------------------------------------------
+    def step(self, action: str | dict[str, Any] | None = None, **kwargs: Any) -> Event:
+        """Run one action, e.g. ``step("MoveAhead")`` or ``step(dict(action="OpenObject", objectId=…))``."""
+        if isinstance(action, dict):
+            kwargs = {**action, **kwargs}
+            action = kwargs.pop("action", None)
+        if not isinstance(action, str):
+            raise ValueError(f"step: action must be an action name string, got {action!r}")
+        if action not in ACTION_ARGS:
+            raise ValueError(f"step: unknown action {action!r}; valid actions: {sorted(ACTION_ARGS)}")
+        _check_kwargs(action, kwargs, {**ACTION_ARGS[action], **_COMMON})
+        sim = self.simulator
+        agent = kwargs.pop("agentId", 0)
+        if not 0 <= agent < sim.agent_count:
+            raise ValueError(f"{action}: agentId {agent} out of range for agentCount={sim.agent_count}")
+        force = kwargs.pop("forceAction", False)
+        if action in NAV_INDEX:
+            return self._nav(action, agent, kwargs)
+        ok, err, ret = True, "", None
+        if action in ("Teleport", "TeleportFull"):
+            ok, err = self._teleport(action, agent, kwargs)
+        elif action == "GetReachablePositions":
+            ret = [_vec(x, AGENT_Y, z) for x, z in sim.reachable_positions(0, agent)]
+        elif action in ("OpenObject", "CloseObject", "PickupObject", "PutObject"):
+            if "objectId" not in kwargs:
+                raise ValueError(f"{action}: missing required argument 'objectId'")
+            ok, err = self._interact(action, agent, kwargs["objectId"], force, kwargs)
+        elif action == "InitialRandomSpawn":
+            sim.worlds[0].random_spawn(
+                kwargs.get("randomSeed", 0),
+                kwargs.get("excludedReceptacles"),
+                kwargs.get("excludedObjectIds"),
+            )
+        elif action == "ChangeResolution":
+            w = kwargs.get("x", sim.width)
+            h = kwargs.get("y", sim.height)
+            for name, v in (("x", w), ("y", h)):
+                if not 32 <= v <= 300:
+                    raise ValueError(f"ChangeResolution: {name}={v} must be between 32 and 300")
+            sim.width, sim.height = w, h
+            self._init["width"], self._init["height"] = w, h
+        elif action == "GetScenesInBuild":
+            ret = all_scenes() + [s + "_physics" for s in all_scenes()]
+        return self._finish(action, agent, ok, err, ret)
+
+    def _nav(self, action: str, agent: int, kwargs: dict[str, Any]) -> Event:
+        sim = self.simulator
+        acts = torch.full((1, sim.agent_count), -1, dtype=torch.long)
+        acts[0, agent] = NAV_INDEX[action]
+        mag = kwargs.get("moveMagnitude")
+        deg = kwargs.get("degrees")
+        if mag is not None and not mag > 0:
+            raise ValueError(f"{action}: moveMagnitude must be positive, got {mag}")
+        if deg is not None and action.startswith("Look") and not 0 < deg <= 90:
+            raise ValueError(f"{action}: degrees must be in (0, 90], got {deg}")
+        ok = bool(sim.step_nav(acts, magnitude=mag, degrees=deg)[0, agent])
+        err = "" if ok else self._nav_error(action, agent)
+        return self._finish(action, agent, ok, err, None)
+
+    def _nav_error(self, action: str, agent: int) -> str:
+        sim = self.simulator
+        code = int(sim.last_error[0, agent])
+        blocker = int(sim.last_blocker[0, agent])
+        if code == HORIZON_LIMIT:
+            return (f"{action} failed: cameraHorizon must stay within [{HORIZON_MIN:g}, "
+                    f"{HORIZON_MAX:g}] degrees (currently {float(sim.horizon[0, agent]):g})")
+        if code == BLOCKED_OBJECT:
+            inst = int(sim._boxes.inst[0, blocker])
+            oid = sim.worlds[0].objects[inst].object_id
+            return f"{oid} is blocking Agent {agent} from moving with {action}"
+        if code == BLOCKED_AGENT:
+            return f"Agent {AGENT_BASE - blocker} is blocking Agent {agent} from moving with {action}"
+        if code == BLOCKED_WALL:
+            return f"a wall is blocking Agent {agent} from moving with {action}"
+        return f"{action} failed"
+
+    def _teleport(self, action: str, agent: int, kw: dict[str, Any]) -> tuple[bool, str]:
+        sim = self.simulator
+        if action == "TeleportFull":
+            missing = [k for k in ("position", "rotation", "horizon", "standing") if k not in kw]
+            if missing:
+                raise ValueError(f"TeleportFull: missing required argument(s) {missing}")
+        pos = kw.get("position")
+        if pos is not None and not all(isinstance(pos.get(k), _NUM) for k in ("x", "z")):
+            raise ValueError(f"{action}: position must be a dict with numeric 'x' and 'z', got {pos!r}")
+        rot = kw.get("rotation")
+        if isinstance(rot, dict):
+            if not isinstance(rot.get("y"), _NUM):
+                raise ValueError(f"{action}: rotation must be a number or a dict with 'y', got {rot!r}")
+            rot = rot["y"]
+        horizon = kw.get("horizon")
+        if horizon is not None and not HORIZON_MIN <= horizon <= HORIZON_MAX:
+            return False, (f"{action}: horizon {horizon} is outside [{HORIZON_MIN:g}, "
+                           f"{HORIZON_MAX:g}]")
+        if kw.get("standing") is False:
+            return False, f"{action}: crouching (standing=False) is not supported by thorgym.sim"
+        if pos is not None:
+            x, z = float(pos["x"]), float(pos["z"])
+            if not sim.position_free(0, x, z, agent):
+                return False, f"{action}: position ({x:g}, {z:g}) is not a valid agent position"
+            sim.pos[0, agent, 0] = x
+            sim.pos[0, agent, 2] = z
+        if rot is not None:
+            sim.yaw[0, agent] = float(rot) % 360.0
+        if horizon is not None:
+            sim.horizon[0, agent] = float(horizon)
+        sim._visible = None
+        return True, ""
+
+    def _interact(self, action: str, agent: int, oid: str, force: bool,
+                  kw: dict[str, Any]) -> tuple[bool, str]:
+        sim = self.simulator
+        world = sim.worlds[0]
+        if oid not in world.index:
+            return False, f"Object ID appears to be invalid: {oid!r} is not in {world.spec.name}"
+        idx = world.index[oid]
+        if not force and not bool(sim.visible()[0, agent, idx]):
+            return False, f"{oid} is not visible to Agent {agent} (within {sim.visibility_distance} m)"
+        if action == "OpenObject":
+            openness = kw.get("openness", 1.0)
+            if not 0.0 <= openness <= 1.0:
+                raise ValueError(f"OpenObject: openness must be in [0, 1], got {openness}")
+            err = world.open(oid, openness > 0)
+        elif action == "CloseObject":
+            err = world.open(oid, False)
+        elif action == "PickupObject":
+            err = world.pickup(oid, agent)
+        else:
+            err = world.put(oid, agent)
+        return err is None, err or ""
+
+    # -- events ------------------------------------------------------------------------------
+    def _finish(self, action: str, agent: int, ok: bool, err: str, ret: Any) -> Event:
+        sim = self.simulator
+        out, visible = sim.render()
+        events = [self._event(a, out, visible, action, ok, err, ret) for a in range(sim.agent_count)]
+        ev = events[agent]
+        ev.events = events
+        self.last_event = ev
+        return ev
+
+    def _event(self, a: int, out, visible, action: str, ok: bool, err: str, ret: Any) -> Event:
+        sim = self.simulator
+        world = sim.worlds[0]
+        h, w = sim.height, sim.width
+        frame = out.rgb[a].cpu().numpy() if out.rgb is not None else None
+        depth = out.depth[a].cpu().numpy().copy() if sim.render_depth else None
+        seg_frame, masks, c2o = None, {}, {}
+        if sim.render_instance_segmentation:
+            inst = out.inst[a].cpu().numpy()
+            seg_frame = np.zeros((h, w, 3), dtype=np.uint8)
+            for code in np.unique(inst):
+                m = inst == code
+                if code >= 0:
+                    name = world.objects[code].object_id
+                elif code <= AGENT_BASE:
+                    name = f"agent{AGENT_BASE - code}"
+                else:
+                    name = {-1: "Floor", -2: "Ceiling", -3: "Wall"}.get(int(code), "Background")
+                color = _instance_color(int(code) + 1000)
+                seg_frame[m] = color
+                c2o[color] = name
+                if code >= 0:
+                    masks[name] = m
+        pos = sim.pos[0, a].tolist()
+        cam = [pos[0], pos[1] + CAMERA_HEIGHT, pos[2]]
+        vis = visible[0, a].cpu().numpy()
+        meta = {
+            "sceneName": self._scene_name,
+            "lastAction": action,
+            "lastActionSuccess": ok,
+            "errorMessage": err,
+            "actionReturn": ret,
+            "agentId": a,
+            "agent": {
+                "name": f"agent{a}" if sim.agent_count > 1 else "agent",
+                "position": _vec(round(pos[0], 6), AGENT_Y, round(pos[2], 6)),
+                "rotation": _vec(0.0, float(sim.yaw[0, a]), 0.0),
+                "cameraHorizon": float(sim.horizon[0, a]),
+                "isStanding": True,
+                "inHighFrictionArea": False,
+            },
+            "objects": self._objects_metadata(a, cam, vis),
+            "inventoryObjects": [
+                {"objectId": oid, "objectType": world.object(oid).object_type}
+                for oid, holder in world.picked_by.items() if holder == a
+            ],
+            "fov": sim.field_of_view,
+            "cameraPosition": _vec(*cam),
+            "screenWidth": w,
+            "screenHeight": h,
+            "sceneBounds": self._scene_bounds(),
+        }
+        return Event(meta, frame, depth, seg_frame, masks, c2o)
+
+    def _scene_bounds(self) -> dict[str, Any]:
+        x0, z0, x1, z1 = self.simulator.worlds[0].spec.bounds
+        return {"center": _vec((x0 + x1) / 2, 1.3, (z0 + z1) / 2), "size": _vec(x1 - x0, 2.6, z1 - z0)}
+
+    def _objects_metadata(self, agent: int, cam: list[float], vis: np.ndarray) -> list[dict[str, Any]]:
+        world = self.simulator.worlds[0]
+        out = []
+        for i, o in enumerate(world.objects):
+            t = OBJECT_TYPES[o.object_type]
+            lo, hi = o.lo, o.hi
+            corners = [_vec(x, y, z) for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+            held = o.object_id in world.picked_by
+            contents = world.contents(o.object_id) if t.receptacle else None
+            out.append({
+                "objectId": o.object_id,
+                "objectType": o.object_type,
+                "name": f"{o.object_type}_{o.object_id.split('|', 1)[1].replace('|', '_')}",
+                "visible": bool(vis[i]) and not held,
+                "distance": math.dist(cam, o.center.tolist()),
+                "position": _vec(*o.center),
+                "rotation": _vec(0.0, 90.0 * o.facing, 0.0),
+                "axisAlignedBoundingBox": {
+                    "center": _vec(*o.center),
+                    "size": _vec(*o.size),
+                    "cornerPoints": [[c["x"], c["y"], c["z"]] for c in corners],
+                },
+                "openable": t.openable,
+                "isOpen": world.is_open[o.object_id],
+                "openness": 1.0 if world.is_open[o.object_id] else 0.0,
+                "pickupable": t.pickupable,
+                "isPickedUp": held,
+                "receptacle": t.receptacle,
+                "receptacleObjectIds": contents,
+                "parentReceptacles": [o.parent] if o.parent else None,
+                "moveable": t.moveable,
+                "mass": t.mass,
+            })
+        return out

@@ -1,0 +1,621 @@
+"""Procedural, deterministic scene generation: a floor plan, furniture and small objects per scene.
+
+Every scene is generated from its name alone (a CRC32 seed), so FloorPlan7 is the same room on
+every machine. Floor plans are rectangles, L-shapes (one corner removed) and rooms split by a
+partition wall that leaves a narrow passage; kitchens may also get an island table.
+Furniture stands against walls facing the room; small objects sit on top surfaces or inside
+receptacles (Fridge, Cabinet, Microwave, GarbageCan, Sink, Bathtub).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .objects import OBJECT_TYPES
+from .scenes import parse_scene
+
+GRID = 0.25
+AGENT_RADIUS = 0.2
+WALL_HEIGHT = 2.6
+WALL_THICKNESS = 0.1
+AGENT_Y = 0.9009995
+CAMERA_HEIGHT = 0.675  # camera above the agent's position, as iTHOR's standing agent
+
+# Receptacles whose contents sit inside them; value = the open face when the receptacle is open:
+# "front" (the face toward the room, reached by opening) or "top" (always open, e.g. a basin).
+INTERIOR_RECEPTACLES = {
+    "Fridge": "front",
+    "Cabinet": "front",
+    "Microwave": "front",
+    "GarbageCan": "top",
+    "Sink": "top",
+    "Bathtub": "top",
+}
+
+
+def object_id(object_type: str, center: np.ndarray) -> str:
+    x, y, z = (float(v) for v in center)
+    return f"{object_type}|{x:+06.2f}|{y:+06.2f}|{z:+06.2f}"
+
+
+@dataclass
+class SceneObject:
+    """One object of a generated scene, in its initial state."""
+
+    object_type: str
+    object_id: str
+    center: np.ndarray  # (3,) metres
+    size: np.ndarray  # (3,) axis-aligned extents
+    facing: int  # front direction: 0 +z, 1 +x, 2 -z, 3 -x (rotation.y = 90 * facing)
+    parent: str | None = None  # receptacle objectId
+    inside: bool = False  # inside (not on top of) its parent
+
+    @property
+    def lo(self) -> np.ndarray:
+        return self.center - self.size / 2
+
+    @property
+    def hi(self) -> np.ndarray:
+        return self.center + self.size / 2
+
+
+@dataclass
+class SceneSpec:
+    name: str
+    room_type: str
+    index: int
+    bounds: tuple[float, float, float, float]  # xmin, zmin, xmax, zmax of the floor
+    walls: list[tuple[np.ndarray, np.ndarray]]  # wall boxes (lo, hi)
+    objects: list[SceneObject]
+    start: tuple[float, float, float]  # agent x, z, yaw
+    shape: str = "rect"
+    reachable: list[tuple[float, float]] = field(default_factory=list)
+
+    def object(self, object_id: str) -> SceneObject:
+        for o in self.objects:
+            if o.object_id == object_id:
+                return o
+        raise KeyError(object_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Room types as data: room size (in grid cells), wall furniture, islands and small objects.
+
+_ROOM_CELLS = {
+    "kitchen": ((18, 24), (16, 22)),
+    "living_room": ((20, 26), (18, 24)),
+    "bedroom": ((16, 22), (16, 20)),
+    "bathroom": ((12, 15), (11, 14)),
+}
+
+# (type, required) in placement order; counters are handled separately for kitchens.
+_WALL_FURNITURE = {
+    "kitchen": [("Fridge", True), ("GarbageCan", True), ("ShelvingUnit", False)],
+    "living_room": [
+        ("TVStand", True),
+        ("Sofa", True),
+        ("ArmChair", False),
+        ("SideTable", True),
+        ("FloorLamp", False),
+        ("GarbageCan", True),
+        ("ShelvingUnit", False),
+    ],
+    "bedroom": [
+        ("Bed", True),
+        ("SideTable", True),
+        ("Dresser", True),
+        ("Desk", False),
+        ("GarbageCan", False),
+        ("ShelvingUnit", False),
+    ],
+    "bathroom": [
+        ("Bathtub", True),
+        ("Toilet", True),
+        ("Sink", True),
+        ("CounterTop", False),
+        ("GarbageCan", False),
+    ],
+}
+_ISLANDS = {"kitchen": ["TableTop"], "living_room": ["CoffeeTable"], "bedroom": [], "bathroom": []}
+
+# Fixed on-top placements: (object, receptacle type, required).
+_ON_FURNITURE = {
+    "kitchen": [
+        ("Sink", "CounterTop", True),
+        ("StoveBurner", "CounterTop", True),
+        ("StoveBurner", "CounterTop", True),
+        ("Microwave", "CounterTop", True),
+        ("Toaster", "CounterTop", True),
+        ("CoffeeMaker", "CounterTop", True),
+    ],
+    "living_room": [("Television", "TVStand", True), ("HousePlant", "SideTable", False)],
+    "bedroom": [("Lamp", "SideTable", True), ("HousePlant", "Dresser", True)],
+    "bathroom": [],
+}
+
+_KITCHEN_SURFACES = ["CounterTop", "TableTop"]
+_KITCHEN_STORAGE = ["Fridge", "Cabinet", "Microwave"]
+_KITCHEN_FOOD = _KITCHEN_SURFACES + ["Fridge", "Sink", "GarbageCan"]
+_KITCHEN_WARE = _KITCHEN_SURFACES + ["Cabinet", "Sink", "Fridge"]
+
+# (type, min count, max count, allowed receptacles)
+_SMALL_OBJECTS = {
+    "kitchen": [
+        ("Bowl", 1, 2, _KITCHEN_WARE + ["Microwave"]),
+        ("Box", 1, 1, ["TableTop", "CounterTop"]),
+        ("Spoon", 1, 2, _KITCHEN_WARE),
+        ("Fork", 1, 2, _KITCHEN_WARE),
+        ("Knife", 1, 2, _KITCHEN_WARE),
+        ("Plate", 1, 2, _KITCHEN_WARE),
+        ("Mug", 1, 2, _KITCHEN_WARE + ["Microwave"]),
+        ("Cup", 0, 1, _KITCHEN_WARE),
+        ("Container", 1, 2, _KITCHEN_SURFACES + _KITCHEN_STORAGE),
+        ("Potato", 1, 2, _KITCHEN_FOOD + ["Microwave"]),
+        ("Egg", 1, 2, _KITCHEN_FOOD),
+        ("Tomato", 1, 2, _KITCHEN_FOOD),
+        ("Lettuce", 1, 1, _KITCHEN_FOOD),
+        ("Apple", 1, 2, _KITCHEN_FOOD + ["Microwave"]),
+        ("Bread", 1, 1, _KITCHEN_FOOD),
+        ("Pot", 1, 1, ["StoveBurner", "CounterTop", "Cabinet"]),
+        ("Pan", 1, 1, ["StoveBurner", "CounterTop", "Cabinet"]),
+        ("Kettle", 0, 1, ["StoveBurner", "CounterTop"]),
+        ("SaltShaker", 0, 1, _KITCHEN_SURFACES + ["Cabinet"]),
+        ("DishSponge", 0, 1, ["Sink", "CounterTop"]),
+        ("SoapBottle", 0, 1, ["CounterTop"]),
+    ],
+    "living_room": [
+        ("Pillow", 1, 2, ["Sofa", "ArmChair"]),
+        ("Laptop", 1, 1, ["CoffeeTable", "SideTable", "Sofa", "TVStand"]),
+        ("Box", 1, 1, ["CoffeeTable", "TVStand", "ShelvingUnit", "SideTable"]),
+        ("Bowl", 1, 1, ["CoffeeTable", "SideTable", "TVStand", "ShelvingUnit"]),
+        ("RemoteControl", 1, 1, ["CoffeeTable", "Sofa", "ArmChair", "TVStand"]),
+        ("Newspaper", 0, 1, ["CoffeeTable", "Sofa", "SideTable"]),
+        ("Statue", 0, 1, ["ShelvingUnit", "SideTable", "TVStand"]),
+        ("Vase", 0, 1, ["ShelvingUnit", "SideTable", "CoffeeTable"]),
+        ("KeyChain", 0, 1, ["CoffeeTable", "SideTable", "ShelvingUnit"]),
+        ("Book", 0, 1, ["CoffeeTable", "ShelvingUnit", "SideTable"]),
+        ("CellPhone", 0, 1, ["Sofa", "CoffeeTable", "SideTable"]),
+    ],
+    "bedroom": [
+        ("Book", 1, 2, ["Bed", "Desk", "Dresser", "SideTable", "ShelvingUnit"]),
+        ("AlarmClock", 1, 1, ["SideTable", "Dresser", "Desk"]),
+        ("Pillow", 1, 2, ["Bed"]),
+        ("CellPhone", 0, 1, ["Bed", "Desk", "SideTable", "Dresser"]),
+        ("CD", 0, 1, ["Desk", "Dresser", "ShelvingUnit"]),
+        ("Pencil", 0, 1, ["Desk", "Dresser"]),
+        ("Laptop", 0, 1, ["Bed", "Desk"]),
+        ("KeyChain", 0, 1, ["Dresser", "SideTable", "Desk"]),
+        ("Box", 0, 1, ["Dresser", "Desk", "ShelvingUnit"]),
+        ("Mug", 0, 1, ["Desk", "SideTable"]),
+    ],
+    "bathroom": [
+        ("ToiletPaper", 1, 2, ["Toilet", "CounterTop", "Bathtub"]),
+        ("SoapBottle", 1, 2, ["Sink", "CounterTop", "Bathtub", "Toilet"]),
+        ("Towel", 0, 1, ["Bathtub", "CounterTop"]),
+        ("Candle", 0, 1, ["CounterTop", "Toilet", "Bathtub"]),
+        ("SprayBottle", 0, 1, ["CounterTop", "Toilet"]),
+        ("Cloth", 0, 1, ["CounterTop", "Bathtub", "Sink"]),
+        ("DishSponge", 0, 1, ["Bathtub", "Sink"]),
+    ],
+}
+
+_DIRS = {0: (0.0, 1.0), 1: (1.0, 0.0), 2: (0.0, -1.0), 3: (-1.0, 0.0)}
+
+
+@dataclass
+class _Segment:
+    """A straight wall, seen from inside the room: `normal` is the facing of what stands at it."""
+
+    a: float  # start along the wall's axis
+    b: float  # end
+    c: float  # coordinate of the wall line on the other axis
+    facing: int  # inward normal as a facing index
+
+    @property
+    def along_x(self) -> bool:
+        return self.facing in (0, 2)
+
+    @property
+    def length(self) -> float:
+        return self.b - self.a
+
+
+class _Rects:
+    """Axis-aligned rectangles on the floor (xmin, zmin, xmax, zmax)."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[float, float, float, float]] = []
+
+    def overlaps(self, r: tuple[float, float, float, float], margin: float = 0.0) -> bool:
+        for q in self.items:
+            if (
+                r[0] < q[2] + margin
+                and q[0] < r[2] + margin
+                and r[1] < q[3] + margin
+                and q[1] < r[3] + margin
+            ):
+                return True
+        return False
+
+
+def scene_seed(name: str, attempt: int = 0) -> int:
+    return zlib.crc32(f"{name}#{attempt}".encode())
+
+
+def generate_scene(name: str) -> SceneSpec:
+    """Generate the scene of a name deterministically (the `_physics` suffix is accepted)."""
+    canonical, room, index = parse_scene(name)
+    for attempt in range(64):
+        spec = _try_generate(canonical, room, index, np.random.default_rng(scene_seed(canonical, attempt)))
+        if spec is not None:
+            return spec
+    raise RuntimeError(f"could not lay out {canonical}; this is a bug in thorgym.sim.layout")
+
+
+def _try_generate(name: str, room: str, index: int, rng: np.random.Generator) -> SceneSpec | None:
+    (wmin, wmax), (dmin, dmax) = _ROOM_CELLS[room]
+    w_cells = int(rng.integers(wmin, wmax + 1))
+    d_cells = int(rng.integers(dmin, dmax + 1))
+    x0 = -GRID * (w_cells // 2)
+    z0 = -GRID * (d_cells // 2)
+    x1, z1 = x0 + GRID * w_cells, z0 + GRID * d_cells
+    # Spread the floor-plan shapes over the scene indices so every room type has each kind.
+    shape = ("rect", "L", "partition", "L+partition")[index % 4]
+    if room == "bathroom" and "partition" in shape:
+        shape = shape.replace("partition", "").strip("+") or "rect"
+
+    segments: list[_Segment] = []
+    walls: list[tuple[np.ndarray, np.ndarray]] = []
+    cut = None
+    if "L" in shape:
+        cw = GRID * int(rng.integers(int(w_cells * 0.3), int(w_cells * 0.45) + 1))
+        cd = GRID * int(rng.integers(int(d_cells * 0.3), int(d_cells * 0.45) + 1))
+        cut = (x1 - cw, z1 - cd)  # the north-east corner is removed
+        cx, cz = cut
+        segments += [
+            _Segment(x0, x1, z0, 0),
+            _Segment(z0, z1, x0, 1),
+            _Segment(x0, cx, z1, 2),
+            _Segment(z0, cz, x1, 3),
+            _Segment(cx, x1, cz, 2),
+            _Segment(cz, z1, cx, 3),
+        ]
+    else:
+        segments += [
+            _Segment(x0, x1, z0, 0),
+            _Segment(z0, z1, x0, 1),
+            _Segment(x0, x1, z1, 2),
+            _Segment(z0, z1, x1, 3),
+        ]
+    t = WALL_THICKNESS
+    for s in segments:
+        if s.along_x:
+            zlo = s.c - t if s.facing == 0 else s.c
+            walls.append((np.array([s.a - t, 0.0, zlo]), np.array([s.b + t, WALL_HEIGHT, zlo + t])))
+        else:
+            xlo = s.c - t if s.facing == 1 else s.c
+            walls.append((np.array([xlo, 0.0, s.a - t]), np.array([xlo + t, WALL_HEIGHT, s.b + t])))
+
+    def inside(x: float, z: float) -> bool:
+        if not (x0 <= x <= x1 and z0 <= z <= z1):
+            return False
+        return not (cut is not None and x > cut[0] and z > cut[1])
+
+    def inside_vec(X: np.ndarray, Z: np.ndarray) -> np.ndarray:
+        ok = (x0 <= X) & (X <= x1) & (z0 <= Z) & (Z <= z1)
+        if cut is not None:
+            ok &= ~((X > cut[0]) & (Z > cut[1]))
+        return ok
+
+    inside.vec = inside_vec  # type: ignore[attr-defined]
+
+    floor_rects = _Rects()
+    keep_free = _Rects()  # clearance in front of furniture, kept free of other furniture
+    partition = None
+    if "partition" in shape:
+        # A wall from the south side towards the north, leaving a passage of 0.75–1.0 m.
+        xs = x0 + GRID * int(rng.integers(int(w_cells * 0.4), int(w_cells * 0.6) + 1))
+        top = (cut[1] if cut is not None and xs > cut[0] else z1) - GRID * int(rng.integers(3, 5))
+        partition = (xs, top)
+        lo = np.array([xs - t / 2, 0.0, z0 - t])
+        hi = np.array([xs + t / 2, WALL_HEIGHT, top])
+        walls.append((lo, hi))
+        floor_rects.items.append((lo[0], lo[2], hi[0], hi[2]))
+
+    objects: list[SceneObject] = []
+
+    def add(otype: str, center, size, facing: int, parent: str | None = None, inside_=False):
+        c = np.round(np.asarray(center, dtype=np.float64), 4)
+        obj = SceneObject(otype, object_id(otype, c), c, np.asarray(size, dtype=np.float64), facing,
+                          parent, inside_)
+        if any(o.object_id == obj.object_id for o in objects):
+            return None
+        objects.append(obj)
+        return obj
+
+    def grid_ok() -> bool:
+        reach, n = _reachable(x0, z0, x1, z1, inside, floor_rects)
+        return n == 1 and len(reach) >= 12
+
+    def place_at_wall(w: float, d: float, seg: _Segment, pos: float | None = None):
+        if seg.length < w + 0.1:
+            return None
+        s = pos if pos is not None else float(rng.uniform(seg.a + 0.02, seg.b - w - 0.02))
+        s = round(s / 0.05) * 0.05
+        s = min(max(s, seg.a + 0.01), seg.b - w - 0.01)
+        nx, nz = _DIRS[seg.facing]
+        if seg.along_x:
+            zs = sorted([seg.c, seg.c + nz * d])
+            rect = (s, zs[0], s + w, zs[1])
+            clear = (s, min(zs[0], seg.c + nz * (d + 0.55)), s + w, max(zs[1], seg.c + nz * (d + 0.55)))
+        else:
+            xs_ = sorted([seg.c, seg.c + nx * d])
+            rect = (xs_[0], s, xs_[1], s + w)
+            clear = (min(xs_[0], seg.c + nx * (d + 0.55)), s, max(xs_[1], seg.c + nx * (d + 0.55)), s + w)
+        if floor_rects.overlaps(rect, 0.02) or keep_free.overlaps(rect, 0.0):
+            return None
+        if not all(inside(px, pz) for px, pz in ((rect[0], rect[1]), (rect[2], rect[3]),
+                                                  (rect[0], rect[3]), (rect[2], rect[1]))):
+            return None
+        floor_rects.items.append(rect)
+        if not grid_ok():
+            floor_rects.items.pop()
+            return None
+        keep_free.items.append(clear)
+        return rect
+
+    def wall_item(otype: str, tries: int = 40) -> SceneObject | None:
+        size = np.array(OBJECT_TYPES[otype].size, dtype=np.float64)
+        w, h, d = size
+        for _ in range(tries):
+            seg = segments[int(rng.integers(len(segments)))]
+            rect = place_at_wall(w, d, seg)
+            if rect is None:
+                continue
+            sx, sz = (w, d) if seg.along_x else (d, w)
+            center = ((rect[0] + rect[2]) / 2, h / 2, (rect[1] + rect[3]) / 2)
+            return add(otype, center, (sx, h, sz), seg.facing)
+        return None
+
+    # Kitchens: counter runs with cabinets below, placed first on the longest walls.
+    if room == "kitchen":
+        total = 0.0
+        for seg in sorted(segments, key=lambda s: -s.length)[:3]:
+            if total >= 3.5:
+                break
+            n_cab = int(min((seg.length - 0.2) // 0.5, rng.integers(4, 8)))
+            if n_cab < 3:
+                continue
+            length, depth, height = 0.5 * n_cab, 0.62, 0.9
+            rect = None
+            for _ in range(20):
+                rect = place_at_wall(length, depth, seg)
+                if rect is not None:
+                    break
+            if rect is None:
+                continue
+            nx, nz = _DIRS[seg.facing]
+            top = add("CounterTop", ((rect[0] + rect[2]) / 2, height - 0.03, (rect[1] + rect[3]) / 2),
+                      (rect[2] - rect[0], 0.06, rect[3] - rect[1]), seg.facing)
+            if top is None:
+                continue
+            for k in range(n_cab):
+                if seg.along_x:
+                    c = (rect[0] + 0.25 + 0.5 * k, 0.42, (rect[1] + rect[3]) / 2)
+                    size = (0.5, 0.84, depth)
+                else:
+                    c = ((rect[0] + rect[2]) / 2, 0.42, rect[1] + 0.25 + 0.5 * k)
+                    size = (depth, 0.84, 0.5)
+                add("Cabinet", c, size, seg.facing)
+            total += length
+        if total < 3.0:
+            return None
+
+    for otype, required in _WALL_FURNITURE[room]:
+        if wall_item(otype) is None and required:
+            return None
+
+    for otype in _ISLANDS[room]:
+        size = np.array(OBJECT_TYPES[otype].size)
+        placed = False
+        for _ in range(60):
+            cx = float(rng.uniform(x0 + 1.0, x1 - 1.0))
+            cz = float(rng.uniform(z0 + 1.0, z1 - 1.0))
+            cx, cz = round(cx / 0.05) * 0.05, round(cz / 0.05) * 0.05
+            rect = (cx - size[0] / 2, cz - size[2] / 2, cx + size[0] / 2, cz + size[2] / 2)
+            if not all(inside(px, pz) for px, pz in ((rect[0], rect[1]), (rect[2], rect[3]),
+                                                      (rect[0], rect[3]), (rect[2], rect[1]))):
+                continue
+            if floor_rects.overlaps(rect, 0.6) or keep_free.overlaps(rect):
+                continue
+            floor_rects.items.append(rect)
+            if not grid_ok():
+                floor_rects.items.pop()
+                continue
+            add(otype, (cx, size[1] / 2, cz), size, int(rng.integers(4)))
+            placed = True
+            break
+        if not placed:
+            return None
+
+    # Wall-mounted things (not obstacles).
+    def wall_mount(otype: str, y: float, near: str | None = None) -> bool:
+        size = np.array(OBJECT_TYPES[otype].size)
+        cands = list(segments)
+        if near is not None:
+            anchor = next((o for o in objects if o.object_type == near), None)
+            if anchor is not None:
+                cands = [s for s in segments if s.facing == anchor.facing] or cands
+        for _ in range(30):
+            seg = cands[int(rng.integers(len(cands)))]
+            if seg.length < size[0] + 0.3:
+                continue
+            s = float(rng.uniform(seg.a + 0.1, seg.b - size[0] - 0.1))
+            nx, nz = _DIRS[seg.facing]
+            if seg.along_x:
+                c = (s + size[0] / 2, y, seg.c + nz * size[2] / 2)
+                sz = (size[0], size[1], size[2])
+            else:
+                c = (seg.c + nx * size[2] / 2, y, s + size[0] / 2)
+                sz = (size[2], size[1], size[0])
+            if add(otype, c, sz, seg.facing) is not None:
+                return True
+        return False
+
+    if not wall_mount("LightSwitch", 1.3):
+        return None
+    if room == "bathroom":
+        wall_mount("Mirror", 1.55, near="Sink")
+
+    surfaces = _SurfacePlanner(objects, rng)
+    for otype, rtype, required in _ON_FURNITURE[room]:
+        if surfaces.place(otype, [rtype], add, against_back=otype in ("Television",)) is None and required:
+            return None
+    for otype, cmin, cmax, recs in _SMALL_OBJECTS[room]:
+        for _ in range(int(rng.integers(cmin, cmax + 1))):
+            if surfaces.place(otype, recs, add) is None and cmin > 0:
+                return None
+
+    reach, _ = _reachable(x0, z0, x1, z1, inside, floor_rects)
+    if len(reach) < 12:
+        return None
+    sx, sz = reach[int(rng.integers(len(reach)))]
+    start = (sx, sz, 90.0 * int(rng.integers(4)))
+    return SceneSpec(name, room, index, (x0, z0, x1, z1), walls, objects, start, shape, reach)
+
+
+class _SurfacePlanner:
+    """Places small objects on top of, or inside, receptacles without overlaps."""
+
+    def __init__(self, objects: list[SceneObject], rng: np.random.Generator) -> None:
+        self.objects = objects
+        self.rng = rng
+
+    def regions(self, rec: SceneObject) -> list[tuple[np.ndarray, np.ndarray, bool]]:
+        """Placement regions (lo, hi) of a receptacle; flag True when inside it."""
+        lo, hi = rec.lo, rec.hi
+        margin = 0.04
+        mode = INTERIOR_RECEPTACLES.get(rec.object_type)
+        if mode is None:
+            top = hi[1]
+            return [(np.array([lo[0] + margin, top, lo[2] + margin]),
+                     np.array([hi[0] - margin, top + 1.0, hi[2] - margin]), False)]
+        base = lo[1] + 0.03
+        if rec.object_type == "Fridge":
+            levels = [base, lo[1] + 0.62, lo[1] + 1.18]
+            return [(np.array([lo[0] + margin, y, lo[2] + margin]),
+                     np.array([hi[0] - margin, y + 0.5, hi[2] - margin]), True) for y in levels]
+        return [(np.array([lo[0] + margin, base, lo[2] + margin]),
+                 np.array([hi[0] - margin, hi[1] - 0.03, hi[2] - margin]), True)]
+
+    def candidates(self, otype: str, rtypes: list[str], exclude: set[str] | None = None):
+        recs = [o for o in self.objects
+                if o.object_type in rtypes and not OBJECT_TYPES[o.object_type].pickupable]
+        if exclude:
+            recs = [o for o in recs if o.object_id not in exclude]
+        return recs
+
+    def fits(self, lo: np.ndarray, hi: np.ndarray, ignore: str | None = None) -> bool:
+        for o in self.objects:
+            if o.object_id == ignore:
+                continue
+            if o.parent is None and OBJECT_TYPES[o.object_type].receptacle:
+                continue  # receptacles themselves are the support
+            if np.all(lo < o.hi - 1e-6) and np.all(o.lo < hi - 1e-6):
+                return False
+        return True
+
+    def spot(self, otype: str, rec: SceneObject, against_back: bool = False):
+        size = np.array(OBJECT_TYPES[otype].size, dtype=np.float64)
+        if rec.facing in (1, 3):
+            size = size[[2, 1, 0]]
+        regions = self.regions(rec)
+        order = self.rng.permutation(len(regions))
+        for ri in order:
+            rlo, rhi, inside = regions[ri]
+            if np.any((rhi - rlo)[[0, 2]] < size[[0, 2]]) or rhi[1] - rlo[1] < size[1]:
+                continue
+            for _ in range(12):
+                c = np.empty(3)
+                for ax in (0, 2):
+                    span = rhi[ax] - rlo[ax] - size[ax]
+                    c[ax] = rlo[ax] + size[ax] / 2 + (self.rng.uniform(0, span) if span > 0 else span / 2)
+                if against_back:
+                    fx, fz = _DIRS[rec.facing]
+                    if fx:
+                        c[0] = (rlo[0] + size[0] / 2) if fx > 0 else (rhi[0] - size[0] / 2)
+                    else:
+                        c[2] = (rlo[2] + size[2] / 2) if fz > 0 else (rhi[2] - size[2] / 2)
+                c[1] = rlo[1] + size[1] / 2
+                lo, hi = c - size / 2, c + size / 2
+                if self.fits(lo, hi, ignore=rec.object_id):
+                    return c, size, inside
+        return None
+
+    def place(self, otype: str, rtypes: list[str], add, against_back: bool = False):
+        recs = self.candidates(otype, rtypes)
+        if not recs:
+            return None
+        for k in self.rng.permutation(len(recs)):
+            rec = recs[k]
+            s = self.spot(otype, rec, against_back)
+            if s is None:
+                continue
+            c, size, inside = s
+            return add(otype, c, size, rec.facing, rec.object_id, inside)
+        return None
+
+
+def _free_grid(x0, z0, x1, z1, inside, rects: _Rects):
+    """Boolean grid (nx-1, nz-1) of agent positions at interior grid points that are collision-free."""
+    nx = int(round((x1 - x0) / GRID))
+    nz = int(round((z1 - z0) / GRID))
+    xs = np.round(x0 + GRID * np.arange(1, nx), 4)
+    zs = np.round(z0 + GRID * np.arange(1, nz), 4)
+    X, Z = np.meshgrid(xs, zs, indexing="ij")
+    r = AGENT_RADIUS
+    ok = np.ones(X.shape, dtype=bool)
+    for ox, oz in ((r, 0), (-r, 0), (0, r), (0, -r), (0, 0)):
+        ok &= inside.vec(X + ox, Z + oz)
+    if rects.items:
+        q = np.asarray(rects.items)[:, None, None, :]
+        dx = np.maximum(np.maximum(q[..., 0] - X, 0.0), X - q[..., 2])
+        dz = np.maximum(np.maximum(q[..., 1] - Z, 0.0), Z - q[..., 3])
+        ok &= ~np.any(dx * dx + dz * dz < r * r, axis=0)
+    return xs, zs, ok
+
+
+def _components(ok: np.ndarray) -> np.ndarray:
+    """Label 4-connected components of a boolean grid (0 = not free)."""
+    labels = np.zeros(ok.shape, dtype=np.int32)
+    n = 0
+    for i, j in zip(*np.nonzero(ok), strict=True):
+        if labels[i, j]:
+            continue
+        n += 1
+        labels[i, j] = n
+        dq = deque([(i, j)])
+        while dq:
+            a, b = dq.popleft()
+            for c, d in ((a + 1, b), (a - 1, b), (a, b + 1), (a, b - 1)):
+                if 0 <= c < ok.shape[0] and 0 <= d < ok.shape[1] and ok[c, d] and not labels[c, d]:
+                    labels[c, d] = n
+                    dq.append((c, d))
+    return labels
+
+
+def _reachable(x0, z0, x1, z1, inside, rects):
+    """(largest connected set of free grid points, number of components)."""
+    xs, zs, ok = _free_grid(x0, z0, x1, z1, inside, rects)
+    labels = _components(ok)
+    n = int(labels.max())
+    if n == 0:
+        return [], 0
+    counts = np.bincount(labels.ravel())[1:]
+    best = int(np.argmax(counts)) + 1
+    ii, jj = np.nonzero(labels == best)
+    return sorted((float(xs[i]), float(zs[j])) for i, j in zip(ii, jj, strict=True)), n

@@ -1,0 +1,252 @@
+"""Mutable state of one world (a scene instance): objects, receptacles and their boxes.
+
+Navigation state (agent poses) lives in tensors in :mod:`thorgym.sim.batch`; this module owns
+everything that changes through interaction (open/close, pick up/put, random spawns) and turns
+it into the axis-aligned boxes the renderer and collision checks use.
+"""
+
+from __future__ import annotations
+
+import copy
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .layout import (
+    _SMALL_OBJECTS,
+    INTERIOR_RECEPTACLES,
+    WALL_HEIGHT,
+    SceneObject,
+    SceneSpec,
+    _SurfacePlanner,
+)
+from .objects import OBJECT_TYPES, STRUCTURE_COLORS, TYPE_COLORS
+
+# Instance codes for what is not an object (objects are 0..O-1).
+FLOOR, CEILING, WALL = -1, -2, -3
+AGENT_BASE = -10  # agent a has code AGENT_BASE - a
+SHELL = 0.02  # wall thickness of hollow receptacles
+
+_OPEN_DOOR_FACES = {0: (2, +1), 1: (0, +1), 2: (2, -1), 3: (0, -1)}  # facing -> (axis, sign)
+
+
+@dataclass
+class Boxes:
+    """The boxes of one world, as numpy arrays of equal length B."""
+
+    lo: np.ndarray  # (B, 3) float32
+    hi: np.ndarray  # (B, 3)
+    inst: np.ndarray  # (B,) int32 object index or structure code
+    color: np.ndarray  # (B, 3) float32 in [0, 1]
+    pattern: np.ndarray  # (B,) int8
+    active: np.ndarray  # (B,) bool
+    blocks: np.ndarray  # (B,) bool: blocks agent movement
+
+    def __len__(self) -> int:
+        return len(self.inst)
+
+
+def _hollow(lo: np.ndarray, hi: np.ndarray, open_axis: int, open_sign: int) -> list[tuple]:
+    """Five thin slabs forming a box open on one face."""
+    out = []
+    for ax in range(3):
+        for sign in (-1, 1):
+            if ax == open_axis and sign == open_sign:
+                continue
+            a, b = lo.copy(), hi.copy()
+            if sign < 0:
+                b[ax] = lo[ax] + SHELL
+            else:
+                a[ax] = hi[ax] - SHELL
+            out.append((a, b))
+    return out
+
+
+class World:
+    """One scene instance: objects with their current state, and per-agent inventories."""
+
+    def __init__(self, spec: SceneSpec, agent_count: int = 1) -> None:
+        self.spec = spec
+        self.agent_count = agent_count
+        self.objects: list[SceneObject] = [copy.copy(o) for o in spec.objects]
+        for o in self.objects:
+            o.center = o.center.copy()
+            o.size = o.size.copy()
+        self.is_open = {o.object_id: False for o in self.objects}
+        self.picked_by: dict[str, int] = {}  # objectId -> agent holding it
+        self.version = 0  # bumps whenever boxes change
+        self._reindex()
+        self._boxes: Boxes | None = None
+
+    # -- lookups ---------------------------------------------------------------------------
+    def _reindex(self) -> None:
+        self.index = {o.object_id: i for i, o in enumerate(self.objects)}
+
+    def object(self, object_id: str) -> SceneObject:
+        return self.objects[self.index[object_id]]
+
+    def held_by(self, agent: int) -> str | None:
+        return next((oid for oid, a in self.picked_by.items() if a == agent), None)
+
+    def contents(self, object_id: str) -> list[str]:
+        return [o.object_id for o in self.objects if o.parent == object_id]
+
+    def _touch(self) -> None:
+        self.version += 1
+        self._boxes = None
+
+    # -- boxes -----------------------------------------------------------------------------
+    def boxes(self) -> Boxes:
+        if self._boxes is None:
+            self._boxes = self._build_boxes()
+        return self._boxes
+
+    def _build_boxes(self) -> Boxes:
+        x0, z0, x1, z1 = self.spec.bounds
+        rows: list[tuple] = []  # lo, hi, inst, color, pattern, active, blocks
+
+        def add(lo, hi, inst, color, pattern=0, active=True, blocks=False):
+            rows.append((lo, hi, inst, color, pattern, active, blocks))
+
+        add((x0 - 0.3, -0.05, z0 - 0.3), (x1 + 0.3, 0.0, z1 + 0.3), FLOOR, STRUCTURE_COLORS["Floor"], 2)
+        add((x0 - 0.3, WALL_HEIGHT, z0 - 0.3), (x1 + 0.3, WALL_HEIGHT + 0.05, z1 + 0.3), CEILING,
+            STRUCTURE_COLORS["Ceiling"])
+        for lo, hi in self.spec.walls:
+            add(lo, hi, WALL, STRUCTURE_COLORS["Wall"], 1, True, True)
+        for i, o in enumerate(self.objects):
+            t = OBJECT_TYPES[o.object_type]
+            color = TYPE_COLORS[o.object_type]
+            held = o.object_id in self.picked_by
+            blocks = o.parent is None and o.lo[1] < 0.05 and o.object_type not in ("LightSwitch",
+                                                                                    "Mirror")
+            lo, hi = o.lo, o.hi
+            mode = INTERIOR_RECEPTACLES.get(o.object_type)
+            if mode == "top":
+                for a, b in _hollow(lo, hi, 1, +1):
+                    add(a, b, i, color, t.pattern, not held, blocks)
+                continue
+            if mode == "front" or (t.openable and t.receptacle and o.object_type != "Box"):
+                is_open = self.is_open[o.object_id]
+                axis, sign = _OPEN_DOOR_FACES[o.facing]
+                add(lo, hi, i, color, t.pattern, not is_open and not held, blocks)
+                shells = _hollow(lo, hi, axis, sign)
+                for a, b in shells:
+                    add(a, b, i, color, t.pattern, is_open and not held, blocks)
+                # The open door swings out beside the front, hinged at one edge.
+                dlo, dhi = np.array(lo, dtype=np.float64), np.array(hi, dtype=np.float64)
+                side = 0 if axis == 2 else 2
+                width = hi[side] - lo[side]
+                if sign > 0:
+                    dlo[axis], dhi[axis] = hi[axis], hi[axis] + width
+                else:
+                    dlo[axis], dhi[axis] = lo[axis] - width, lo[axis]
+                dhi[side] = lo[side] + SHELL
+                add(dlo, dhi, i, color, t.pattern, is_open and not held, False)
+                continue
+            add(lo, hi, i, color, t.pattern, not held, blocks)
+
+        n = len(rows)
+        return Boxes(
+            lo=np.array([r[0] for r in rows], dtype=np.float32).reshape(n, 3),
+            hi=np.array([r[1] for r in rows], dtype=np.float32).reshape(n, 3),
+            inst=np.array([r[2] for r in rows], dtype=np.int32),
+            color=np.array([r[3] for r in rows], dtype=np.float32).reshape(n, 3),
+            pattern=np.array([r[4] for r in rows], dtype=np.int8),
+            active=np.array([r[5] for r in rows], dtype=bool),
+            blocks=np.array([r[6] for r in rows], dtype=bool),
+        )
+
+    # -- interactions (callers check visibility and arguments) -----------------------------
+    def open(self, object_id: str, open_: bool) -> str | None:
+        """Open or close; returns an error message or None."""
+        o = self.object(object_id)
+        if not OBJECT_TYPES[o.object_type].openable:
+            return f"{object_id} is not openable"
+        if self.is_open[object_id] == open_:
+            return f"{object_id} is already {'open' if open_ else 'closed'}"
+        if object_id in self.picked_by:
+            return f"{object_id} is being held"
+        self.is_open[object_id] = open_
+        self._touch()
+        return None
+
+    def pickup(self, object_id: str, agent: int) -> str | None:
+        o = self.object(object_id)
+        if not OBJECT_TYPES[o.object_type].pickupable:
+            return f"{object_id} is not pickupable"
+        if object_id in self.picked_by:
+            return f"{object_id} is already held"
+        held = self.held_by(agent)
+        if held is not None:
+            return f"Agent {agent} is already holding {held}; put it down first"
+        if self.contents(object_id):
+            return f"{object_id} has objects on or in it; remove them first"
+        self.picked_by[object_id] = agent
+        o.parent, o.inside = None, False
+        self._touch()
+        return None
+
+    def put(self, receptacle_id: str, agent: int) -> str | None:
+        held = self.held_by(agent)
+        if held is None:
+            return f"Agent {agent} is not holding any object"
+        rec = self.object(receptacle_id)
+        rt = OBJECT_TYPES[rec.object_type]
+        if not rt.receptacle:
+            return f"{receptacle_id} is not a receptacle"
+        if rt.openable and INTERIOR_RECEPTACLES.get(rec.object_type) == "front" and not self.is_open[
+            receptacle_id
+        ]:
+            return f"{receptacle_id} is closed; open it first"
+        obj = self.object(held)
+        del self.picked_by[held]
+        rng = np.random.default_rng(zlib.crc32(f"{held}|{receptacle_id}|{self.version}".encode()))
+        others = [o for o in self.objects if o.object_id != held and o.object_id not in self.picked_by]
+        spot = _SurfacePlanner(others, rng).spot(obj.object_type, rec)
+        if spot is None:
+            self.picked_by[held] = agent
+            return f"No free space on or in {receptacle_id} for {held}"
+        obj.center, obj.size, obj.inside = spot[0], spot[1], spot[2]
+        obj.parent = receptacle_id
+        self._touch()
+        return None
+
+    def random_spawn(
+        self,
+        seed: int,
+        excluded_receptacles: list[str] | None = None,
+        excluded_object_ids: list[str] | None = None,
+    ) -> None:
+        """Re-place every pickupable object (not held, not excluded) reproducibly from a seed."""
+        rng = np.random.default_rng(seed)
+        allowed = {t: recs for t, _, _, recs in _SMALL_OBJECTS[self.spec.room_type]}
+        excluded_rec = set(excluded_receptacles or [])
+        excluded_obj = set(excluded_object_ids or [])
+        movers = [
+            o
+            for o in self.objects
+            if OBJECT_TYPES[o.object_type].pickupable
+            and o.object_id not in self.picked_by
+            and o.object_id not in excluded_obj
+        ]
+        mover_ids = {o.object_id for o in movers}
+        staying = [o for o in self.objects if o.object_id not in mover_ids]
+        planner = _SurfacePlanner(staying, rng)
+        for o in movers:
+            recs = allowed.get(o.object_type) or [
+                t for t, ot in OBJECT_TYPES.items() if ot.receptacle and not ot.pickupable
+            ]
+            cands = [r for r in planner.candidates(o.object_type, recs) if r.object_type not in excluded_rec]
+            placed = False
+            for k in rng.permutation(len(cands)):
+                spot = planner.spot(o.object_type, cands[k])
+                if spot is not None:
+                    o.center, o.size, o.inside = spot
+                    o.parent = cands[k].object_id
+                    planner.objects.append(o)
+                    placed = True
+                    break
+            if not placed:  # keep it where it was
+                planner.objects.append(o)
+        self._touch()
