@@ -22,8 +22,16 @@ _LAZY = {
     "get_scene": ".batch",
 }
 
-__all__ = ["ROOM_TYPES", "SPLITS", "all_scenes", "parse_scene", "room_type", "scenes_for",
-           "split_of", *_LAZY]
+__all__ = [
+    "ROOM_TYPES",
+    "SPLITS",
+    "all_scenes",
+    "parse_scene",
+    "room_type",
+    "scenes_for",
+    "split_of",
+    *_LAZY,
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -232,13 +232,16 @@ class BatchedSimulator:
             bx.hi[:, j] = floor + body_half + torch.tensor([0.0, 1.45, 0.0], device=self.device)
             # The head sits towards the agent's heading so partners can read its orientation.
             yaw = torch.deg2rad(self.yaw[:, a])
-            head = floor + torch.stack([0.06 * torch.sin(yaw), torch.full_like(yaw, 1.55),
-                                        0.06 * torch.cos(yaw)], -1)
+            head = floor + torch.stack(
+                [0.06 * torch.sin(yaw), torch.full_like(yaw, 1.55), 0.06 * torch.cos(yaw)], -1
+            )
             bx.lo[:, j + 1] = head - 0.09
             bx.hi[:, j + 1] = head + 0.09
 
     # -- collisions --------------------------------------------------------------------------
-    def _collides(self, xz: torch.Tensor, agent: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _collides(
+        self, xz: torch.Tensor, agent: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """For positions (N, 2) of `agent`: (blocked (N,), error code (N,), blocking box (N,))."""
         bx = self._boxes
         nb = self._world_boxes
@@ -248,11 +251,18 @@ class BatchedSimulator:
         dz = torch.clamp(torch.maximum(lo[..., 2] - z, z - hi[..., 2]), min=0.0)
         hit = ((dx * dx + dz * dz) < _COLLIDE_R2) & self._blocks
         any_box = hit.any(1)
-        first = torch.where(any_box, hit.to(torch.int8).argmax(1), torch.full_like(any_box, -1, dtype=torch.long))
-        code = torch.where(any_box, torch.where(bx.inst[:, :nb].gather(1, first.clamp(min=0)[:, None])[:, 0] >= 0,
-                                                torch.full_like(first, BLOCKED_OBJECT),
-                                                torch.full_like(first, BLOCKED_WALL)),
-                           torch.zeros_like(first))
+        first = torch.where(
+            any_box, hit.to(torch.int8).argmax(1), torch.full_like(any_box, -1, dtype=torch.long)
+        )
+        code = torch.where(
+            any_box,
+            torch.where(
+                bx.inst[:, :nb].gather(1, first.clamp(min=0)[:, None])[:, 0] >= 0,
+                torch.full_like(first, BLOCKED_OBJECT),
+                torch.full_like(first, BLOCKED_WALL),
+            ),
+            torch.zeros_like(first),
+        )
         blocked = any_box
         for other in range(self.agent_count):
             if other == agent:
@@ -289,10 +299,14 @@ class BatchedSimulator:
             actions[:, 1:] = -1
         n, a_count = actions.shape
         if n != self.num_worlds or a_count != self.agent_count:
-            raise ValueError(f"actions must have shape ({self.num_worlds}, {self.agent_count}) or "
-                             f"({self.num_worlds},), got {tuple(actions.shape)}")
+            raise ValueError(
+                f"actions must have shape ({self.num_worlds}, {self.agent_count}) or "
+                f"({self.num_worlds},), got {tuple(actions.shape)}"
+            )
         if ((actions < -1) | (actions >= len(NAV_ACTIONS))).any():
-            raise ValueError(f"action indices must be -1 or in [0, {len(NAV_ACTIONS)}): {NAV_ACTIONS}")
+            raise ValueError(
+                f"action indices must be -1 or in [0, {len(NAV_ACTIONS)}): {NAV_ACTIONS}"
+            )
         mag = self.grid_size if magnitude is None else magnitude
         deg = self.rotate_step_degrees if degrees is None else degrees
         mag = torch.as_tensor(mag, device=self.device, dtype=torch.float32).expand(n, a_count)
@@ -325,16 +339,18 @@ class BatchedSimulator:
                 success[:, a] &= ~blocked
             rot = (act == 4) | (act == 5)
             sgn = torch.where(act == 4, -1.0, 1.0)
-            self.yaw[:, a] = torch.where(rot, torch.remainder(self.yaw[:, a] + sgn * deg[:, a], 360.0),
-                                         self.yaw[:, a])
+            self.yaw[:, a] = torch.where(
+                rot, torch.remainder(self.yaw[:, a] + sgn * deg[:, a], 360.0), self.yaw[:, a]
+            )
             look = (act == 6) | (act == 7)
             # LookUp/LookDown move by 30 degrees unless `degrees` says otherwise.
             look_deg = 30.0 if degrees is None else deg[:, a]
             new_h = self.horizon[:, a] + torch.where(act == 7, 1.0, -1.0) * look_deg
             out = look & ((new_h < HORIZON_MIN - 1e-4) | (new_h > HORIZON_MAX + 1e-4))
             self.horizon[:, a] = torch.where(look & ~out, new_h, self.horizon[:, a])
-            self.last_error[:, a] = torch.where(out, torch.full_like(self.last_error[:, a], HORIZON_LIMIT),
-                                                self.last_error[:, a])
+            self.last_error[:, a] = torch.where(
+                out, torch.full_like(self.last_error[:, a], HORIZON_LIMIT), self.last_error[:, a]
+            )
             success[:, a] &= ~out
         self._visible = None
         return success
@@ -347,12 +363,29 @@ class BatchedSimulator:
         pos = self.pos.reshape(-1, 3).clone()
         pos[:, 1] = pos[:, 1] + CAMERA_HEIGHT
         hide_lo = self._world_boxes + _AGENT_BOXES * ag
-        cams = Cameras(world=w, pos=pos, yaw=self.yaw.reshape(-1), horizon=self.horizon.reshape(-1),
-                       hide_lo=hide_lo, hide_hi=hide_lo + _AGENT_BOXES)
+        cams = Cameras(
+            world=w,
+            pos=pos,
+            yaw=self.yaw.reshape(-1),
+            horizon=self.horizon.reshape(-1),
+            hide_lo=hide_lo,
+            hide_hi=hide_lo + _AGENT_BOXES,
+        )
         if worlds is not None:
             sel = (worlds[:, None] * a + torch.arange(a, device=self.device)[None, :]).reshape(-1)
-            cams = Cameras(*(t[sel] for t in (cams.world, cams.pos, cams.yaw, cams.horizon,
-                                               cams.hide_lo, cams.hide_hi)))
+            cams = Cameras(
+                *(
+                    t[sel]
+                    for t in (
+                        cams.world,
+                        cams.pos,
+                        cams.yaw,
+                        cams.horizon,
+                        cams.hide_lo,
+                        cams.hide_hi,
+                    )
+                )
+            )
         return cams
 
     def render(self, rgb: bool | None = None) -> tuple[RenderOutput, torch.Tensor]:
@@ -361,14 +394,28 @@ class BatchedSimulator:
         self._update_agent_boxes()
         cams = self._cameras()
         want_rgb = self.render_rgb if rgb is None else rgb
-        out = render(self._boxes, cams, self.height, self.width, self.field_of_view, rgb=want_rgb,
-                     use_compile=self.compile)
+        out = render(
+            self._boxes,
+            cams,
+            self.height,
+            self.width,
+            self.field_of_view,
+            rgb=want_rgb,
+            use_compile=self.compile,
+        )
         vis_w = max(1, round(VISIBILITY_ROWS * self.width / self.height))
         if (self.height, self.width) == (VISIBILITY_ROWS, vis_w):
             vis_src = out
         else:
-            vis_src = render(self._boxes, cams, VISIBILITY_ROWS, vis_w, self.field_of_view, rgb=False,
-                             use_compile=self.compile)
+            vis_src = render(
+                self._boxes,
+                cams,
+                VISIBILITY_ROWS,
+                vis_w,
+                self.field_of_view,
+                rgb=False,
+                use_compile=self.compile,
+            )
         self._visible = self._visibility(vis_src)
         return out, self._visible
 
@@ -463,8 +510,9 @@ def _reachable_from(sim: BatchedSimulator, i: int, x0: float, z0: float, step: f
             if k in seen or abs(k[0]) > 200 or abs(k[1]) > 200:
                 continue
             seen.add(k)
-            if free(x0 + k[0] * step, z0 + k[1] * step) and free(x0 + (u + du / 2) * step,
-                                                                 z0 + (v + dv / 2) * step):
+            if free(x0 + k[0] * step, z0 + k[1] * step) and free(
+                x0 + (u + du / 2) * step, z0 + (v + dv / 2) * step
+            ):
                 dq.append(k)
     return sorted(out)
 

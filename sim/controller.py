@@ -1,4 +1,4 @@
-"""``thorgym.sim.Controller``: a mirror of ``ai2thor.controller.Controller`` on the built-in simulator.
+"""``thorgym.sim.Controller``: mirror of ``ai2thor.controller.Controller`` on the built-in sim.
 
     with Controller(scene="FloorPlan1", width=300, height=300, renderDepthImage=True) as c:
         event = c.step("MoveAhead")
@@ -51,17 +51,31 @@ ACTION_ARGS: dict[str, dict[str, type | tuple]] = {
     "LookDown": {"degrees": _NUM},
     "Pass": {},
     "Done": {},
-    "Teleport": {"position": dict, "rotation": (dict, int, float), "horizon": _NUM, "standing": bool},
-    "TeleportFull": {"position": dict, "rotation": (dict, int, float), "horizon": _NUM,
-                     "standing": bool},
+    "Teleport": {
+        "position": dict,
+        "rotation": (dict, int, float),
+        "horizon": _NUM,
+        "standing": bool,
+    },
+    "TeleportFull": {
+        "position": dict,
+        "rotation": (dict, int, float),
+        "horizon": _NUM,
+        "standing": bool,
+    },
     "GetReachablePositions": {},
     "OpenObject": {"objectId": str, "openness": _NUM},
     "CloseObject": {"objectId": str},
     "PickupObject": {"objectId": str},
     "PutObject": {"objectId": str},
-    "InitialRandomSpawn": {"randomSeed": int, "forceVisible": bool, "numPlacementAttempts": int,
-                           "placeStationary": bool, "excludedReceptacles": list,
-                           "excludedObjectIds": list},
+    "InitialRandomSpawn": {
+        "randomSeed": int,
+        "forceVisible": bool,
+        "numPlacementAttempts": int,
+        "placeStationary": bool,
+        "excludedReceptacles": list,
+        "excludedObjectIds": list,
+    },
     "ChangeResolution": {"x": int, "y": int},
     "GetScenesInBuild": {},
 }
@@ -91,7 +105,9 @@ def _check_kwargs(where: str, given: dict[str, Any], allowed: dict[str, Any]) ->
         if isinstance(v, bool) and t in (_NUM, int) and k != "forceAction":
             raise ValueError(f"{where}: argument {k!r} must be a number, got {v!r}")
         if not isinstance(v, t):
-            raise ValueError(f"{where}: argument {k!r} has the wrong type {type(v).__name__} ({v!r})")
+            raise ValueError(
+                f"{where}: argument {k!r} has the wrong type {type(v).__name__} ({v!r})"
+            )
 
 
 def _vec(x: float, y: float, z: float) -> dict[str, float]:
@@ -131,8 +147,10 @@ class Event:
 
     def __repr__(self) -> str:
         m = self.metadata
-        return (f"<Event {m.get('sceneName')} lastAction={m.get('lastAction')} "
-                f"success={m.get('lastActionSuccess')}>")
+        return (
+            f"<Event {m.get('sceneName')} lastAction={m.get('lastAction')} "
+            f"success={m.get('lastActionSuccess')}>"
+        )
 
 
 class Controller:
@@ -168,8 +186,9 @@ class Controller:
             init["scene"] = scene
         _check_kwargs("Controller", init, _INIT_ARGS)
         if init.get("agentMode", "default") != "default":
-            raise ValueError(f"Controller: agentMode {init['agentMode']!r} is not supported; "
-                             "use 'default'")
+            raise ValueError(
+                f"Controller: agentMode {init['agentMode']!r} is not supported; use 'default'"
+            )
         init.pop("agentMode", None)
         init.pop("snapToGrid", None)
         cfg = {**self._init, **init}
@@ -207,24 +226,30 @@ class Controller:
     @property
     def simulator(self) -> BatchedSimulator:
         if self._sim is None:
-            raise RuntimeError("the controller was stopped; create a new Controller or call reset()")
+            raise RuntimeError(
+                "the controller was stopped; create a new Controller or call reset()"
+            )
         return self._sim
 
     # -- actions -----------------------------------------------------------------------------
     def step(self, action: str | dict[str, Any] | None = None, **kwargs: Any) -> Event:
-        """Run one action, e.g. ``step("MoveAhead")`` or ``step(dict(action="OpenObject", objectId=…))``."""
+        """Run one action: ``step("MoveAhead")`` or ``step(dict(action="Pass"))``."""
         if isinstance(action, dict):
             kwargs = {**action, **kwargs}
             action = kwargs.pop("action", None)
         if not isinstance(action, str):
             raise ValueError(f"step: action must be an action name string, got {action!r}")
         if action not in ACTION_ARGS:
-            raise ValueError(f"step: unknown action {action!r}; valid actions: {sorted(ACTION_ARGS)}")
+            raise ValueError(
+                f"step: unknown action {action!r}; valid actions: {sorted(ACTION_ARGS)}"
+            )
         _check_kwargs(action, kwargs, {**ACTION_ARGS[action], **_COMMON})
         sim = self.simulator
         agent = kwargs.pop("agentId", 0)
         if not 0 <= agent < sim.agent_count:
-            raise ValueError(f"{action}: agentId {agent} out of range for agentCount={sim.agent_count}")
+            raise ValueError(
+                f"{action}: agentId {agent} out of range for agentCount={sim.agent_count}"
+            )
         force = kwargs.pop("forceAction", False)
         if action in NAV_INDEX:
             return self._nav(action, agent, kwargs)
@@ -274,14 +299,18 @@ class Controller:
         code = int(sim.last_error[0, agent])
         blocker = int(sim.last_blocker[0, agent])
         if code == HORIZON_LIMIT:
-            return (f"{action} failed: cameraHorizon must stay within [{HORIZON_MIN:g}, "
-                    f"{HORIZON_MAX:g}] degrees (currently {float(sim.horizon[0, agent]):g})")
+            return (
+                f"{action} failed: cameraHorizon must stay within [{HORIZON_MIN:g}, "
+                f"{HORIZON_MAX:g}] degrees (currently {float(sim.horizon[0, agent]):g})"
+            )
         if code == BLOCKED_OBJECT:
             inst = int(sim._boxes.inst[0, blocker])
             oid = sim.worlds[0].objects[inst].object_id
             return f"{oid} is blocking Agent {agent} from moving with {action}"
         if code == BLOCKED_AGENT:
-            return f"Agent {AGENT_BASE - blocker} is blocking Agent {agent} from moving with {action}"
+            return (
+                f"Agent {AGENT_BASE - blocker} is blocking Agent {agent} from moving with {action}"
+            )
         if code == BLOCKED_WALL:
             return f"a wall is blocking Agent {agent} from moving with {action}"
         return f"{action} failed"
@@ -294,16 +323,21 @@ class Controller:
                 raise ValueError(f"TeleportFull: missing required argument(s) {missing}")
         pos = kw.get("position")
         if pos is not None and not all(isinstance(pos.get(k), _NUM) for k in ("x", "z")):
-            raise ValueError(f"{action}: position must be a dict with numeric 'x' and 'z', got {pos!r}")
+            raise ValueError(
+                f"{action}: position must be a dict with numeric 'x' and 'z', got {pos!r}"
+            )
         rot = kw.get("rotation")
         if isinstance(rot, dict):
             if not isinstance(rot.get("y"), _NUM):
-                raise ValueError(f"{action}: rotation must be a number or a dict with 'y', got {rot!r}")
+                raise ValueError(
+                    f"{action}: rotation must be a number or a dict with 'y', got {rot!r}"
+                )
             rot = rot["y"]
         horizon = kw.get("horizon")
         if horizon is not None and not HORIZON_MIN <= horizon <= HORIZON_MAX:
-            return False, (f"{action}: horizon {horizon} is outside [{HORIZON_MIN:g}, "
-                           f"{HORIZON_MAX:g}]")
+            return False, (
+                f"{action}: horizon {horizon} is outside [{HORIZON_MIN:g}, {HORIZON_MAX:g}]"
+            )
         if kw.get("standing") is False:
             return False, f"{action}: crouching (standing=False) is not supported by thorgym.sim"
         if pos is not None:
@@ -319,15 +353,19 @@ class Controller:
         sim._visible = None
         return True, ""
 
-    def _interact(self, action: str, agent: int, oid: str, force: bool,
-                  kw: dict[str, Any]) -> tuple[bool, str]:
+    def _interact(
+        self, action: str, agent: int, oid: str, force: bool, kw: dict[str, Any]
+    ) -> tuple[bool, str]:
         sim = self.simulator
         world = sim.worlds[0]
         if oid not in world.index:
             return False, f"Object ID appears to be invalid: {oid!r} is not in {world.spec.name}"
         idx = world.index[oid]
         if not force and not bool(sim.visible()[0, agent, idx]):
-            return False, f"{oid} is not visible to Agent {agent} (within {sim.visibility_distance} m)"
+            return (
+                False,
+                f"{oid} is not visible to Agent {agent} (within {sim.visibility_distance} m)",
+            )
         if action == "OpenObject":
             openness = kw.get("openness", 1.0)
             if not 0.0 <= openness <= 1.0:
@@ -345,7 +383,9 @@ class Controller:
     def _finish(self, action: str, agent: int, ok: bool, err: str, ret: Any) -> Event:
         sim = self.simulator
         out, visible = sim.render()
-        events = [self._event(a, out, visible, action, ok, err, ret) for a in range(sim.agent_count)]
+        events = [
+            self._event(a, out, visible, action, ok, err, ret) for a in range(sim.agent_count)
+        ]
         ev = events[agent]
         ev.events = events
         self.last_event = ev
@@ -395,7 +435,8 @@ class Controller:
             "objects": self._objects_metadata(a, cam, vis),
             "inventoryObjects": [
                 {"objectId": oid, "objectType": world.object(oid).object_type}
-                for oid, holder in world.picked_by.items() if holder == a
+                for oid, holder in world.picked_by.items()
+                if holder == a
             ],
             "fov": sim.field_of_view,
             "cameraPosition": _vec(*cam),
@@ -407,39 +448,51 @@ class Controller:
 
     def _scene_bounds(self) -> dict[str, Any]:
         x0, z0, x1, z1 = self.simulator.worlds[0].spec.bounds
-        return {"center": _vec((x0 + x1) / 2, 1.3, (z0 + z1) / 2), "size": _vec(x1 - x0, 2.6, z1 - z0)}
+        return {
+            "center": _vec((x0 + x1) / 2, 1.3, (z0 + z1) / 2),
+            "size": _vec(x1 - x0, 2.6, z1 - z0),
+        }
 
-    def _objects_metadata(self, agent: int, cam: list[float], vis: np.ndarray) -> list[dict[str, Any]]:
+    def _objects_metadata(
+        self, agent: int, cam: list[float], vis: np.ndarray
+    ) -> list[dict[str, Any]]:
         world = self.simulator.worlds[0]
         out = []
         for i, o in enumerate(world.objects):
             t = OBJECT_TYPES[o.object_type]
             lo, hi = o.lo, o.hi
-            corners = [_vec(x, y, z) for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+            corners = [
+                _vec(x, y, z)
+                for x in (lo[0], hi[0])
+                for y in (lo[1], hi[1])
+                for z in (lo[2], hi[2])
+            ]
             held = o.object_id in world.picked_by
             contents = world.contents(o.object_id) if t.receptacle else None
-            out.append({
-                "objectId": o.object_id,
-                "objectType": o.object_type,
-                "name": f"{o.object_type}_{o.object_id.split('|', 1)[1].replace('|', '_')}",
-                "visible": bool(vis[i]) and not held,
-                "distance": math.dist(cam, o.center.tolist()),
-                "position": _vec(*o.center),
-                "rotation": _vec(0.0, 90.0 * o.facing, 0.0),
-                "axisAlignedBoundingBox": {
-                    "center": _vec(*o.center),
-                    "size": _vec(*o.size),
-                    "cornerPoints": [[c["x"], c["y"], c["z"]] for c in corners],
-                },
-                "openable": t.openable,
-                "isOpen": world.is_open[o.object_id],
-                "openness": 1.0 if world.is_open[o.object_id] else 0.0,
-                "pickupable": t.pickupable,
-                "isPickedUp": held,
-                "receptacle": t.receptacle,
-                "receptacleObjectIds": contents,
-                "parentReceptacles": [o.parent] if o.parent else None,
-                "moveable": t.moveable,
-                "mass": t.mass,
-            })
+            out.append(
+                {
+                    "objectId": o.object_id,
+                    "objectType": o.object_type,
+                    "name": f"{o.object_type}_{o.object_id.split('|', 1)[1].replace('|', '_')}",
+                    "visible": bool(vis[i]) and not held,
+                    "distance": math.dist(cam, o.center.tolist()),
+                    "position": _vec(*o.center),
+                    "rotation": _vec(0.0, 90.0 * o.facing, 0.0),
+                    "axisAlignedBoundingBox": {
+                        "center": _vec(*o.center),
+                        "size": _vec(*o.size),
+                        "cornerPoints": [[c["x"], c["y"], c["z"]] for c in corners],
+                    },
+                    "openable": t.openable,
+                    "isOpen": world.is_open[o.object_id],
+                    "openness": 1.0 if world.is_open[o.object_id] else 0.0,
+                    "pickupable": t.pickupable,
+                    "isPickedUp": held,
+                    "receptacle": t.receptacle,
+                    "receptacleObjectIds": contents,
+                    "parentReceptacles": [o.parent] if o.parent else None,
+                    "moveable": t.moveable,
+                    "mass": t.mass,
+                }
+            )
         return out

@@ -250,7 +250,9 @@ def generate_scene(name: str) -> SceneSpec:
     """Generate the scene of a name deterministically (the `_physics` suffix is accepted)."""
     canonical, room, index = parse_scene(name)
     for attempt in range(64):
-        spec = _try_generate(canonical, room, index, np.random.default_rng(scene_seed(canonical, attempt)))
+        spec = _try_generate(
+            canonical, room, index, np.random.default_rng(scene_seed(canonical, attempt))
+        )
         if spec is not None:
             return spec
     raise RuntimeError(f"could not lay out {canonical}; this is a bug in thorgym.sim.layout")
@@ -315,12 +317,10 @@ def _try_generate(name: str, room: str, index: int, rng: np.random.Generator) ->
 
     floor_rects = _Rects()
     keep_free = _Rects()  # clearance in front of furniture, kept free of other furniture
-    partition = None
     if "partition" in shape:
         # A wall from the south side towards the north, leaving a passage of 0.75–1.0 m.
         xs = x0 + GRID * int(rng.integers(int(w_cells * 0.4), int(w_cells * 0.6) + 1))
         top = (cut[1] if cut is not None and xs > cut[0] else z1) - GRID * int(rng.integers(3, 5))
-        partition = (xs, top)
         lo = np.array([xs - t / 2, 0.0, z0 - t])
         hi = np.array([xs + t / 2, WALL_HEIGHT, top])
         walls.append((lo, hi))
@@ -330,8 +330,15 @@ def _try_generate(name: str, room: str, index: int, rng: np.random.Generator) ->
 
     def add(otype: str, center, size, facing: int, parent: str | None = None, inside_=False):
         c = np.round(np.asarray(center, dtype=np.float64), 4)
-        obj = SceneObject(otype, object_id(otype, c), c, np.asarray(size, dtype=np.float64), facing,
-                          parent, inside_)
+        obj = SceneObject(
+            otype,
+            object_id(otype, c),
+            c,
+            np.asarray(size, dtype=np.float64),
+            facing,
+            parent,
+            inside_,
+        )
         if any(o.object_id == obj.object_id for o in objects):
             return None
         objects.append(obj)
@@ -351,15 +358,32 @@ def _try_generate(name: str, room: str, index: int, rng: np.random.Generator) ->
         if seg.along_x:
             zs = sorted([seg.c, seg.c + nz * d])
             rect = (s, zs[0], s + w, zs[1])
-            clear = (s, min(zs[0], seg.c + nz * (d + 0.55)), s + w, max(zs[1], seg.c + nz * (d + 0.55)))
+            clear = (
+                s,
+                min(zs[0], seg.c + nz * (d + 0.55)),
+                s + w,
+                max(zs[1], seg.c + nz * (d + 0.55)),
+            )
         else:
             xs_ = sorted([seg.c, seg.c + nx * d])
             rect = (xs_[0], s, xs_[1], s + w)
-            clear = (min(xs_[0], seg.c + nx * (d + 0.55)), s, max(xs_[1], seg.c + nx * (d + 0.55)), s + w)
+            clear = (
+                min(xs_[0], seg.c + nx * (d + 0.55)),
+                s,
+                max(xs_[1], seg.c + nx * (d + 0.55)),
+                s + w,
+            )
         if floor_rects.overlaps(rect, 0.02) or keep_free.overlaps(rect, 0.0):
             return None
-        if not all(inside(px, pz) for px, pz in ((rect[0], rect[1]), (rect[2], rect[3]),
-                                                  (rect[0], rect[3]), (rect[2], rect[1]))):
+        if not all(
+            inside(px, pz)
+            for px, pz in (
+                (rect[0], rect[1]),
+                (rect[2], rect[3]),
+                (rect[0], rect[3]),
+                (rect[2], rect[1]),
+            )
+        ):
             return None
         floor_rects.items.append(rect)
         if not grid_ok():
@@ -399,8 +423,12 @@ def _try_generate(name: str, room: str, index: int, rng: np.random.Generator) ->
             if rect is None:
                 continue
             nx, nz = _DIRS[seg.facing]
-            top = add("CounterTop", ((rect[0] + rect[2]) / 2, height - 0.03, (rect[1] + rect[3]) / 2),
-                      (rect[2] - rect[0], 0.06, rect[3] - rect[1]), seg.facing)
+            top = add(
+                "CounterTop",
+                ((rect[0] + rect[2]) / 2, height - 0.03, (rect[1] + rect[3]) / 2),
+                (rect[2] - rect[0], 0.06, rect[3] - rect[1]),
+                seg.facing,
+            )
             if top is None:
                 continue
             for k in range(n_cab):
@@ -427,8 +455,15 @@ def _try_generate(name: str, room: str, index: int, rng: np.random.Generator) ->
             cz = float(rng.uniform(z0 + 1.0, z1 - 1.0))
             cx, cz = round(cx / 0.05) * 0.05, round(cz / 0.05) * 0.05
             rect = (cx - size[0] / 2, cz - size[2] / 2, cx + size[0] / 2, cz + size[2] / 2)
-            if not all(inside(px, pz) for px, pz in ((rect[0], rect[1]), (rect[2], rect[3]),
-                                                      (rect[0], rect[3]), (rect[2], rect[1]))):
+            if not all(
+                inside(px, pz)
+                for px, pz in (
+                    (rect[0], rect[1]),
+                    (rect[2], rect[3]),
+                    (rect[0], rect[3]),
+                    (rect[2], rect[1]),
+                )
+            ):
                 continue
             if floor_rects.overlaps(rect, 0.6) or keep_free.overlaps(rect):
                 continue
@@ -473,7 +508,10 @@ def _try_generate(name: str, room: str, index: int, rng: np.random.Generator) ->
 
     surfaces = _SurfacePlanner(objects, rng)
     for otype, rtype, required in _ON_FURNITURE[room]:
-        if surfaces.place(otype, [rtype], add, against_back=otype in ("Television",)) is None and required:
+        if (
+            surfaces.place(otype, [rtype], add, against_back=otype in ("Television",)) is None
+            and required
+        ):
             return None
     for otype, cmin, cmax, recs in _SMALL_OBJECTS[room]:
         for _ in range(int(rng.integers(cmin, cmax + 1))):
@@ -502,19 +540,38 @@ class _SurfacePlanner:
         mode = INTERIOR_RECEPTACLES.get(rec.object_type)
         if mode is None:
             top = hi[1]
-            return [(np.array([lo[0] + margin, top, lo[2] + margin]),
-                     np.array([hi[0] - margin, top + 1.0, hi[2] - margin]), False)]
+            return [
+                (
+                    np.array([lo[0] + margin, top, lo[2] + margin]),
+                    np.array([hi[0] - margin, top + 1.0, hi[2] - margin]),
+                    False,
+                )
+            ]
         base = lo[1] + 0.03
         if rec.object_type == "Fridge":
             levels = [base, lo[1] + 0.62, lo[1] + 1.18]
-            return [(np.array([lo[0] + margin, y, lo[2] + margin]),
-                     np.array([hi[0] - margin, y + 0.5, hi[2] - margin]), True) for y in levels]
-        return [(np.array([lo[0] + margin, base, lo[2] + margin]),
-                 np.array([hi[0] - margin, hi[1] - 0.03, hi[2] - margin]), True)]
+            return [
+                (
+                    np.array([lo[0] + margin, y, lo[2] + margin]),
+                    np.array([hi[0] - margin, y + 0.5, hi[2] - margin]),
+                    True,
+                )
+                for y in levels
+            ]
+        return [
+            (
+                np.array([lo[0] + margin, base, lo[2] + margin]),
+                np.array([hi[0] - margin, hi[1] - 0.03, hi[2] - margin]),
+                True,
+            )
+        ]
 
     def candidates(self, otype: str, rtypes: list[str], exclude: set[str] | None = None):
-        recs = [o for o in self.objects
-                if o.object_type in rtypes and not OBJECT_TYPES[o.object_type].pickupable]
+        recs = [
+            o
+            for o in self.objects
+            if o.object_type in rtypes and not OBJECT_TYPES[o.object_type].pickupable
+        ]
         if exclude:
             recs = [o for o in recs if o.object_id not in exclude]
         return recs
@@ -543,7 +600,11 @@ class _SurfacePlanner:
                 c = np.empty(3)
                 for ax in (0, 2):
                     span = rhi[ax] - rlo[ax] - size[ax]
-                    c[ax] = rlo[ax] + size[ax] / 2 + (self.rng.uniform(0, span) if span > 0 else span / 2)
+                    c[ax] = (
+                        rlo[ax]
+                        + size[ax] / 2
+                        + (self.rng.uniform(0, span) if span > 0 else span / 2)
+                    )
                 if against_back:
                     fx, fz = _DIRS[rec.facing]
                     if fx:
@@ -571,7 +632,7 @@ class _SurfacePlanner:
 
 
 def _free_grid(x0, z0, x1, z1, inside, rects: _Rects):
-    """Boolean grid (nx-1, nz-1) of agent positions at interior grid points that are collision-free."""
+    """Boolean grid (nx-1, nz-1): interior grid points where the agent is collision-free."""
     nx = int(round((x1 - x0) / GRID))
     nz = int(round((z1 - z0) / GRID))
     xs = np.round(x0 + GRID * np.arange(1, nx), 4)

@@ -152,7 +152,11 @@ def render(
     ty = math.tan(math.radians(fov) / 2)
     tx = ty * width / height
     grid = pixel_grid(height, width, fov, dev)  # (P, 2)
-    d = fwd[:, None, :] + grid[None, :, 0:1] * right[:, None, :] + grid[None, :, 1:2] * up[:, None, :]
+    d = (
+        fwd[:, None, :]
+        + grid[None, :, 0:1] * right[:, None, :]
+        + grid[None, :, 1:2] * up[:, None, :]
+    )
     # Keep every direction component away from zero so 1/d stays finite.
     d = torch.where(d.abs() < 1e-7, torch.full_like(d, 1e-7), d)
     keep = _frustum_keep(boxes, cams, fwd, right, up, tx, ty)
@@ -182,7 +186,9 @@ def render(
     hit = torch.isfinite(t_all)
     t_all = torch.where(hit, t_all, torch.full_like(t_all, FAR))
     wsel = cams.world[:, None].expand(-1, P)
-    inst = torch.where(hit, boxes.inst[wsel, box_all], torch.full_like(box_all, -100, dtype=torch.int32))
+    inst = torch.where(
+        hit, boxes.inst[wsel, box_all], torch.full_like(box_all, -100, dtype=torch.int32)
+    )
     norm = d.norm(dim=-1)
     distance = t_all * norm
     out_rgb = None
@@ -215,10 +221,15 @@ def _shade(boxes: BoxTensors, cams: Cameras, d, t, box, hit, distance) -> torch.
     pattern = boxes.pattern[w, box].to(torch.int64)
     # Procedural textures: stripes along y, a checker on the horizontal plane.
     stripes = (torch.floor(p[..., 1] * 10.0).remainder(2) * 0.12).to(torch.float32)
-    cell = torch.floor(p[..., 0] * 2.0) + torch.floor(p[..., 2] * 2.0) + torch.floor(p[..., 1] * 4.0)
+    cell = (
+        torch.floor(p[..., 0] * 2.0) + torch.floor(p[..., 2] * 2.0) + torch.floor(p[..., 1] * 4.0)
+    )
     checker = (cell.remainder(2) * 0.1).to(torch.float32)
-    tex = torch.where(pattern == 1, 1.0 - stripes, torch.where(pattern == 2, 1.0 - checker,
-                                                                  torch.ones_like(stripes)))
+    tex = torch.where(
+        pattern == 1,
+        1.0 - stripes,
+        torch.where(pattern == 2, 1.0 - checker, torch.ones_like(stripes)),
+    )
     fog = torch.exp(-0.04 * distance)
     color = boxes.color[w, box] * (shade * tex * fog)[..., None]
     color = torch.where(hit[..., None], color, torch.zeros_like(color))

@@ -109,17 +109,30 @@ class World:
         def add(lo, hi, inst, color, pattern=0, active=True, blocks=False):
             rows.append((lo, hi, inst, color, pattern, active, blocks))
 
-        add((x0 - 0.3, -0.05, z0 - 0.3), (x1 + 0.3, 0.0, z1 + 0.3), FLOOR, STRUCTURE_COLORS["Floor"], 2)
-        add((x0 - 0.3, WALL_HEIGHT, z0 - 0.3), (x1 + 0.3, WALL_HEIGHT + 0.05, z1 + 0.3), CEILING,
-            STRUCTURE_COLORS["Ceiling"])
+        add(
+            (x0 - 0.3, -0.05, z0 - 0.3),
+            (x1 + 0.3, 0.0, z1 + 0.3),
+            FLOOR,
+            STRUCTURE_COLORS["Floor"],
+            2,
+        )
+        add(
+            (x0 - 0.3, WALL_HEIGHT, z0 - 0.3),
+            (x1 + 0.3, WALL_HEIGHT + 0.05, z1 + 0.3),
+            CEILING,
+            STRUCTURE_COLORS["Ceiling"],
+        )
         for lo, hi in self.spec.walls:
             add(lo, hi, WALL, STRUCTURE_COLORS["Wall"], 1, True, True)
         for i, o in enumerate(self.objects):
             t = OBJECT_TYPES[o.object_type]
             color = TYPE_COLORS[o.object_type]
             held = o.object_id in self.picked_by
-            blocks = o.parent is None and o.lo[1] < 0.05 and o.object_type not in ("LightSwitch",
-                                                                                    "Mirror")
+            blocks = (
+                o.parent is None
+                and o.lo[1] < 0.05
+                and o.object_type not in ("LightSwitch", "Mirror")
+            )
             lo, hi = o.lo, o.hi
             mode = INTERIOR_RECEPTACLES.get(o.object_type)
             if mode == "top":
@@ -195,14 +208,18 @@ class World:
         rt = OBJECT_TYPES[rec.object_type]
         if not rt.receptacle:
             return f"{receptacle_id} is not a receptacle"
-        if rt.openable and INTERIOR_RECEPTACLES.get(rec.object_type) == "front" and not self.is_open[
-            receptacle_id
-        ]:
+        if (
+            rt.openable
+            and INTERIOR_RECEPTACLES.get(rec.object_type) == "front"
+            and not self.is_open[receptacle_id]
+        ):
             return f"{receptacle_id} is closed; open it first"
         obj = self.object(held)
         del self.picked_by[held]
         rng = np.random.default_rng(zlib.crc32(f"{held}|{receptacle_id}|{self.version}".encode()))
-        others = [o for o in self.objects if o.object_id != held and o.object_id not in self.picked_by]
+        others = [
+            o for o in self.objects if o.object_id != held and o.object_id not in self.picked_by
+        ]
         spot = _SurfacePlanner(others, rng).spot(obj.object_type, rec)
         if spot is None:
             self.picked_by[held] = agent
@@ -237,7 +254,11 @@ class World:
             recs = allowed.get(o.object_type) or [
                 t for t, ot in OBJECT_TYPES.items() if ot.receptacle and not ot.pickupable
             ]
-            cands = [r for r in planner.candidates(o.object_type, recs) if r.object_type not in excluded_rec]
+            cands = [
+                r
+                for r in planner.candidates(o.object_type, recs)
+                if r.object_type not in excluded_rec
+            ]
             placed = False
             for k in rng.permutation(len(cands)):
                 spot = planner.spot(o.object_type, cands[k])
