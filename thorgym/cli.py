@@ -1,0 +1,136 @@
+"""The `thorgym` command line. Each command imports its heavy dependencies lazily."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="thorgym: Gymnasium environments and fast simulation for AI2-THOR research.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+bench_app = typer.Typer(
+    help="Benchmarks of the hot paths (results go to BENCHMARKS.md).", no_args_is_help=True
+)
+eval_app = typer.Typer(help="Evaluate agents and models.", no_args_is_help=True)
+data_app = typer.Typer(help="Generate datasets.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+app.add_typer(eval_app, name="eval")
+app.add_typer(data_app, name="data")
+
+
+def _ints(text: str, flag: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise typer.BadParameter(f"{flag} takes comma-separated integers, e.g. 1,16,64") from None
+
+
+@app.command()
+def view(
+    scene: Annotated[str, typer.Argument(help="Scene name, e.g. FloorPlan1 or FloorPlan212.")],
+    out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("view.png"),
+    width: Annotated[int, typer.Option(help="Frame width in pixels (32–300).")] = 224,
+    height: Annotated[int, typer.Option(help="Frame height in pixels (32–300).")] = 224,
+    action: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Actions to take first (repeatable), e.g. --action RotateRight --action LookDown."
+        ),
+    ] = None,
+) -> None:
+    """Write one picture of a scene: RGB frame, depth, segmentation and a labelled top-down map."""
+    from thorgym.sim.view import render_view
+
+    try:
+        path = render_view(scene, out, width, height, tuple(action or ()))
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    typer.echo(f"wrote {path}")
+
+
+@bench_app.command("sim")
+def bench_sim(
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON list of records.")] = False,
+    worlds: Annotated[
+        str, typer.Option(help="Batch sizes (worlds), comma-separated.")
+    ] = "1,16,64,256",
+    sizes: Annotated[str, typer.Option(help="Square frame sizes, comma-separated.")] = "64,224",
+    compile: Annotated[
+        bool, typer.Option(help="Also measure the torch.compile-fused ray caster (compiles first).")
+    ] = True,
+    seconds: Annotated[float, typer.Option(help="Minimum timed seconds per record.")] = 1.0,
+) -> None:
+    """Steps/s of the single Controller and of the batched simulator (RGB + depth)."""
+    from thorgym.benchmarks.sim import format_table, run
+
+    records = run(
+        _ints(worlds, "--worlds"), _ints(sizes, "--sizes"), compile=compile, min_seconds=seconds
+    )
+    typer.echo(json.dumps(records) if json_ else format_table(records))
+
+
+@bench_app.command("backbones")
+def bench_backbones(
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON list of records.")] = False,
+    quick: Annotated[bool, typer.Option(help="Only batch 32 at 128x128.")] = False,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
+) -> None:
+    """Images/s, parameters and multiply-adds of each backbone beside resnet18."""
+    from thorgym.benchmarks import backbones
+
+    kw = {"batches": (32,), "sizes": ((128, 128),)} if quick else {}
+    backbones.run(None, device=device, as_json=json_, **kw)
+
+
+@eval_app.command("okvqa")
+def eval_okvqa(
+    questions: Annotated[Path, typer.Option(help="OpenEnded_mscoco_*_questions.json")],
+    annotations: Annotated[Path, typer.Option(help="mscoco_*_annotations.json")],
+    predictions: Annotated[Path, typer.Option(help='Results file: [{"question_id", "answer"}]')],
+    out: Annotated[Path | None, typer.Option(help="Write metrics JSON here.")] = None,
+    missing: Annotated[
+        str,
+        typer.Option(
+            help="'error' (default) fails on questions without a prediction; 'zero' scores them 0."
+        ),
+    ] = "error",
+) -> None:
+    """Score predictions with the official VQA metric (OK-VQA categories)."""
+    from thorgym.eval.okvqa import run_cli
+
+    if missing not in ("error", "zero"):
+        raise typer.BadParameter("--missing must be 'error' or 'zero'")
+    try:
+        run_cli(
+            str(questions), str(annotations), str(predictions), str(out) if out else None, missing
+        )
+    except (OSError, ValueError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("runs/demo"),
+    scene: Annotated[str, typer.Option(help="Scene to run in.")] = "FloorPlan26",
+) -> None:
+    """A short scripted episode on the built-in simulator; saves its frames and a scene view."""
+    from thorgym.sim.demo import scripted_episode
+
+    paths = scripted_episode(scene, out)
+    for p in paths:
+        typer.echo(f"wrote {p}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
