@@ -20,7 +20,7 @@ import torch
 EPS_T = 1e-4
 FAR = 100.0
 # Light from above and slightly behind the +x/+z corner; ambient keeps shadows readable.
-_LIGHT = np.array([0.35, 0.85, 0.4]) / np.linalg.norm([0.35, 0.85, 0.4])
+_LIGHT = tuple(float(v) for v in np.array([0.35, 0.85, 0.4]) / np.linalg.norm([0.35, 0.85, 0.4]))
 
 
 @dataclass
@@ -121,16 +121,16 @@ def _nearest_hit(o, d, lo, hi, valid):
     return t.min(-1)
 
 
-_compiled_hit = None
+_COMPILED: dict[str, object] = {}
 
 
-def _hit_fn(use_compile: bool):
-    global _compiled_hit
+def _maybe_compiled(fn, use_compile: bool):
+    """`fn` itself, or its torch.compile'd form (fused loops; compiled once per process)."""
     if not use_compile:
-        return _nearest_hit
-    if _compiled_hit is None:
-        _compiled_hit = torch.compile(_nearest_hit, dynamic=True)
-    return _compiled_hit
+        return fn
+    if fn.__name__ not in _COMPILED:
+        _COMPILED[fn.__name__] = torch.compile(fn, dynamic=True)
+    return _COMPILED[fn.__name__]
 
 
 def render(
@@ -164,7 +164,7 @@ def render(
 
     t_all = torch.empty(C, P, device=dev)
     box_all = torch.empty(C, P, dtype=torch.long, device=dev)
-    hit_fn = _hit_fn(use_compile)
+    hit_fn = _maybe_compiled(_nearest_hit, use_compile)
     # Cameras are processed in chunks; each chunk is compacted to its own max visible count K.
     start = 0
     while start < C:
@@ -193,7 +193,18 @@ def render(
     distance = t_all * norm
     out_rgb = None
     if rgb:
-        out_rgb = _shade(boxes, cams, d, t_all, box_all, hit, distance).reshape(C, height, width, 3)
+        w = cams.world[:, None].expand(-1, P)
+        out_rgb = _maybe_compiled(_shade, use_compile)(
+            boxes.lo[w, box_all],
+            boxes.hi[w, box_all],
+            boxes.color[w, box_all],
+            boxes.pattern[w, box_all],
+            cams.pos,
+            d,
+            t_all,
+            hit,
+            distance,
+        ).reshape(C, height, width, 3)
     return RenderOutput(
         rgb=out_rgb,
         depth=t_all.reshape(C, height, width),
@@ -202,23 +213,22 @@ def render(
     )
 
 
-def _shade(boxes: BoxTensors, cams: Cameras, d, t, box, hit, distance) -> torch.Tensor:
-    """Flat colours per type, Lambert shading by face normal, procedural patterns, distance fog."""
-    C, P, _ = d.shape
-    w = cams.world[:, None].expand(-1, P)
-    lo = boxes.lo[w, box]
-    hi = boxes.hi[w, box]
-    o = cams.pos[:, None, :]
+def _shade(lo, hi, base_color, pattern, cam_pos, d, t, hit, distance) -> torch.Tensor:
+    """Flat colours per type, Lambert shading by face normal, procedural patterns, distance fog.
+
+    Per pixel (C, P, …): the hit box's bounds, colour and pattern, the ray and its hit.
+    """
+    o = cam_pos[:, None, :]
     p = o + t[..., None] * d
     inv = 1.0 / d
     a = (lo - o) * inv
     b = (hi - o) * inv
     axis = torch.minimum(a, b).argmax(-1)  # the face through which the ray entered
     sign = -torch.sign(torch.gather(d, 2, axis[..., None]))[..., 0]
-    light = torch.tensor(_LIGHT, dtype=torch.float32, device=d.device)
-    lam = (sign * light[axis]).clamp(min=0.0)
+    light = torch.where(axis == 0, _LIGHT[0], torch.where(axis == 1, _LIGHT[1], _LIGHT[2]))
+    lam = (sign * light.to(torch.float32)).clamp(min=0.0)
     shade = 0.5 + 0.5 * lam
-    pattern = boxes.pattern[w, box].to(torch.int64)
+    pattern = pattern.to(torch.int64)
     # Procedural textures: stripes along y, a checker on the horizontal plane.
     stripes = (torch.floor(p[..., 1] * 10.0).remainder(2) * 0.12).to(torch.float32)
     cell = (
@@ -231,6 +241,6 @@ def _shade(boxes: BoxTensors, cams: Cameras, d, t, box, hit, distance) -> torch.
         torch.where(pattern == 2, 1.0 - checker, torch.ones_like(stripes)),
     )
     fog = torch.exp(-0.04 * distance)
-    color = boxes.color[w, box] * (shade * tex * fog)[..., None]
+    color = base_color * (shade * tex * fog)[..., None]
     color = torch.where(hit[..., None], color, torch.zeros_like(color))
     return (color.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8)
