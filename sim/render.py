@@ -105,6 +105,63 @@ def _frustum_keep(boxes: BoxTensors, cams: Cameras, fwd, right, up, tx: float, t
     return keep
 
 
+@dataclass
+class _Tiles:
+    pixels: torch.Tensor  # (T, Pt) pixel index of each tile slot (padding repeats a real pixel)
+    real: torch.Tensor  # (T, Pt) bool: slot holds a pixel of its own tile
+    bounds: torch.Tensor  # (T, 4) tangent-space x0, x1, y0, y1 of the tile's pixel edges
+
+
+_TILE_CACHE: dict[tuple, _Tiles] = {}
+
+
+def _tiles(height: int, width: int, fov: float, device: torch.device) -> _Tiles:
+    """Split the image into about 8×8 tiles (cached per size, fov and device)."""
+    key = (height, width, fov, str(device))
+    if key in _TILE_CACHE:
+        return _TILE_CACHE[key]
+    ty = math.tan(math.radians(fov) / 2)
+    tx = ty * width / height
+    size = max(4, math.ceil(max(height, width) / 8))
+    rows = range(0, height, size)
+    cols = range(0, width, size)
+    pix, real, bounds = [], [], []
+    for r0 in rows:
+        for c0 in cols:
+            r1, c1 = min(r0 + size, height), min(c0 + size, width)
+            idx = [r * width + c for r in range(r0, r1) for c in range(c0, c1)]
+            n = len(idx)
+            pix.append(idx + [idx[0]] * (size * size - n))
+            real.append([True] * n + [False] * (size * size - n))
+            bounds.append(
+                [
+                    (c0 / width * 2 - 1) * tx,
+                    (c1 / width * 2 - 1) * tx,
+                    (1 - r1 / height * 2) * ty,
+                    (1 - r0 / height * 2) * ty,
+                ]
+            )
+    tiles = _Tiles(
+        torch.tensor(pix, device=device),
+        torch.tensor(real, device=device),
+        torch.tensor(bounds, dtype=torch.float32, device=device),
+    )
+    _TILE_CACHE[key] = tiles
+    return tiles
+
+
+def _tile_planes(tiles: _Tiles, fwd, right, up):
+    """Inward normals (c, T, 3) of each tile's four side planes through the camera centre."""
+    b = tiles.bounds[None]  # (1, T, 4)
+    f, r, u = fwd[:, None, :], right[:, None, :], up[:, None, :]
+    return (
+        r - b[..., 0:1] * f,
+        b[..., 1:2] * f - r,
+        u - b[..., 2:3] * f,
+        b[..., 3:4] * f - u,
+    )
+
+
 def _nearest_hit(o, d, lo, hi, valid):
     """Slab test. o (C,1,3), d (C,P,3), lo/hi (C,K,3), valid (C,K) -> t (C,P), k (C,P)."""
     inv = 1.0 / d
@@ -162,25 +219,49 @@ def render(
     keep = _frustum_keep(boxes, cams, fwd, right, up, tx, ty)
     counts = keep.sum(1)
 
-    t_all = torch.empty(C, P, device=dev)
-    box_all = torch.empty(C, P, dtype=torch.long, device=dev)
+    tiles = _tiles(height, width, fov, dev)
+    t_all = torch.full((C, P), float("inf"), device=dev)
+    box_all = torch.zeros(C, P, dtype=torch.long, device=dev)
     hit_fn = _maybe_compiled(_nearest_hit, use_compile)
-    # Cameras are processed in chunks; each chunk is compacted to its own max visible count K.
+    lo_c = (boxes.lo + boxes.hi) * 0.5  # box centres (N, B, 3)
+    half = (boxes.hi - boxes.lo) * 0.5
+    T, Pt = tiles.pixels.shape
+    # Cameras are processed in chunks; within a chunk every screen tile keeps only the boxes its
+    # own sub-frustum can see, compacted to the chunk's largest per-tile count K.
     start = 0
+    kmax = max(1, int(counts.max()))
+    per_cam = max(1, chunk_elems // max(1, P * kmax))
     while start < C:
-        kmax = int(counts[start:].max()) if C - start > 0 else 1
-        per_cam = max(1, chunk_elems // max(1, P * max(kmax, 1)))
         stop = min(C, start + per_cam)
         sl = slice(start, stop)
-        K = max(1, int(counts[sl].max()))
-        order = torch.argsort((~keep[sl]).to(torch.int8), dim=1, stable=True)[:, :K]  # (c, K)
+        c = stop - start
         w = cams.world[sl]
-        lo = torch.gather(boxes.lo[w], 1, order[..., None].expand(-1, -1, 3))
-        hi = torch.gather(boxes.hi[w], 1, order[..., None].expand(-1, -1, 3))
-        valid = torch.gather(keep[sl], 1, order)
-        t, k = hit_fn(cams.pos[sl, None, :], d[sl], lo, hi, valid)
-        t_all[sl] = t
-        box_all[sl] = torch.gather(order, 1, k)
+        rel = lo_c[w] - cams.pos[sl, None, :]  # (c, B, 3)
+        hb = half[w]
+        tkeep = keep[sl, None, :].expand(c, T, -1).clone()  # (c, T, B)
+        for n in _tile_planes(tiles, fwd[sl], right[sl], up[sl]):  # each (c, T, 3)
+            reach = torch.einsum("ctk,cbk->ctb", n, rel) + torch.einsum("ctk,cbk->ctb", n.abs(), hb)
+            tkeep &= reach > -1e-4
+        K = max(1, int(tkeep.sum(-1).max()))
+        order = torch.argsort((~tkeep).to(torch.int8), dim=2, stable=True)[..., :K]  # (c, T, K)
+        lo = torch.gather(
+            boxes.lo[w][:, None].expand(-1, T, -1, -1), 2, order[..., None].expand(-1, -1, -1, 3)
+        )
+        hi = torch.gather(
+            boxes.hi[w][:, None].expand(-1, T, -1, -1), 2, order[..., None].expand(-1, -1, -1, 3)
+        )
+        valid = torch.gather(tkeep, 2, order)
+        dt = d[sl][:, tiles.pixels.reshape(-1)].reshape(c * T, Pt, 3)
+        o = cams.pos[sl, None, None, :].expand(-1, T, 1, -1).reshape(c * T, 1, 3)
+        t, k = hit_fn(
+            o, dt, lo.reshape(c * T, K, 3), hi.reshape(c * T, K, 3), valid.reshape(c * T, K)
+        )
+        boxk = torch.gather(order.reshape(c * T, K), 1, k).reshape(c, T * Pt)
+        t = t.reshape(c, T * Pt)
+        real = tiles.real.reshape(-1)
+        flat = tiles.pixels.reshape(-1)[real]
+        t_all[sl, flat] = t[:, real]
+        box_all[sl, flat] = boxk[:, real]
         start = stop
 
     hit = torch.isfinite(t_all)
