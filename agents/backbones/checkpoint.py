@@ -1,0 +1,143 @@
+"""Backbone checkpoints: ``save_backbone`` / ``load_backbone`` round trip.
+
+A checkpoint is a plain dict readable with ``torch.load(weights_only=True)``::
+
+    {"format": "thorgym.backbone/1", "name": "espnetv2_s1.0", "num_classes": 0,
+     "build_kwargs": {...}, "state_dict": {...}}
+
+Writes are atomic (temporary file in the same folder, then ``os.replace``), so a crash never
+leaves a truncated checkpoint under the final name.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .base import ImageBackbone
+from .registry import build_backbone, get_spec
+
+CKPT_FORMAT = "thorgym.backbone/1"
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    # torch.compile wraps the module; checkpoints hold the original's keys.
+    return getattr(model, "_orig_mod", model)
+
+
+def save_backbone(model: nn.Module, path: str | os.PathLike) -> Path:
+    """Write ``model`` (an :class:`ImageBackbone` from ``build_backbone``) to ``path`` atomically.
+
+    Returns the path written. Parent folders are created.
+    """
+    model = _unwrap(model)
+    if not isinstance(model, ImageBackbone) or not model.name:
+        raise TypeError("save_backbone expects a module built by build_backbone(name, ...)")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": CKPT_FORMAT,
+        "name": model.name,
+        "num_classes": model.num_classes,
+        "build_kwargs": dict(model.build_kwargs),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read_backbone_checkpoint(path: str | os.PathLike) -> dict:
+    """Load and validate a checkpoint dict (CPU tensors). Clear errors for every failure:
+
+    FileNotFoundError if missing; ValueError if unreadable/corrupt or not a thorgym backbone
+    checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"backbone checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated file, not a torch file, unsafe pickle, ...
+        raise ValueError(f"could not read backbone checkpoint {path}: {e}") from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
+        raise ValueError(
+            f"{path} is not a thorgym backbone checkpoint (expected format {CKPT_FORMAT!r}; "
+            "write one with thorgym.agents.backbones.save_backbone)"
+        )
+    for key, typ in (
+        ("name", str),
+        ("num_classes", int),
+        ("build_kwargs", dict),
+        ("state_dict", dict),
+    ):
+        if not isinstance(ckpt.get(key), typ):
+            raise ValueError(f"backbone checkpoint {path} has no valid {key!r} entry")
+    return ckpt
+
+
+def load_backbone_state(model: nn.Module, path: str | os.PathLike) -> None:
+    """Load the weights of checkpoint ``path`` into an existing ``model`` (in place).
+
+    The checkpoint must be of the same backbone name. A classification checkpoint loads into a
+    feature model (``num_classes=0``): its ``head.*`` weights are dropped. Any other key or
+    shape mismatch raises ValueError listing the offending keys.
+    """
+    model = _unwrap(model)
+    if not isinstance(model, ImageBackbone):
+        raise TypeError("load_backbone_state expects a module built by build_backbone")
+    ckpt = read_backbone_checkpoint(path)
+    if ckpt["name"] != model.name:
+        raise ValueError(
+            f"backbone checkpoint {path} holds {ckpt['name']!r}, but the model is {model.name!r}"
+        )
+    state = ckpt["state_dict"]
+    if model.num_classes == 0:
+        state = {k: v for k, v in state.items() if not k.startswith("head.")}
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    bad_shape = sorted(
+        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+        for k, v in state.items()
+        if k in own and tuple(v.shape) != tuple(own[k].shape)
+    )
+    if missing or unexpected or bad_shape:
+        raise ValueError(
+            f"backbone checkpoint {path} does not match {model.name!r}: "
+            f"missing={missing[:5]}{'...' if len(missing) > 5 else ''} "
+            f"unexpected={unexpected[:5]}{'...' if len(unexpected) > 5 else ''} "
+            f"shape={bad_shape[:5]}"
+        )
+    model.load_state_dict(state)
+
+
+def load_backbone(
+    name: str, path: str | os.PathLike, num_classes: int | None = None
+) -> ImageBackbone:
+    """Build backbone ``name`` and load checkpoint ``path`` into it (on CPU, in eval mode).
+
+    ``num_classes`` defaults to the checkpoint's; pass 0 to get a feature model from a
+    classification checkpoint. ValueError if the checkpoint holds another backbone.
+    """
+    get_spec(name)  # unknown name → ValueError listing valid names
+    ckpt = read_backbone_checkpoint(path)
+    if ckpt["name"] != name:
+        raise ValueError(f"backbone checkpoint {path} holds {ckpt['name']!r}, not {name!r}")
+    n = ckpt["num_classes"] if num_classes is None else num_classes
+    model = build_backbone(name, n, **ckpt["build_kwargs"])
+    load_backbone_state(model, path)
+    return model.eval()
