@@ -37,6 +37,7 @@ NAV_ACTIONS: tuple[str, ...] = (
 NAV_INDEX = {a: i for i, a in enumerate(NAV_ACTIONS)}
 _MOVE_OFFSET = {0: 0.0, 1: 180.0, 2: 270.0, 3: 90.0}  # heading offset of each move action
 HORIZON_MIN, HORIZON_MAX = -30.0, 60.0
+MAX_RESOLUTION = 1024
 VISIBILITY_ROWS = 64  # visibility is decided on a raster of this height (same camera)
 _AGENT_BOXES = 2  # body and head
 _COLLIDE_R2 = (AGENT_RADIUS - 1e-3) ** 2
@@ -107,8 +108,10 @@ class BatchedSimulator:
         if len(scenes) == 0:
             raise ValueError("scenes must name at least one scene")
         for name, v in (("width", width), ("height", height)):
-            if not isinstance(v, int) or not 32 <= v <= 300:
-                raise ValueError(f"{name} must be an integer between 32 and 300, got {v!r}")
+            if not isinstance(v, int) or not 32 <= v <= MAX_RESOLUTION:
+                raise ValueError(
+                    f"{name} must be an integer between 32 and {MAX_RESOLUTION}, got {v!r}"
+                )
         if not isinstance(agent_count, int) or agent_count < 1:
             raise ValueError(f"agentCount must be a positive integer, got {agent_count!r}")
         if not (isinstance(grid_size, int | float) and 0.05 <= grid_size <= 1.0):
@@ -138,6 +141,8 @@ class BatchedSimulator:
         self.last_error = torch.zeros(n, a, dtype=torch.int8, device=self.device)
         self.last_blocker = torch.full((n, a), -1, dtype=torch.long, device=self.device)
         self._versions = [-1] * n
+        # Floor extents per world (x0, z0, x1, z1, cut x, cut z): positions outside are walls.
+        self._room = torch.zeros(n, 6, device=self.device)
         self._boxes: BoxTensors | None = None
         self._blocks: torch.Tensor | None = None
         self._world_boxes = 0
@@ -161,6 +166,8 @@ class BatchedSimulator:
 
     def _place_agents(self, i: int) -> None:
         spec = self.worlds[i].spec
+        cut = spec.cut if spec.cut is not None else (math.inf, math.inf)
+        self._room[i] = torch.tensor([*spec.bounds, *cut], dtype=torch.float32)
         x, z, yaw = spec.start
         spots = [(x, z)]
         # Further agents start on the nearest free reachable grid points.
@@ -263,7 +270,12 @@ class BatchedSimulator:
             ),
             torch.zeros_like(first),
         )
-        blocked = any_box
+        r = self._room
+        x1, z1 = xz[:, 0], xz[:, 1]
+        outside = (x1 <= r[:, 0]) | (x1 >= r[:, 2]) | (z1 <= r[:, 1]) | (z1 >= r[:, 3])
+        outside |= (x1 > r[:, 4]) & (z1 > r[:, 5])
+        code = torch.where(outside & ~any_box, torch.full_like(code, BLOCKED_WALL), code)
+        blocked = any_box | outside
         for other in range(self.agent_count):
             if other == agent:
                 continue
@@ -324,16 +336,23 @@ class BatchedSimulator:
                 heading = torch.remainder(self.yaw[:, a] + offset, 360.0)
                 dx, dz = _heading_delta(heading, mag[:, a])
                 cur = self.pos[:, a, [0, 2]]
-                target = cur + torch.stack([dx, dz], -1)
-                mid = cur + 0.5 * torch.stack([dx, dz], -1)
-                b1, c1, f1 = self._collides(target, a)
-                b2, c2, f2 = self._collides(mid, a)
-                blocked = (b1 | b2) & is_move
+                delta = torch.stack([dx, dz], -1)
+                target = cur + delta
+                # Sweep the path in steps of at most half the agent radius, endpoint first.
+                steps = max(2, math.ceil(float(mag[:, a][is_move].max()) / (AGENT_RADIUS / 2)))
+                blocked = torch.zeros_like(is_move)
+                code = torch.zeros_like(self.last_error[:, a])
+                first = torch.full_like(self.last_blocker[:, a], -1)
+                for s in range(steps, 0, -1):
+                    b, c, f = self._collides(cur + delta * (s / steps), a)
+                    new = b & ~blocked
+                    code = torch.where(new, c.to(torch.int8), code)
+                    first = torch.where(new, f, first)
+                    blocked |= b
+                blocked &= is_move
                 ok = is_move & ~blocked
                 self.pos[:, a, 0] = torch.where(ok, target[:, 0], self.pos[:, a, 0])
                 self.pos[:, a, 2] = torch.where(ok, target[:, 1], self.pos[:, a, 2])
-                code = torch.where(b1, c1, c2).to(torch.int8)
-                first = torch.where(b1, f1, f2)
                 self.last_error[:, a] = torch.where(blocked, code, self.last_error[:, a])
                 self.last_blocker[:, a] = torch.where(blocked, first, self.last_blocker[:, a])
                 success[:, a] &= ~blocked

@@ -29,6 +29,7 @@ from .batch import (
     HORIZON_LIMIT,
     HORIZON_MAX,
     HORIZON_MIN,
+    MAX_RESOLUTION,
     NAV_INDEX,
     BatchedSimulator,
 )
@@ -272,8 +273,10 @@ class Controller:
             w = kwargs.get("x", sim.width)
             h = kwargs.get("y", sim.height)
             for name, v in (("x", w), ("y", h)):
-                if not 32 <= v <= 300:
-                    raise ValueError(f"ChangeResolution: {name}={v} must be between 32 and 300")
+                if not 32 <= v <= MAX_RESOLUTION:
+                    raise ValueError(
+                        f"ChangeResolution: {name}={v} must be between 32 and {MAX_RESOLUTION}"
+                    )
             sim.width, sim.height = w, h
             self._init["width"], self._init["height"] = w, h
         elif action == "GetScenesInBuild":

@@ -73,6 +73,7 @@ class SceneSpec:
     objects: list[SceneObject]
     start: tuple[float, float, float]  # agent x, z, yaw
     shape: str = "rect"
+    cut: tuple[float, float] | None = None  # removed north-east corner (x > cx and z > cz)
     reachable: list[tuple[float, float]] = field(default_factory=list)
 
     def object(self, object_id: str) -> SceneObject:
@@ -523,7 +524,18 @@ def _try_generate(name: str, room: str, index: int, rng: np.random.Generator) ->
         return None
     sx, sz = reach[int(rng.integers(len(reach)))]
     start = (sx, sz, 90.0 * int(rng.integers(4)))
-    return SceneSpec(name, room, index, (x0, z0, x1, z1), walls, objects, start, shape, reach)
+    return SceneSpec(
+        name,
+        room,
+        index,
+        (x0, z0, x1, z1),
+        walls,
+        objects,
+        start,
+        shape=shape,
+        cut=cut,
+        reachable=reach,
+    )
 
 
 class _SurfacePlanner:

@@ -110,6 +110,7 @@ class _Tiles:
     pixels: torch.Tensor  # (T, Pt) pixel index of each tile slot (padding repeats a real pixel)
     real: torch.Tensor  # (T, Pt) bool: slot holds a pixel of its own tile
     bounds: torch.Tensor  # (T, 4) tangent-space x0, x1, y0, y1 of the tile's pixel edges
+    slot_of_pixel: torch.Tensor  # (P,) where each image pixel sits in tile order
 
 
 _TILE_CACHE: dict[tuple, _Tiles] = {}
@@ -141,10 +142,15 @@ def _tiles(height: int, width: int, fov: float, device: torch.device) -> _Tiles:
                     (1 - r0 / height * 2) * ty,
                 ]
             )
+    slot = [0] * (height * width)
+    for k, (p, ok) in enumerate(zip(sum(pix, []), sum(real, []), strict=True)):
+        if ok:
+            slot[p] = k
     tiles = _Tiles(
         torch.tensor(pix, device=device),
         torch.tensor(real, device=device),
         torch.tensor(bounds, dtype=torch.float32, device=device),
+        torch.tensor(slot, device=device),
     )
     _TILE_CACHE[key] = tiles
     return tiles
@@ -208,78 +214,75 @@ def render(
     fwd, right, up = camera_basis(cams.yaw, cams.horizon)
     ty = math.tan(math.radians(fov) / 2)
     tx = ty * width / height
-    grid = pixel_grid(height, width, fov, dev)  # (P, 2)
-    d = (
+    tiles = _tiles(height, width, fov, dev)
+    T, Pt = tiles.pixels.shape
+    # Rays are generated directly in tile order (T*Pt slots) and put back in image order once.
+    grid = pixel_grid(height, width, fov, dev)[tiles.pixels.reshape(-1)]  # (T*Pt, 2)
+    d_t = (
         fwd[:, None, :]
         + grid[None, :, 0:1] * right[:, None, :]
         + grid[None, :, 1:2] * up[:, None, :]
     )
     # Keep every direction component away from zero so 1/d stays finite.
-    d = torch.where(d.abs() < 1e-7, torch.full_like(d, 1e-7), d)
+    d_t = torch.where(d_t.abs() < 1e-7, torch.full_like(d_t, 1e-7), d_t)
     keep = _frustum_keep(boxes, cams, fwd, right, up, tx, ty)
-    counts = keep.sum(1)
 
-    tiles = _tiles(height, width, fov, dev)
-    t_all = torch.full((C, P), float("inf"), device=dev)
-    box_all = torch.zeros(C, P, dtype=torch.long, device=dev)
+    t_t = torch.empty(C, T * Pt, device=dev)
+    box_t = torch.empty(C, T * Pt, dtype=torch.long, device=dev)
     hit_fn = _maybe_compiled(_nearest_hit, use_compile)
-    lo_c = (boxes.lo + boxes.hi) * 0.5  # box centres (N, B, 3)
+    centre = (boxes.lo + boxes.hi) * 0.5  # (N, B, 3)
     half = (boxes.hi - boxes.lo) * 0.5
-    T, Pt = tiles.pixels.shape
     # Cameras are processed in chunks; within a chunk every screen tile keeps only the boxes its
-    # own sub-frustum can see, compacted to the chunk's largest per-tile count K.
-    start = 0
-    kmax = max(1, int(counts.max()))
-    per_cam = max(1, chunk_elems // max(1, P * kmax))
-    while start < C:
-        stop = min(C, start + per_cam)
-        sl = slice(start, stop)
-        c = stop - start
+    # own sub-frustum can see, compacted to the chunk's largest per-tile count K. The compiled
+    # kernel never materialises (rays x boxes), so it takes all cameras at once.
+    kmax = max(1, int(keep.sum(1).max()))
+    per_cam = C if use_compile else max(1, chunk_elems // max(1, T * Pt * kmax // 2))
+    for start in range(0, C, per_cam):
+        sl = slice(start, min(C, start + per_cam))
         w = cams.world[sl]
-        rel = lo_c[w] - cams.pos[sl, None, :]  # (c, B, 3)
+        c = w.shape[0]
+        rel = centre[w] - cams.pos[sl, None, :]  # (c, B, 3)
         hb = half[w]
         tkeep = keep[sl, None, :].expand(c, T, -1).clone()  # (c, T, B)
         for n in _tile_planes(tiles, fwd[sl], right[sl], up[sl]):  # each (c, T, 3)
-            reach = torch.einsum("ctk,cbk->ctb", n, rel) + torch.einsum("ctk,cbk->ctb", n.abs(), hb)
+            reach = torch.bmm(n, rel.transpose(1, 2)) + torch.bmm(n.abs(), hb.transpose(1, 2))
             tkeep &= reach > -1e-4
         K = max(1, int(tkeep.sum(-1).max()))
         order = torch.argsort((~tkeep).to(torch.int8), dim=2, stable=True)[..., :K]  # (c, T, K)
-        lo = torch.gather(
-            boxes.lo[w][:, None].expand(-1, T, -1, -1), 2, order[..., None].expand(-1, -1, -1, 3)
-        )
-        hi = torch.gather(
-            boxes.hi[w][:, None].expand(-1, T, -1, -1), 2, order[..., None].expand(-1, -1, -1, 3)
-        )
-        valid = torch.gather(tkeep, 2, order)
-        dt = d[sl][:, tiles.pixels.reshape(-1)].reshape(c * T, Pt, 3)
+        sel = order.reshape(c, T * K, 1).expand(-1, -1, 3)
+        lo = torch.gather(boxes.lo[w], 1, sel).reshape(c * T, K, 3)
+        hi = torch.gather(boxes.hi[w], 1, sel).reshape(c * T, K, 3)
+        valid = torch.gather(tkeep, 2, order).reshape(c * T, K)
         o = cams.pos[sl, None, None, :].expand(-1, T, 1, -1).reshape(c * T, 1, 3)
-        t, k = hit_fn(
-            o, dt, lo.reshape(c * T, K, 3), hi.reshape(c * T, K, 3), valid.reshape(c * T, K)
-        )
-        boxk = torch.gather(order.reshape(c * T, K), 1, k).reshape(c, T * Pt)
-        t = t.reshape(c, T * Pt)
-        real = tiles.real.reshape(-1)
-        flat = tiles.pixels.reshape(-1)[real]
-        t_all[sl, flat] = t[:, real]
-        box_all[sl, flat] = boxk[:, real]
-        start = stop
+        t, k = hit_fn(o, d_t[sl].reshape(c * T, Pt, 3), lo, hi, valid)
+        t_t[sl] = t.reshape(c, T * Pt)
+        box_t[sl] = torch.gather(order.reshape(c * T, K), 1, k).reshape(c, T * Pt)
 
+    slot = tiles.slot_of_pixel  # (P,) slot in tile order of each image pixel
+    t_all = torch.index_select(t_t, 1, slot)
+    box_all = torch.index_select(box_t, 1, slot)
+    d = torch.index_select(d_t, 1, slot)
     hit = torch.isfinite(t_all)
     t_all = torch.where(hit, t_all, torch.full_like(t_all, FAR))
-    wsel = cams.world[:, None].expand(-1, P)
-    inst = torch.where(
-        hit, boxes.inst[wsel, box_all], torch.full_like(box_all, -100, dtype=torch.int32)
-    )
-    norm = d.norm(dim=-1)
-    distance = t_all * norm
+    # One flat index per pixel into the (N*B) box table: index_select beats 2-D fancy indexing.
+    B = boxes.inst.shape[1]
+    flat = (cams.world[:, None] * B + box_all).reshape(-1)
+    inst = torch.index_select(boxes.inst.reshape(-1), 0, flat).reshape(C, P)
+    inst = torch.where(hit, inst, torch.full_like(inst, -100))
+    distance = t_all * d.norm(dim=-1)
     out_rgb = None
     if rgb:
-        w = cams.world[:, None].expand(-1, P)
+
+        def take(x: torch.Tensor) -> torch.Tensor:
+            return torch.index_select(x.reshape(-1, *x.shape[2:]), 0, flat).reshape(
+                C, P, *x.shape[2:]
+            )
+
         out_rgb = _maybe_compiled(_shade, use_compile)(
-            boxes.lo[w, box_all],
-            boxes.hi[w, box_all],
-            boxes.color[w, box_all],
-            boxes.pattern[w, box_all],
+            take(boxes.lo),
+            take(boxes.hi),
+            take(boxes.color),
+            take(boxes.pattern),
             cams.pos,
             d,
             t_all,

@@ -318,7 +318,7 @@ def test_any_size_and_fov(w, h, fov):
         (lambda c: c.step("Pass", agentId=3), "agentId 3"),
         (lambda c: c.step({"action": 5}), "action name"),
         (lambda c: c.reset(scene="FloorPlan99"), "unknown scene 'FloorPlan99'"),
-        (lambda c: c.reset(width=10), "width must be an integer between 32 and 300"),
+        (lambda c: c.reset(width=10), "width must be an integer between 32 and 1024"),
         (lambda c: c.reset(fieldofview=90), "unknown argument 'fieldofview'"),
         (lambda c: c.reset(agentMode="drone"), "agentMode"),
     ],
@@ -329,3 +329,17 @@ def test_bad_input_raises_value_error_naming_it(call, match):
         pytest.raises(ValueError, match=match),
     ):
         call(c)
+
+
+def test_long_moves_and_teleports_cannot_leave_the_room(kitchen):
+    start = pose(kitchen.last_event)
+    ev = kitchen.step("MoveAhead", moveMagnitude=25)
+    assert not ev.metadata["lastActionSuccess"] and pose(ev) == start
+    ev = kitchen.step("Teleport", position={"x": 40, "y": 0.9, "z": 40})
+    assert (
+        not ev.metadata["lastActionSuccess"]
+        and "not a valid agent position" in ev.metadata["errorMessage"]
+    )
+    x0, z0, x1, z1 = kitchen.simulator.worlds[0].spec.bounds
+    ev = kitchen.step("Teleport", position={"x": x1 + 0.5, "y": 0.9, "z": (z0 + z1) / 2})
+    assert not ev.metadata["lastActionSuccess"]
