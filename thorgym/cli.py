@@ -75,6 +75,23 @@ def bench_sim(
     typer.echo(json.dumps(records) if json_ else format_table(records))
 
 
+@bench_app.command("thor")
+def bench_thor(
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON list of records.")] = False,
+    steps: Annotated[int, typer.Option(help="Steps per mode.")] = 200,
+    size: Annotated[int, typer.Option(help="Square frame size.")] = 128,
+) -> None:
+    """The genuine ai2thor client through thorgym-thor against thorgym.sim.Controller directly."""
+    from thorgym.sim.fifo_server import bench_fifo
+
+    records = bench_fifo(steps=steps, width=size, height=size)
+    if json_:
+        typer.echo(json.dumps(records))
+    else:
+        for r in records:
+            typer.echo(f"{r['mode']:16} {r['width']}x{r['height']} {r['steps_per_s']:8.1f} steps/s")
+
+
 @bench_app.command("backbones")
 def bench_backbones(
     json_: Annotated[bool, typer.Option("--json", help="Print one JSON list of records.")] = False,
