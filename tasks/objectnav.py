@@ -1,0 +1,845 @@
+"""ObjectNav in SAVN's setting (Wortsman et al., CVPR 2019): find an object of a given type.
+
+The task, independent of any backend:
+
+- Targets per room type (:data:`TARGETS`); :data:`TARGET_TYPES` is their union, in a fixed order,
+  and is what an environment's ``target`` observation indexes.
+- Actions (:data:`ACTIONS`): MoveAhead, RotateLeft, RotateRight (45°), LookUp, LookDown, Done.
+  The camera horizon stays in {0, 30}: LookUp at 0 and LookDown at 30 fail (state unchanged).
+- Success: ``Done`` while an instance of the target type is visible (the backend's visibility:
+  within 1.5 m). ``Done`` always ends the episode. Reward +5 on success (replacing the step
+  penalty, as SAVN's code does), −0.01 on every other step. Step limits as SAVN's evaluation:
+  100 steps, 200 in living rooms (:data:`DEFAULT_MAX_STEPS`).
+- SPL = success × L_opt / max(L_agent, L_opt); L_opt is the breadth-first-search distance in the
+  pose graph (reachable positions × 8 headings × 2 horizons, edges = the 5 movement actions) to
+  the nearest pose from which the target is visible, plus 1 for Done. L_agent counts the actions
+  the agent took, Done included.
+
+Pose graphs come from :func:`build_pose_graph` on the built-in simulator (exact: the same
+collision test and visibility rule as :class:`thorgym.sim.BatchedSimulator`, see there) or from
+:func:`pose_graph_from_controller` for any AI2-THOR-style controller (Teleport +
+``metadata["objects"][i]["visible"]``).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from thorgym.sim.scenes import ROOM_TYPES, parse_scene, room_type, scenes_for
+
+# -- the task's constants ------------------------------------------------------------------------
+TARGETS: dict[str, tuple[str, ...]] = {
+    "kitchen": ("Toaster", "Microwave", "Fridge", "CoffeeMaker", "GarbageCan", "Box", "Bowl"),
+    "living_room": ("Pillow", "Laptop", "Television", "GarbageCan", "Box", "Bowl"),
+    "bedroom": ("HousePlant", "Lamp", "Book", "AlarmClock"),
+    "bathroom": ("Sink", "ToiletPaper", "SoapBottle", "LightSwitch"),
+}
+# Union of all room types' targets, first occurrence order: the `target` observation's values.
+TARGET_TYPES: tuple[str, ...] = tuple(dict.fromkeys(t for r in ROOM_TYPES for t in TARGETS[r]))
+TARGET_INDEX: dict[str, int] = {t: i for i, t in enumerate(TARGET_TYPES)}
+
+ACTIONS: tuple[str, ...] = ("MoveAhead", "RotateLeft", "RotateRight", "LookUp", "LookDown", "Done")
+MOVE_AHEAD, ROTATE_LEFT, ROTATE_RIGHT, LOOK_UP, LOOK_DOWN, DONE = range(6)
+NUM_MOVES = 5  # the movement actions (all but Done): the pose graph's edges
+
+ROTATE_DEGREES = 45.0
+HEADINGS: tuple[float, ...] = tuple(ROTATE_DEGREES * k for k in range(8))
+HORIZONS: tuple[float, ...] = (0.0, 30.0)
+POSES_PER_POSITION = len(HEADINGS) * len(HORIZONS)
+GRID_SIZE = 0.25
+VISIBILITY_DISTANCE = 1.5
+FIELD_OF_VIEW = 90.0
+
+SUCCESS_REWARD = 5.0
+STEP_PENALTY = -0.01
+DEFAULT_MAX_STEPS: dict[str, int] = {
+    "kitchen": 100,
+    "living_room": 200,
+    "bedroom": 100,
+    "bathroom": 100,
+}
+TRAIN_ROLLOUT_STEPS = 30  # SAVN's training rollouts (not an episode limit)
+
+
+# -- metrics -------------------------------------------------------------------------------------
+def spl(success: bool | float, l_opt: float, l_agent: float) -> float:
+    """Success weighted by path length: success × L_opt / max(L_agent, L_opt).
+
+    Returns 0.0 for a failed episode or an unknown/invalid ``l_opt`` (≤ 0).
+    """
+    if not success or l_opt is None or not l_opt > 0:
+        return 0.0
+    return float(l_opt) / float(max(l_agent, l_opt))
+
+
+def summarize(episodes: Iterable[Mapping[str, Any]], min_l_opt: int = 5) -> dict[str, float]:
+    """Success rate and SPL (in %, as SAVN reports) over all episodes and the L_opt ≥ 5 subset.
+
+    Each episode mapping needs ``success``, ``spl`` and ``l_opt``.
+    """
+    eps = list(episodes)
+    long = [e for e in eps if e["l_opt"] is not None and e["l_opt"] >= min_l_opt]
+
+    def mean(xs: list[Mapping[str, Any]], key: str) -> float:
+        return 100.0 * float(np.mean([float(x[key]) for x in xs])) if xs else float("nan")
+
+    return {
+        "episodes": len(eps),
+        "success": mean(eps, "success"),
+        "spl": mean(eps, "spl"),
+        f"episodes_l{min_l_opt}": len(long),
+        f"success_l{min_l_opt}": mean(long, "success"),
+        f"spl_l{min_l_opt}": mean(long, "spl"),
+    }
+
+
+# -- step semantics ------------------------------------------------------------------------------
+def max_steps_for(scene_or_room: str, max_steps: int | Mapping[str, int] | None = None) -> int:
+    """Episode step limit of a scene (or room type): an int applies everywhere; a mapping is per
+    room type (missing room types fall back to :data:`DEFAULT_MAX_STEPS`)."""
+    room = scene_or_room if scene_or_room in ROOM_TYPES else room_type(scene_or_room)
+    if max_steps is None:
+        return DEFAULT_MAX_STEPS[room]
+    if isinstance(max_steps, Mapping):
+        return int(max_steps.get(room, DEFAULT_MAX_STEPS[room]))
+    if int(max_steps) < 1:
+        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+    return int(max_steps)
+
+
+def look_allowed(action: int, horizon: float) -> bool:
+    """Whether a movement action is allowed by the horizon rule (LookUp needs 30, LookDown 0)."""
+    if action == LOOK_UP:
+        return horizon > HORIZONS[0] + 1e-3
+    if action == LOOK_DOWN:
+        return horizon < HORIZONS[-1] - 1e-3
+    return True
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    reward: float
+    terminated: bool
+    truncated: bool
+    success: bool
+
+
+def step_outcome(
+    action: int, target_visible: bool, steps_taken: int, max_steps: int
+) -> StepOutcome:
+    """Reward and episode end of one step.
+
+    Args:
+        action: index into :data:`ACTIONS`.
+        target_visible: whether the target is visible in the state the action was taken in
+            (``Done`` does not change the state).
+        steps_taken: actions taken in the episode including this one.
+        max_steps: the episode's step limit.
+    """
+    if action == DONE:
+        ok = bool(target_visible)
+        return StepOutcome(SUCCESS_REWARD if ok else STEP_PENALTY, True, False, ok)
+    return StepOutcome(STEP_PENALTY, False, steps_taken >= max_steps, False)
+
+
+# -- episodes ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Episode:
+    """One ObjectNav episode: scene, target type and start pose (horizon 0)."""
+
+    scene: str
+    target: str
+    x: float
+    z: float
+    rotation: float
+    horizon: float = 0.0
+    l_opt: int | None = None
+    id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "scene": self.scene,
+            "target": self.target,
+            "position": {"x": self.x, "z": self.z},
+            "rotation": self.rotation,
+            "horizon": self.horizon,
+            "l_opt": self.l_opt,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Episode:
+        if isinstance(d, Episode):
+            return d
+        pos = d["position"]
+        x, z = (pos["x"], pos["z"]) if isinstance(pos, Mapping) else (pos[0], pos[-1])
+        if d["target"] not in TARGET_INDEX:
+            raise ValueError(f"unknown target {d['target']!r}; targets: {list(TARGET_TYPES)}")
+        return cls(
+            scene=str(d["scene"]),
+            target=str(d["target"]),
+            x=float(x),
+            z=float(z),
+            rotation=float(d.get("rotation", 0.0)),
+            horizon=float(d.get("horizon", 0.0)),
+            l_opt=None if d.get("l_opt") is None else int(d["l_opt"]),
+            id=d.get("id"),
+        )
+
+
+# -- pose graph ----------------------------------------------------------------------------------
+def pose_id(position: int, heading: int, horizon: int) -> int:
+    """Index of a pose: position index × 16 + heading index (0–7) × 2 + horizon index (0–1)."""
+    return (position * len(HEADINGS) + heading) * len(HORIZONS) + horizon
+
+
+def heading_index(yaw: float) -> int:
+    k = round((float(yaw) % 360.0) / ROTATE_DEGREES)
+    if abs(k * ROTATE_DEGREES - float(yaw) % 360.0) > 1e-3:
+        raise ValueError(f"rotation {yaw} is not a multiple of {ROTATE_DEGREES:g} degrees")
+    return k % len(HEADINGS)
+
+
+def horizon_index(horizon: float) -> int:
+    for i, h in enumerate(HORIZONS):
+        if abs(float(horizon) - h) < 1e-3:
+            return i
+    raise ValueError(f"horizon {horizon} is not one of {HORIZONS}")
+
+
+def rotation_transitions(num_positions: int, move_to: np.ndarray) -> np.ndarray:
+    """(P·16, 5) next-pose table from per-position MoveAhead results ``move_to`` (P, 8)
+    (the position index reached, or the same one when blocked)."""
+    p = np.arange(num_positions)[:, None, None]
+    h = np.arange(len(HEADINGS))[None, :, None]
+    v = np.arange(len(HORIZONS))[None, None, :]
+    shape = (num_positions, len(HEADINGS), len(HORIZONS))
+    nxt = np.empty((*shape, NUM_MOVES), dtype=np.int64)
+    nxt[..., MOVE_AHEAD] = pose_id(np.broadcast_to(move_to[:, :, None], shape), h, v)
+    nxt[..., ROTATE_LEFT] = pose_id(p, (h - 1) % len(HEADINGS), v)
+    nxt[..., ROTATE_RIGHT] = pose_id(p, (h + 1) % len(HEADINGS), v)
+    nxt[..., LOOK_UP] = pose_id(p, h, np.maximum(v - 1, 0))
+    nxt[..., LOOK_DOWN] = pose_id(p, h, np.minimum(v + 1, len(HORIZONS) - 1))
+    return nxt.reshape(-1, NUM_MOVES)
+
+
+def bfs_distances(next_pose: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    """Fewest movement actions from every pose to any goal pose (−1: unreachable).
+
+    Args:
+        next_pose: (V, M) int table, the pose each of M actions leads to (itself on failure).
+        goal: (V,) bool, the goal poses (distance 0).
+    """
+    goal = np.asarray(goal, dtype=bool)
+    dist = np.full(goal.shape[0], -1, dtype=np.int32)
+    dist[goal] = 0
+    frontier = goal.copy()
+    d = 0
+    while frontier.any():
+        reach = frontier[next_pose].any(1) & (dist < 0)
+        d += 1
+        dist[reach] = d
+        frontier = reach
+    return dist
+
+
+@dataclass
+class PoseGraph:
+    """Navigation poses of a scene with their transitions and the target visibility per pose.
+
+    Attributes:
+        scene: scene name.
+        positions: (P, 2) grid positions (x, z) in metres.
+        next_pose: (P·16, 5) pose reached by each movement action (see :func:`pose_id`).
+        visible: target type → (P·16,) bool, target visible from the pose; filled on demand by
+            ``visibility_fn(target)`` when given.
+    """
+
+    scene: str
+    positions: np.ndarray
+    next_pose: np.ndarray
+    visible: dict[str, np.ndarray] = field(default_factory=dict)
+    visibility_fn: Callable[[str], np.ndarray] | None = field(default=None, repr=False)
+    _dist: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _index: dict[tuple[int, int], int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._index = {self._key(x, z): i for i, (x, z) in enumerate(self.positions)}
+
+    @staticmethod
+    def _key(x: float, z: float) -> tuple[int, int]:
+        return (round(float(x) / 0.05), round(float(z) / 0.05))
+
+    @property
+    def num_poses(self) -> int:
+        return self.next_pose.shape[0]
+
+    def visibility(self, target: str) -> np.ndarray:
+        """(P·16,) bool: the target type is visible from each pose."""
+        if target not in self.visible:
+            if self.visibility_fn is None:
+                return np.zeros(self.num_poses, dtype=bool)
+            self.visible[target] = np.asarray(self.visibility_fn(target), dtype=bool)
+        return self.visible[target]
+
+    def position_index(self, x: float, z: float) -> int | None:
+        return self._index.get(self._key(x, z))
+
+    def pose(self, x: float, z: float, rotation: float, horizon: float) -> int | None:
+        """Pose index of a pose, or None when (x, z) is not a graph position."""
+        p = self.position_index(x, z)
+        if p is None:
+            return None
+        return pose_id(p, heading_index(rotation), horizon_index(horizon))
+
+    def pose_values(self, pose: int) -> tuple[float, float, float, float]:
+        """(x, z, rotation, horizon) of a pose index."""
+        p, rest = divmod(int(pose), POSES_PER_POSITION)
+        h, v = divmod(rest, len(HORIZONS))
+        return float(self.positions[p, 0]), float(self.positions[p, 1]), HEADINGS[h], HORIZONS[v]
+
+    def distances(self, target: str) -> np.ndarray:
+        """BFS distance (movement actions) from every pose to a pose seeing `target`; −1 never."""
+        if target not in self._dist:
+            self._dist[target] = bfs_distances(self.next_pose, self.visibility(target))
+        return self._dist[target]
+
+    def l_opt(self, pose: int | None, target: str) -> int | None:
+        """Shortest path in actions from a pose to seeing the target, Done included."""
+        if pose is None:
+            return None
+        d = int(self.distances(target)[pose])
+        return None if d < 0 else d + 1
+
+    def start_poses(self, target: str, min_l_opt: int = 2) -> np.ndarray:
+        """Pose indices valid as episode starts: horizon 0 and L_opt ≥ min_l_opt (finite)."""
+        d = self.distances(target)
+        horizon0 = (np.arange(self.num_poses) % len(HORIZONS)) == 0
+        return np.nonzero(horizon0 & (d >= min_l_opt - 1))[0]
+
+
+# -- sampling ------------------------------------------------------------------------------------
+def resolve_scenes(
+    split: str = "train",
+    room_types: Sequence[str] | str | None = None,
+    scenes: Sequence[str] | str | None = None,
+) -> list[str]:
+    """Scene list of a split (train 1–20, val 21–25, test 26–30), optionally per room type, or
+    the given scenes (validated)."""
+    if isinstance(room_types, str):
+        room_types = [room_types]
+    if scenes is not None:
+        if isinstance(scenes, str):
+            scenes = [scenes]
+        out = [str(s) for s in scenes]
+        for s in out:
+            room_type(s)  # validates the name
+        if not out:
+            raise ValueError("scenes must name at least one scene")
+        return out
+    return scenes_for(split, room_types)
+
+
+class SceneSampler:
+    """Uniform sampling of (scene, target, start pose) episodes from a scene list.
+
+    The scene is uniform over the list; the target uniform over the room type's targets that
+    can be seen from some reachable pose (drawn uniformly, dropping unseeable ones and drawing
+    again, so only the targets drawn need their visibility computed); the start pose uniform
+    over horizon-0 poses with L_opt ≥ 2 (the target is not visible from it). All randomness
+    comes from the generator passed to :meth:`sample`.
+    """
+
+    def __init__(
+        self,
+        scenes: Sequence[str],
+        graph_fn: Callable[[str], PoseGraph],
+        targets: Sequence[str] | None = None,
+    ) -> None:
+        self.scenes = list(scenes)
+        self.graph_fn = graph_fn
+        self.targets = None if targets is None else tuple(targets)
+        if self.targets is not None:
+            for t in self.targets:
+                if t not in TARGET_INDEX:
+                    raise ValueError(f"unknown target {t!r}; targets: {list(TARGET_TYPES)}")
+
+    def allowed_targets(self, scene: str) -> list[str]:
+        room = room_type(scene)
+        return [t for t in TARGETS[room] if self.targets is None or t in self.targets]
+
+    def sample(self, rng: np.random.Generator, scene: str | None = None) -> Episode:
+        """Draw one episode (optionally in a given scene)."""
+        for _ in range(100):
+            s = scene if scene is not None else self.scenes[int(rng.integers(len(self.scenes)))]
+            graph = self.graph_fn(s)
+            left = self.allowed_targets(s)
+            while left:
+                target = left[int(rng.integers(len(left)))]
+                starts = graph.start_poses(target)
+                if len(starts) == 0:
+                    left.remove(target)
+                    continue
+                pose = int(starts[int(rng.integers(len(starts)))])
+                x, z, rot, hor = graph.pose_values(pose)
+                return Episode(s, target, x, z, rot, hor, graph.l_opt(pose, target))
+            if scene is not None:
+                raise ValueError(f"{s} has no ObjectNav target that can be reached and seen")
+        raise RuntimeError(f"no scene of {self.scenes[:5]}… has a reachable ObjectNav target")
+
+
+# -- pose graphs on the built-in simulator ------------------------------------------------------
+def _point_box_distance(p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Euclidean distance from points (C, 3) to boxes (B, 3) → (C, B)."""
+    d = np.maximum(np.maximum(lo[None] - p[:, None], 0.0), p[:, None] - hi[None])
+    return np.sqrt((d * d).sum(-1))
+
+
+def _in_frustum(
+    cam: np.ndarray,
+    fwd: np.ndarray,
+    right: np.ndarray,
+    up: np.ndarray,
+    tx: float,
+    ty: float,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    margin: float = 0.05,
+) -> np.ndarray:
+    """(C, B) conservative test: box may intersect the camera's view frustum."""
+    center = (lo + hi)[None] * 0.5 - cam[:, None]
+    half = (hi - lo)[None] * 0.5
+    keep = np.ones(center.shape[:2], dtype=bool)
+    for n in (fwd, fwd * tx + right, fwd * tx - right, fwd * ty + up, fwd * ty - up):
+        reach = (center * n[:, None]).sum(-1) + (half * np.abs(n[:, None])).sum(-1)
+        keep &= reach > -margin
+    return keep
+
+
+def _sim_transitions(scene: str, grid_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """Grid positions closed under MoveAhead at the 8 headings, and the MoveAhead table (P, 8),
+    computed with the simulator's own collision test (``BatchedSimulator.step_nav``)."""
+    import torch
+    from thorgym.sim import BatchedSimulator
+
+    probe = BatchedSimulator(
+        [scene],
+        width=32,
+        height=32,
+        grid_size=grid_size,
+        rotate_step_degrees=ROTATE_DEGREES,
+        render_depth=False,
+        render_instance_segmentation=False,
+        render_rgb=False,
+    )
+    positions = [tuple(p) for p in probe.reachable_positions(0)]
+    index = {PoseGraph._key(*p): i for i, p in enumerate(positions)}
+    chunk = 96
+    sim = BatchedSimulator(
+        [scene] * chunk,
+        width=32,
+        height=32,
+        grid_size=grid_size,
+        rotate_step_degrees=ROTATE_DEGREES,
+        render_depth=False,
+        render_instance_segmentation=False,
+        render_rgb=False,
+    )
+    move_rows: list[list[int]] = []
+    done = 0
+    while done < len(positions):
+        batch = positions[done : done + chunk]
+        n = len(batch)
+        rows = [[0] * len(HEADINGS) for _ in range(n)]
+        xz = torch.tensor(batch, dtype=torch.float32)
+        for h, yaw in enumerate(HEADINGS):
+            sim.pos[:n, 0, 0] = xz[:, 0]
+            sim.pos[:n, 0, 2] = xz[:, 1]
+            sim.yaw[:] = yaw
+            sim.horizon[:] = 0.0
+            acts = torch.full((chunk,), -1, dtype=torch.long)
+            acts[:n] = 0  # MoveAhead
+            sim.step_nav(acts)
+            reached = sim.pos[:n, 0].numpy()
+            for j in range(n):
+                x, z = float(reached[j, 0]), float(reached[j, 2])
+                key = PoseGraph._key(x, z)
+                if key not in index:  # reached by a diagonal move only: add it
+                    index[key] = len(positions)
+                    positions.append((round(x, 4), round(z, 4)))
+                rows[j][h] = index[key]
+        move_rows.extend(rows)
+        done += n
+    return np.asarray(positions, dtype=np.float64), np.asarray(move_rows, dtype=np.int64)
+
+
+def _sim_visibility(
+    scene: str,
+    positions: np.ndarray,
+    targets: Sequence[str],
+    field_of_view: float,
+    visibility_distance: float,
+    aspect: float,
+    chunk: int = 512,
+) -> dict[str, np.ndarray]:
+    """Per target type, (P·16,) bool: visible from each pose under the simulator's rule.
+
+    Exactly the rule of ``BatchedSimulator.visible()``: the same renderer on the same 64-row
+    raster and camera; only boxes farther than the visibility distance from the camera (which
+    cannot decide visibility) are left out, and only poses from which a target box is within
+    the visibility distance and inside the view frustum are rendered at all.
+    """
+    import torch
+    from thorgym.sim.batch import VISIBILITY_ROWS, get_scene
+    from thorgym.sim.layout import AGENT_Y, CAMERA_HEIGHT
+    from thorgym.sim.render import BoxTensors, Cameras, camera_basis, render
+    from thorgym.sim.world import World
+
+    world = World(get_scene(scene), 1)
+    wb = world.boxes()
+    act = wb.active
+    lo_all, hi_all, inst_all = wb.lo[act], wb.hi[act], wb.inst[act]
+    type_of = [o.object_type for o in world.objects]
+    n_pos = len(positions)
+    n_pose = n_pos * POSES_PER_POSITION
+    out = {t: np.zeros(n_pose, dtype=bool) for t in targets}
+    tgt_obj = {t: [i for i, ty in enumerate(type_of) if ty == t] for t in targets}
+    tgt_boxes = np.isin(inst_all, [i for t in targets for i in tgt_obj[t]])
+    if not tgt_boxes.any():
+        return out
+
+    # Camera of every pose, as the simulator computes it (float32 torch arithmetic).
+    pose = np.arange(n_pose)
+    p, rest = np.divmod(pose, POSES_PER_POSITION)
+    h, v = np.divmod(rest, len(HORIZONS))
+    pos = torch.zeros(n_pose, 3)
+    pos[:, 0] = torch.from_numpy(positions[p, 0]).float()
+    pos[:, 1] = AGENT_Y
+    pos[:, 2] = torch.from_numpy(positions[p, 1]).float()
+    cam = pos.clone()
+    cam[:, 1] = pos[:, 1] + CAMERA_HEIGHT
+    yaw = torch.tensor(np.asarray(HEADINGS)[h], dtype=torch.float32)
+    hor = torch.tensor(np.asarray(HORIZONS)[v], dtype=torch.float32)
+    fwd, right, up = (t.numpy().astype(np.float64) for t in camera_basis(yaw, hor))
+    cam_np = cam.numpy().astype(np.float64)
+
+    vis_h = VISIBILITY_ROWS
+    vis_w = max(1, round(VISIBILITY_ROWS * aspect))
+    ty = math.tan(math.radians(field_of_view) / 2)
+    tx = ty * vis_w / vis_h
+    reach = visibility_distance + 0.05
+    tlo, thi = lo_all[tgt_boxes], hi_all[tgt_boxes]
+    cand = np.zeros(n_pose, dtype=bool)
+    for s in range(0, n_pose, 4096):
+        sl = slice(s, s + 4096)
+        near = _point_box_distance(cam_np[sl], tlo, thi) <= reach
+        near &= _in_frustum(cam_np[sl], fwd[sl], right[sl], up[sl], tx, ty, tlo, thi)
+        cand[sl] = near.any(1)
+    todo = np.nonzero(cand)[0]
+    target_of_inst = np.full(len(type_of) + 1, -1)
+    tnames = list(targets)
+    for k, t in enumerate(tnames):
+        target_of_inst[tgt_obj[t]] = k
+    for s in range(0, len(todo), chunk):
+        idx = todo[s : s + chunk]
+        c = len(idx)
+        keep = _point_box_distance(cam_np[idx], lo_all, hi_all) <= reach  # (c, B)
+        kmax = max(1, int(keep.sum(1).max()))
+        order = np.argsort(~keep, axis=1, kind="stable")[:, :kmax]
+        valid = np.take_along_axis(keep, order, 1)
+        boxes = BoxTensors(
+            lo=torch.from_numpy(lo_all[order]),
+            hi=torch.from_numpy(hi_all[order]),
+            inst=torch.from_numpy(inst_all[order]),
+            color=torch.zeros(c, kmax, 3),
+            pattern=torch.zeros(c, kmax, dtype=torch.int8),
+            active=torch.from_numpy(valid),
+        )
+        ti = torch.from_numpy(idx)
+        cams = Cameras(
+            world=torch.arange(c),
+            pos=cam[ti],
+            yaw=yaw[ti],
+            horizon=hor[ti],
+            hide_lo=torch.full((c,), kmax, dtype=torch.long),
+            hide_hi=torch.full((c,), kmax, dtype=torch.long),
+        )
+        r = render(boxes, cams, vis_h, vis_w, field_of_view, rgb=False)
+        inst = r.inst.reshape(c, -1).numpy()
+        ok = (inst >= 0) & (r.distance.reshape(c, -1).numpy() <= visibility_distance)
+        seen_t = np.where(ok, target_of_inst[np.clip(inst, 0, None)], -1)
+        for k, t in enumerate(tnames):
+            out[t][idx] = (seen_t == k).any(1)
+    return out
+
+
+def cache_dir() -> Path | None:
+    """Directory of the on-disk pose-graph cache: ``$THORGYM_CACHE`` (empty or "0": off), else
+    ``$XDG_CACHE_HOME/thorgym`` or ``~/.cache/thorgym``; a subfolder ``objectnav``."""
+    env = os.environ.get("THORGYM_CACHE")
+    if env is not None:
+        if env.strip() in ("", "0", "off", "none"):
+            return None
+        root = Path(env)
+    else:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "thorgym"
+    return root / "objectnav"
+
+
+@functools.lru_cache(maxsize=1)
+def _sim_fingerprint() -> str:
+    """Hash of the simulator sources that decide poses and visibility (cache invalidation)."""
+    import thorgym.sim as sim_pkg
+
+    h = hashlib.sha256(b"objectnav-posegraph-v1")
+    base = Path(sim_pkg.__file__).parent
+    for name in ("batch.py", "render.py", "layout.py", "world.py", "objects.py", "scenes.py"):
+        f = base / name
+        h.update(f.read_bytes() if f.is_file() else name.encode())
+    return h.hexdigest()[:16]
+
+
+class _SimVisibility:
+    """Picklable visibility function of one scene's pose graph, with an on-disk cache."""
+
+    def __init__(self, scene: str, positions: np.ndarray, params: tuple, path: Path | None):
+        self.scene, self.positions, self.params, self.path = scene, positions, params, path
+
+    def __call__(self, target: str) -> np.ndarray:
+        cached = _cache_load(self.path)
+        key = f"visible_{target}"
+        if cached is not None and key in cached:
+            return cached[key]
+        fov, dist, aspect = self.params
+        vis = _sim_visibility(self.scene, self.positions, [target], fov, dist, aspect)[target]
+        _cache_store(self.path, {key: vis})
+        return vis
+
+
+def _cache_load(path: Path | None) -> dict[str, np.ndarray] | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path) as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError):
+        return None
+
+
+def _cache_store(path: Path | None, arrays: dict[str, np.ndarray]) -> None:
+    """Merge arrays into the cache file (atomic replace; failures are ignored)."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        merged = {**(_cache_load(path) or {}), **arrays}
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.npz")
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **merged)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+@functools.lru_cache(maxsize=128)
+def build_pose_graph(
+    scene: str,
+    field_of_view: float = FIELD_OF_VIEW,
+    visibility_distance: float = VISIBILITY_DISTANCE,
+    aspect: float = 1.0,
+    grid_size: float = GRID_SIZE,
+) -> PoseGraph:
+    """The pose graph of a scene of the built-in simulator (cached per process and on disk, see
+    :func:`cache_dir`). Target visibility is computed per target type on first use.
+
+    Args:
+        aspect: frame width / height (visibility is decided on a 64-row raster of this aspect).
+    """
+    from thorgym.sim.batch import VISIBILITY_ROWS
+
+    scene = parse_scene(scene)[0]
+    vis_w = max(1, round(VISIBILITY_ROWS * aspect))
+    params = (float(field_of_view), float(visibility_distance), float(aspect))
+    root = cache_dir()
+    path = None
+    if root is not None:
+        tag = f"{field_of_view:g}-{visibility_distance:g}-{vis_w}-{grid_size:g}"
+        path = root / f"{scene}-{tag}-{_sim_fingerprint()}.npz"
+    cached = _cache_load(path)
+    if cached is not None and "positions" in cached and "move_to" in cached:
+        positions, move_to = cached["positions"], cached["move_to"]
+    else:
+        positions, move_to = _sim_transitions(scene, grid_size)
+        _cache_store(path, {"positions": positions, "move_to": move_to})
+    return PoseGraph(
+        scene,
+        positions,
+        rotation_transitions(len(positions), move_to),
+        visibility_fn=_SimVisibility(scene, positions, params, path),
+    )
+
+
+# -- pose graphs through an AI2-THOR-style controller ---------------------------------------------
+def pose_graph_from_controller(
+    step: Callable[..., Any],
+    scene: str,
+    targets: Sequence[str] | None = None,
+    grid_size: float = GRID_SIZE,
+    visibility_distance: float = VISIBILITY_DISTANCE,
+    field_of_view: float = FIELD_OF_VIEW,
+    aspect: float = 1.0,
+) -> PoseGraph:
+    """Pose graph of the scene loaded in an AI2-THOR-style controller (``step`` = its
+    ``step`` method, returning events with AI2-THOR metadata).
+
+    Positions come from ``GetReachablePositions``; MoveAhead leads to the grid neighbour along
+    the heading (diagonal at odd multiples of 45°) when that is a reachable position, else it
+    fails. Visibility is read from ``metadata["objects"][i]["visible"]`` after teleporting to
+    each pose from which some target box is within the visibility distance and in view (all
+    other poses cannot see it), per target type on first use (``targets``: computed at once).
+    Costs one controller step per such pose.
+    """
+    ev = step(action="GetReachablePositions")
+    reach = ev.metadata.get("actionReturn") or []
+    if not reach:
+        raise RuntimeError(f"GetReachablePositions returned nothing in {scene}")
+    agent = ev.metadata["agent"]
+    y = float(agent["position"]["y"])
+    home = (agent["position"], agent["rotation"]["y"], agent.get("cameraHorizon", 0.0))
+    positions = np.asarray(sorted((p["x"], p["z"]) for p in reach), dtype=np.float64)
+    index = {PoseGraph._key(x, z): i for i, (x, z) in enumerate(positions)}
+    move_to = np.empty((len(positions), len(HEADINGS)), dtype=np.int64)
+    for i, (x, z) in enumerate(positions):
+        for h, yaw in enumerate(HEADINGS):
+            r = math.radians(yaw)
+            dx, dz = round(math.sin(r) * 1.4142), round(math.cos(r) * 1.4142)
+            dx, dz = max(-1, min(1, dx)), max(-1, min(1, dz))
+            j = index.get(PoseGraph._key(x + dx * grid_size, z + dz * grid_size))
+            move_to[i, h] = i if j is None else j
+    objects = [o for o in ev.metadata["objects"] if o["objectType"] in TARGET_INDEX]
+    cam_h = float(ev.metadata.get("cameraPosition", {}).get("y", y + 0.675)) - y
+    fn = _ControllerVisibility(
+        step, positions, objects, y, cam_h, home, visibility_distance, field_of_view, aspect
+    )
+    graph = PoseGraph(
+        scene, positions, rotation_transitions(len(positions), move_to), visibility_fn=fn
+    )
+    for t in targets or ():
+        graph.visibility(t)
+    return graph
+
+
+class _ControllerVisibility:
+    """Visibility of a target type from every pose, read from a controller by teleporting to the
+    poses that could see one of its instances."""
+
+    def __init__(
+        self,
+        step: Callable[..., Any],
+        positions: np.ndarray,
+        objects: list[Mapping[str, Any]],
+        y: float,
+        cam_h: float,
+        home: tuple[Any, float, float],
+        visibility_distance: float,
+        field_of_view: float,
+        aspect: float,
+    ) -> None:
+        self.step, self.positions, self.objects = step, positions, objects
+        self.y, self.cam_h, self.home = y, cam_h, home
+        self.dist, self.fov, self.aspect = visibility_distance, field_of_view, aspect
+
+    def __call__(self, target: str) -> np.ndarray:
+        n_pose = len(self.positions) * POSES_PER_POSITION
+        out = np.zeros(n_pose, dtype=bool)
+        objs = [o for o in self.objects if o["objectType"] == target]
+        if not objs:
+            return out
+        lo = np.array([_aabb(o)[0] for o in objs])
+        hi = np.array([_aabb(o)[1] for o in objs])
+        ty = math.tan(math.radians(self.fov) / 2)
+        for pose in range(n_pose):
+            p, rest = divmod(pose, POSES_PER_POSITION)
+            hh, vv = divmod(rest, len(HORIZONS))
+            c = np.array([[self.positions[p, 0], self.y + self.cam_h, self.positions[p, 1]]])
+            f, rgt, u = _basis(HEADINGS[hh], HORIZONS[vv])
+            near = (_point_box_distance(c, lo, hi)[0] <= self.dist + 0.05) & (
+                _in_frustum(c, f, rgt, u, ty * self.aspect, ty, lo, hi, margin=0.1)[0]
+            )
+            if not near.any():
+                continue
+            e = self.step(
+                action="Teleport",
+                position={
+                    "x": float(self.positions[p, 0]),
+                    "y": self.y,
+                    "z": float(self.positions[p, 1]),
+                },
+                rotation={"x": 0.0, "y": HEADINGS[hh], "z": 0.0},
+                horizon=HORIZONS[vv],
+                standing=True,
+            )
+            if e.metadata.get("lastActionSuccess", True):
+                out[pose] = any(
+                    o["visible"] and o["objectType"] == target for o in e.metadata["objects"]
+                )
+        pos, yaw, hor = self.home
+        self.step(
+            action="Teleport",
+            position=pos,
+            rotation={"x": 0.0, "y": yaw, "z": 0.0},
+            horizon=hor,
+            standing=True,
+        )
+        return out
+
+
+def _aabb(o: Mapping[str, Any]) -> tuple[list[float], list[float]]:
+    bb = o.get("axisAlignedBoundingBox") or {}
+    c, s = bb.get("center") or o["position"], bb.get("size") or {"x": 0.2, "y": 0.2, "z": 0.2}
+    lo = [c[k] - s[k] / 2 for k in "xyz"]
+    hi = [c[k] + s[k] / 2 for k in "xyz"]
+    return lo, hi
+
+
+def _basis(yaw: float, horizon: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    y, h = math.radians(yaw), math.radians(horizon)
+    f = np.array([[math.sin(y) * math.cos(h), -math.sin(h), math.cos(y) * math.cos(h)]])
+    r = np.array([[math.cos(y), 0.0, -math.sin(y)]])
+    u = np.array([[math.sin(y) * math.sin(h), math.cos(h), math.cos(y) * math.sin(h)]])
+    return f, r, u
+
+
+__all__ = [
+    "ACTIONS",
+    "DEFAULT_MAX_STEPS",
+    "Episode",
+    "HEADINGS",
+    "HORIZONS",
+    "PoseGraph",
+    "SceneSampler",
+    "StepOutcome",
+    "TARGETS",
+    "TARGET_INDEX",
+    "TARGET_TYPES",
+    "bfs_distances",
+    "build_pose_graph",
+    "look_allowed",
+    "max_steps_for",
+    "pose_graph_from_controller",
+    "pose_id",
+    "resolve_scenes",
+    "rotation_transitions",
+    "spl",
+    "step_outcome",
+    "summarize",
+]

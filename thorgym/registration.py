@@ -1,0 +1,34 @@
+"""The table of thorgym's Gymnasium environments, registered on ``import thorgym``.
+
+Entry points are strings, so registering imports neither torch nor ai2thor; each environment's
+module is imported when it is made. ``vector_entry_point`` gives the natively batched vector
+environment ``gymnasium.make_vec(id, num_envs=N)`` returns on the built-in simulator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ENVS: tuple[dict[str, Any], ...] = (
+    {
+        "id": "thorgym/ObjectNav-v0",
+        "entry_point": "thorgym.envs.objectnav:ObjectNavEnv",
+        "vector_entry_point": "thorgym.envs.vector:make_objectnav_vec",
+        "kwargs": {"backend": "sim"},
+    },
+)
+
+
+def register_envs() -> list[str]:
+    """Register every environment of :data:`ENVS` with Gymnasium (idempotent); returns the ids."""
+    import gymnasium
+
+    for spec in ENVS:
+        if spec["id"] not in gymnasium.registry:
+            gymnasium.register(**spec)
+    return [spec["id"] for spec in ENVS]
+
+
+def env_ids() -> list[str]:
+    """Ids of thorgym's registered environments."""
+    return [spec["id"] for spec in ENVS]
