@@ -91,9 +91,7 @@ def save_episodes(episodes: list[dict[str, Any]], path: str | Path) -> Path:
     return path
 
 
-def load_episodes(
-    split_or_path: str | Path, room_types: Sequence[str] | None = None
-) -> list[dict[str, Any]]:
+def load_episodes(split_or_path: str | Path, room_types: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Episodes of a shipped set ("val", "test") or of a .json / .json.gz file."""
     p = Path(split_or_path)
     if str(split_or_path) in SPLITS:

@@ -238,8 +238,7 @@ def sim_layout(world: Any) -> dict[str, Any]:
     spec = world.spec
     walls = [(float(lo[0]), float(lo[2]), float(hi[0]), float(hi[2])) for lo, hi in spec.walls]
     objects = [
-        (o.object_type, float(o.lo[0]), float(o.lo[2]), float(o.hi[0]), float(o.hi[2]))
-        for o in world.objects
+        (o.object_type, float(o.lo[0]), float(o.lo[2]), float(o.hi[0]), float(o.hi[2])) for o in world.objects
     ]
     return {
         "bounds": tuple(float(v) for v in spec.bounds),
@@ -251,6 +250,39 @@ def sim_layout(world: Any) -> dict[str, Any]:
 # -- the genuine ai2thor client ------------------------------------------------------------------
 def _is_thorgym_thor(path: str | None) -> bool:
     return bool(path) and Path(str(path)).name.startswith("thorgym-thor")
+
+
+def _stop_spinning_at_eof(server: Any) -> None:
+    """Make the client's FIFO reads return at end of file.
+
+    ``ai2thor.fifo_server.FifoServer._read_with_timeout`` (5.0.0) keeps polling a pipe whose
+    writer has exited until the timeout expires (select says readable, read returns b"").
+    Returning what was read at EOF lets the client report the exit at once.
+    """
+    if server is None or not hasattr(server, "_read_with_timeout"):
+        return
+    import select
+    import time
+
+    def read(server_pipe: Any, message_size: int, timeout: float | None) -> bytes:
+        if timeout is None:
+            return server_pipe.read(message_size)
+        deadline = time.monotonic() + timeout
+        parts = []
+        while message_size > 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"Reading from AI2-THOR timed out (after {timeout}s)")
+            r, _, _ = select.select([server_pipe], [], [], left)
+            if server_pipe in r:
+                part = os.read(server_pipe.fileno(), message_size)
+                if not part:  # end of file: the process has exited
+                    break
+                parts.append(part)
+                message_size -= len(part)
+        return b"".join(parts)
+
+    server._read_with_timeout = read
 
 
 class AI2ThorBackend:
@@ -334,7 +366,8 @@ class AI2ThorBackend:
             "visibilityDistance": self.visibility_distance,
             "fieldOfView": self.field_of_view,
             "renderDepthImage": self.depth,
-            "server_timeout": self.timeout,
+            # Start-up (and scene loading, see reset) may be slow; steps get `timeout`.
+            "server_timeout": self.start_timeout,
             "server_start_timeout": self.start_timeout,
             **self.controller_kwargs,
         }
@@ -356,6 +389,13 @@ class AI2ThorBackend:
         finally:
             if saved is not None:
                 os.environ["CUDA_VISIBLE_DEVICES"] = saved
+        self._set_timeout(self.timeout)
+        _stop_spinning_at_eof(getattr(self._controller, "server", None))
+
+    def _set_timeout(self, seconds: float) -> None:
+        server = getattr(self._controller, "server", None)
+        if server is not None and hasattr(server, "timeout"):
+            server.timeout = seconds
 
     @property
     def controller(self) -> Any:
@@ -376,7 +416,11 @@ class AI2ThorBackend:
             self._start(scene)
             ev = self._controller.last_event
         else:
-            ev = self._call(self._controller.reset, scene, **init)
+            self._set_timeout(self.start_timeout)
+            try:
+                ev = self._call(self._controller.reset, scene, **init)
+            finally:
+                self._set_timeout(self.timeout)
         self.scene = scene
         return self._wrap(ev)
 

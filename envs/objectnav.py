@@ -106,7 +106,8 @@ class ObjectNavEnv(gym.Env, EzPickle):
     - ``device``: torch device of the built-in simulator ("cpu", "cuda", "auto").
     - ``episodes``: fixed evaluation episodes instead of sampling — a list of dicts
       (``scene``, ``target``, ``position{x, z}``, ``rotation``, ``horizon``, ``l_opt``) or the
-      name of a shipped set ("val", "test"); each reset takes the next one, in order.
+      name of a shipped set ("val", "test"); each reset takes the next one, in order (a
+      seeded reset starts again from the first).
     - ``render_mode``: None or "rgb_array" (the egocentric frame).
     - ``controller_kwargs``, ``timeout``: ai2thor backend only: ``Controller`` arguments, and
       seconds to wait for the AI2-THOR process before restarting it.
@@ -171,6 +172,8 @@ class ObjectNavEnv(gym.Env, EzPickle):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         super().reset(seed=seed)
+        if seed is not None:
+            self._next_fixed = 0  # a seeded reset restarts the fixed episode sequence
         options = dict(options or {})
         if "episode" in options:
             ep = task.Episode.from_dict(options["episode"])

@@ -51,9 +51,7 @@ class SB3VecEnv(VecEnv):
         """``gymnasium.make_vec(env_id, num_envs, autoreset_mode=SAME_STEP, **kwargs)`` wrapped."""
         import thorgym  # noqa: F401  (registers the environments)
 
-        venv = gym.make_vec(
-            env_id, num_envs=num_envs, autoreset_mode=AutoresetMode.SAME_STEP, **kwargs
-        )
+        venv = gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=AutoresetMode.SAME_STEP, **kwargs)
         return cls(venv)
 
     # -- VecEnv API ------------------------------------------------------------------------------
@@ -122,7 +120,5 @@ class SB3VecEnv(VecEnv):
         result = getattr(self.venv, method_name)(*method_args, **kwargs)
         return [result for _ in self._targets(indices)]
 
-    def env_is_wrapped(
-        self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None
-    ) -> list[bool]:
+    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
         return [False for _ in self._targets(indices)]

@@ -146,6 +146,9 @@ class ObjectNavVectorEnv(VectorEnv):
         self._visible = np.zeros(n, dtype=bool)
         self._mask = np.zeros((n, 1), dtype=bool)  # (N, O): objects of the target type
         self._obs: dict[str, np.ndarray] | None = None
+        self._scene_names = np.full(n, None, dtype=object)
+        self._target_names = np.full(n, None, dtype=object)
+        self._all = np.ones(n, dtype=bool)
         self._started = False
         self.closed = False
         nav = [self._nav_index(a) for a in task.ACTIONS]
@@ -187,6 +190,8 @@ class ObjectNavVectorEnv(VectorEnv):
         sim.horizon[i, 0] = float(ep.horizon)
         sim._visible = None
         self._episodes[i] = ep
+        self._scene_names[i] = ep.scene
+        self._target_names[i] = ep.target
         self._steps[i] = 0
         self._limits[i] = task.max_steps_for(scene, self.max_steps)
         self._target[i] = task.TARGET_INDEX[ep.target]
@@ -250,17 +255,19 @@ class ObjectNavVectorEnv(VectorEnv):
         a = np.asarray(actions, dtype=np.int64).reshape(-1)
         if a.shape != (self.num_envs,) or (a < 0).any() or (a >= len(task.ACTIONS)).any():
             raise ValueError(
-                f"actions must be {self.num_envs} integers in [0, {len(task.ACTIONS)}), "
-                f"got {actions!r}"
+                f"actions must be {self.num_envs} integers in [0, {len(task.ACTIONS)}), got {actions!r}"
             )
         sim = self.sim
         n = self.num_envs
         resetting = self._needs_reset.copy()
         live = ~resetting
-        horizon = sim.horizon[:, 0].cpu().numpy()
-        blocked_look = ((a == task.LOOK_UP) & (horizon < 15.0)) | (
-            (a == task.LOOK_DOWN) & (horizon > 15.0)
-        )
+        look = a >= task.LOOK_UP
+        blocked_look = look & (a != task.DONE)
+        if blocked_look.any():
+            horizon = sim.horizon[:, 0].cpu().numpy()
+            blocked_look = ((a == task.LOOK_UP) & (horizon < 15.0)) | (
+                (a == task.LOOK_DOWN) & (horizon > 15.0)
+            )
         go = live & (a != task.DONE) & ~blocked_look
         nav = np.where(go, self._nav_of[a], -1)
         ok = sim.step_nav(torch.from_numpy(nav))[:, 0].cpu().numpy()
@@ -320,7 +327,6 @@ class ObjectNavVectorEnv(VectorEnv):
         return obs
 
     def _infos(self, ended: np.ndarray) -> dict[str, Any]:
-        eps = self._episodes
         l_opt = self._l_opt
         steps = self._steps
         spl = np.where(
@@ -329,8 +335,8 @@ class ObjectNavVectorEnv(VectorEnv):
             0.0,
         )
         info: dict[str, Any] = {
-            "scene": np.array([e.scene if e else None for e in eps], dtype=object),
-            "target": np.array([e.target if e else None for e in eps], dtype=object),
+            "scene": self._scene_names.copy(),
+            "target": self._target_names.copy(),
             "success": self._success.copy(),
             "spl": spl.astype(np.float64),
             "l_opt": l_opt.copy(),
@@ -339,7 +345,7 @@ class ObjectNavVectorEnv(VectorEnv):
             "backend_restart": np.zeros(self.num_envs, dtype=bool),
         }
         for k in _INFO_KEYS:
-            info["_" + k] = np.ones(self.num_envs, dtype=bool)
+            info["_" + k] = self._all.copy()
         return info
 
     def render(self) -> tuple[np.ndarray, ...] | None:
@@ -377,7 +383,5 @@ def make_objectnav_vec(
 
         kwargs.pop("compile", None)
         fn = functools.partial(ObjectNavEnv, backend="ai2thor", **kwargs)
-        return gym.vector.AsyncVectorEnv(
-            [fn] * num_envs, autoreset_mode=_autoreset_mode(autoreset_mode)
-        )
+        return gym.vector.AsyncVectorEnv([fn] * num_envs, autoreset_mode=_autoreset_mode(autoreset_mode))
     raise ValueError(f"unknown backend {backend!r}: use 'sim' or 'ai2thor'")

@@ -232,8 +232,7 @@ class RecordEpisodeVideo(gym.Wrapper):
         lopt = "?" if ep.l_opt is None else str(ep.l_opt)
         lines = [
             f"{ep.scene}   target: {ep.target}   L_opt: {lopt}",
-            f"step {steps}   action: {action}   reward: {reward:+.2f}"
-            f"   return: {self._return:+.2f}",
+            f"step {steps}   action: {action}   reward: {reward:+.2f}   return: {self._return:+.2f}",
             f"success: {outcome}",
         ]
         self._writer.add(compose_frame(obs["rgb"], top, lines, self.height))

@@ -133,9 +133,7 @@ class StepOutcome:
     success: bool
 
 
-def step_outcome(
-    action: int, target_visible: bool, steps_taken: int, max_steps: int
-) -> StepOutcome:
+def step_outcome(action: int, target_visible: bool, steps_taken: int, max_steps: int) -> StepOutcome:
     """Reward and episode end of one step.
 
     Args:
@@ -730,9 +728,7 @@ def pose_graph_from_controller(
     fn = _ControllerVisibility(
         step, positions, objects, y, cam_h, home, visibility_distance, field_of_view, aspect
     )
-    graph = PoseGraph(
-        scene, positions, rotation_transitions(len(positions), move_to), visibility_fn=fn
-    )
+    graph = PoseGraph(scene, positions, rotation_transitions(len(positions), move_to), visibility_fn=fn)
     for t in targets or ():
         graph.visibility(t)
     return graph
@@ -789,9 +785,7 @@ class _ControllerVisibility:
                 standing=True,
             )
             if e.metadata.get("lastActionSuccess", True):
-                out[pose] = any(
-                    o["visible"] and o["objectType"] == target for o in e.metadata["objects"]
-                )
+                out[pose] = any(o["visible"] and o["objectType"] == target for o in e.metadata["objects"])
         pos, yaw, hor = self.home
         self.step(
             action="Teleport",

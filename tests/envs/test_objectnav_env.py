@@ -165,9 +165,7 @@ def test_fixed_episodes_are_played_in_order():
         for x, z in [(0.0, 0.0), (0.25, 0.0)]
     ]  # fmt: skip
     graph = on.build_pose_graph("FloorPlan401")
-    ok = [
-        e for e in eps if graph.position_index(e["position"]["x"], e["position"]["z"]) is not None
-    ]
+    ok = [e for e in eps if graph.position_index(e["position"]["x"], e["position"]["z"]) is not None]
     assert ok, "pick positions that are reachable in FloorPlan401"
     env = ObjectNavEnv(**SMALL, episodes=ok)
     seen = []

@@ -14,7 +14,7 @@ from thorgym.tasks import objectnav as on
 import thorgym  # noqa: F401
 
 N = 3
-T = 45
+T = 32
 
 
 def test_make_vec_returns_native_batched_env():
@@ -32,8 +32,8 @@ def test_make_vec_returns_native_batched_env():
 
 def test_vector_env_equals_single_envs_next_step():
     acts = np.stack([random_actions(T, seed=10 + i) for i in range(N)], 1)
-    venv = ObjectNavVectorEnv(N, **SMALL, max_steps=12)
-    singles = [ObjectNavEnv(**SMALL, max_steps=12) for _ in range(N)]
+    venv = ObjectNavVectorEnv(N, **SMALL, max_steps=9)
+    singles = [ObjectNavEnv(**SMALL, max_steps=9) for _ in range(N)]
     vobs, vinfo = venv.reset(seed=7)
     pending = [False] * N
     for i, env in enumerate(singles):

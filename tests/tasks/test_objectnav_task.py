@@ -57,9 +57,7 @@ def _corridor() -> on.PoseGraph:
     move[2, 4], move[1, 4] = 1, 0  # … and south
     goal = np.zeros(4 * 16, dtype=bool)
     goal[on.pose_id(2, 0, 1)] = True
-    return on.PoseGraph(
-        "FloorPlan401", positions, on.rotation_transitions(4, move), visible={"Sink": goal}
-    )
+    return on.PoseGraph("FloorPlan401", positions, on.rotation_transitions(4, move), visible={"Sink": goal})
 
 
 def test_bfs_hand_checked_corridor():
