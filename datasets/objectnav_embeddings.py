@@ -6,14 +6,18 @@ file is read here by a small reader of its own (Thrift compact footer and page h
 dictionary encodings, Snappy or uncompressed pages), so neither pyarrow nor pandas is needed.
 
 A multi-word type such as ``CoffeeMaker`` is embedded as the mean of its words' vectors
-("coffee", "maker"); see :func:`type_words`.
+("coffee", "maker"); see :func:`type_words`. Embedding tables are cached on disk next to the
+ObjectNav pose graphs (see :func:`thorgym.tasks.objectnav.cache_dir`).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
 import re
 import struct
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -52,9 +56,46 @@ def vocabulary() -> dict[str, int]:
     return vocab
 
 
+def _disk_cache(types: tuple[str, ...], vec_path: Path) -> Path | None:
+    """Cache file of an embedding table (reading the vocabulary takes about a second)."""
+    from thorgym.tasks.objectnav import cache_dir
+
+    root = cache_dir()
+    if root is None:
+        return None
+    key = hashlib.sha256(
+        "|".join(types).encode() + str(vec_path.stat().st_size).encode()
+    ).hexdigest()[:16]
+    return root.parent / f"glove50-{key}.npy"
+
+
 @functools.lru_cache(maxsize=16)
 def _embed_cached(types: tuple[str, ...]) -> np.ndarray:
     vec_path, _ = glove_files()
+    cached = _disk_cache(types, vec_path)
+    if cached is not None and cached.is_file():
+        try:
+            out = np.load(cached)
+            if out.shape == (len(types), DIM) and out.dtype == np.float32:
+                out.setflags(write=False)
+                return out
+        except (OSError, ValueError):
+            pass
+    out = _embed(types, vec_path)
+    if cached is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".tmp.npy")
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, out)
+            os.replace(tmp, cached)
+        except OSError:
+            pass
+    out.setflags(write=False)
+    return out
+
+
+def _embed(types: tuple[str, ...], vec_path: Path) -> np.ndarray:
     vectors = np.load(vec_path, mmap_mode="r")
     vocab = vocabulary()
     out = np.zeros((len(types), vectors.shape[1]), dtype=np.float32)
@@ -63,7 +104,6 @@ def _embed_cached(types: tuple[str, ...]) -> np.ndarray:
         if not rows:
             raise KeyError(f"no GloVe vector for any word of {t!r} ({type_words(t)})")
         out[i] = np.asarray(vectors[rows], dtype=np.float32).mean(0)
-    out.setflags(write=False)
     return out
 
 

@@ -4,7 +4,7 @@
     ...  # every finished episode becomes videos/objectnav-episode-000000.mp4
 
 The map shows the scene's walls and furniture footprints (from the backend's ``layout()``), the
-target type's instances (red outline), the agent's path and its current pose. The text band
+target type's instances (magenta rings), the agent's path and its current pose. The text band
 names scene, target, step, action, reward, return and the outcome. Files are written with
 imageio-ffmpeg (H.264, yuv420p) to a temporary name and renamed when complete.
 """
@@ -28,7 +28,7 @@ _BG = (246, 243, 236)
 _FLOOR = (226, 214, 196)
 _WALL = (70, 70, 70)
 _PATH = (40, 90, 220)
-_TARGET = (225, 30, 30)
+_TARGET = (235, 0, 205)  # magenta ring (with a white halo) around target instances
 _TEXT_BAND = (24, 24, 28)
 
 
@@ -96,8 +96,11 @@ def draw_topdown(
     for o in objects:
         if o[0] == target:
             r = rect(o[1:])
-            r = [r[0] - 2, r[1] - 2, r[2] + 2, r[3] + 2]
-            d.rectangle(r, fill=_type_color(o[0]), outline=_TARGET, width=2)
+            d.rectangle(r, fill=_type_color(o[0]), outline=_TARGET, width=1)
+            cx, cz = (r[0] + r[2]) / 2, (r[1] + r[3]) / 2
+            rr = max(6.0, (r[2] - r[0]) / 2 + 3, (r[3] - r[1]) / 2 + 3)
+            d.ellipse([cx - rr - 1, cz - rr - 1, cx + rr + 1, cz + rr + 1], outline="white", width=4)
+            d.ellipse([cx - rr, cz - rr, cx + rr, cz + rr], outline=_TARGET, width=2)
     pts = [px(p[0], p[1]) for p in path]
     if len(pts) > 1:
         d.line(pts, fill=_PATH, width=2)

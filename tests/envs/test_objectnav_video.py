@@ -42,7 +42,7 @@ def test_episode_trigger_and_map():
     env.reset(seed=1)
     top = draw_topdown(env.layout(), env.path, env.episode.target, size=128)
     assert top.shape == (128, 128, 3) and top.dtype == np.uint8
-    assert (np.abs(top.astype(int) - [225, 30, 30]).sum(-1) < 30).any()  # target outline
+    assert (np.abs(top.astype(int) - [235, 0, 205]).sum(-1) < 30).any()  # target ring
     frame = compose_frame(np.zeros((64, 64, 3), np.uint8), top, ["a", "b"], height=128)
     assert frame.shape[0] % 16 == 0 and frame.shape[1] % 16 == 0
     env.close()
