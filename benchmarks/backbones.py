@@ -99,6 +99,7 @@ def run(
     compile: bool = False,
     channels_last: bool = True,
     paths: bool = False,
+    quick: bool = False,
     seed: int = 0,
     out: TextIO | None = None,
 ) -> list[dict]:
@@ -106,9 +107,12 @@ def run(
 
     ``resnet18`` is always measured too (added if missing). With ``paths=True`` each backbone
     is measured along every execution path of :data:`PATHS` (ignoring dtype/compile/
-    channels_last). Prints a table — or, when ``as_json``, one JSON list — to ``out``
+    channels_last). ``quick=True`` replaces batches/sizes by :data:`QUICK` (batch 32,
+    128×128: CPU-sized). Prints a table — or, when ``as_json``, one JSON list — to ``out``
     (default stdout).
     """
+    if quick:
+        batches, sizes = QUICK["batches"], QUICK["sizes"]
     out = sys.stdout if out is None else out
     names = list(DEFAULT_NAMES if names is None else names)
     valid = list_backbones()
