@@ -184,7 +184,15 @@ class ObjectNavEnv(gym.Env, EzPickle):
         else:
             ep = self.sampler.sample(self.np_random, scene=options.get("scene"))
         self._restart = False
-        self._begin(ep)
+        try:
+            self._begin(ep)
+        except BackendDied:  # the AI2-THOR process died: restart it and try once more
+            restart = getattr(self._backend, "restart", None)
+            if restart is None:
+                raise
+            restart()
+            self._begin(ep)
+            self._restart = True
         return self._obs(), self._info()
 
     def _begin(self, ep: task.Episode) -> None:
@@ -228,6 +236,7 @@ class ObjectNavEnv(gym.Env, EzPickle):
         if not 0 <= a < len(task.ACTIONS):
             raise ValueError(f"action must be in [0, {len(task.ACTIONS)}), got {action!r}")
         visible_before = self.episode.target in self._event.visible_types
+        self._restart = False
         self._steps += 1
         self._last_action = a
         name = task.ACTIONS[a]

@@ -184,6 +184,8 @@ class ObjectNavVectorEnv(VectorEnv):
                 ep.scene, ep.target, ep.x, ep.z, ep.rotation, ep.horizon,
                 g.l_opt(g.pose(ep.x, ep.z, ep.rotation, ep.horizon), ep.target), ep.id,
             )  # fmt: skip
+        if self.fixed_episodes is not None and not sim.position_free(i, ep.x, ep.z):
+            raise ValueError(f"episode start ({ep.x}, {ep.z}) is not a valid position in {scene}")
         sim.pos[i, 0, 0] = ep.x
         sim.pos[i, 0, 2] = ep.z
         sim.yaw[i, 0] = float(ep.rotation) % 360.0

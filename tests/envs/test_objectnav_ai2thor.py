@@ -111,6 +111,11 @@ def test_dead_backend_is_restarted_and_episode_truncated(thor_env):
     assert not info["backend_restart"]
     _, _, term, trunc, info = thor_env.step(on.ROTATE_LEFT)
     assert not (term or trunc) and info["last_action_success"]
+    os.kill(thor_env.backend.pid, signal.SIGKILL)  # dies between episodes: reset restarts it
+    obs, info = thor_env.reset(options={"episode_index": 0})
+    assert info["backend_restart"] and info["path_length"] == 0
+    _, _, term, trunc, info = thor_env.step(on.ROTATE_LEFT)
+    assert not (term or trunc or info["backend_restart"])
 
 
 @pytest.mark.slow
