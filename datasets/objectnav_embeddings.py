@@ -63,9 +63,8 @@ def _disk_cache(types: tuple[str, ...], vec_path: Path) -> Path | None:
     root = cache_dir()
     if root is None:
         return None
-    key = hashlib.sha256(
-        "|".join(types).encode() + str(vec_path.stat().st_size).encode()
-    ).hexdigest()[:16]
+    text = "|".join(types) + f"#{vec_path.stat().st_size}"
+    key = hashlib.sha256(text.encode()).hexdigest()[:16]
     return root.parent / f"glove50-{key}.npy"
 
 

@@ -175,25 +175,29 @@ class ObjectNavEnv(gym.Env, EzPickle):
         if seed is not None:
             self._next_fixed = 0  # a seeded reset restarts the fixed episode sequence
         options = dict(options or {})
-        if "episode" in options:
-            ep = task.Episode.from_dict(options["episode"])
-        elif self.fixed_episodes is not None:
-            i = int(options.get("episode_index", self._next_fixed))
-            ep = self.fixed_episodes[i % len(self.fixed_episodes)]
-            self._next_fixed = i + 1
-        else:
-            ep = self.sampler.sample(self.np_random, scene=options.get("scene"))
         self._restart = False
+        next_fixed = self._next_fixed
         try:
-            self._begin(ep)
+            self._begin(self._choose(options))
         except BackendDied:  # the AI2-THOR process died: restart it and try once more
             restart = getattr(self._backend, "restart", None)
             if restart is None:
                 raise
             restart()
-            self._begin(ep)
+            self._next_fixed = next_fixed
+            self._begin(self._choose(options))
             self._restart = True
         return self._obs(), self._info()
+
+    def _choose(self, options: Mapping[str, Any]) -> task.Episode:
+        """The next episode: given in options, the next fixed one, or sampled."""
+        if "episode" in options:
+            return task.Episode.from_dict(options["episode"])
+        if self.fixed_episodes is not None:
+            i = int(options.get("episode_index", self._next_fixed))
+            self._next_fixed = i + 1
+            return self.fixed_episodes[i % len(self.fixed_episodes)]
+        return self.sampler.sample(self.np_random, scene=options.get("scene"))
 
     def _begin(self, ep: task.Episode) -> None:
         be = self._backend

@@ -379,6 +379,8 @@ def make_objectnav_vec(
     """``vector_entry_point`` of ``thorgym/ObjectNav-v0``: the batched env on the built-in
     simulator, an ``AsyncVectorEnv`` of :class:`ObjectNavEnv` for ``backend="ai2thor"``."""
     if backend == "sim":
+        kwargs.pop("controller_kwargs", None)  # ai2thor-only arguments, as ObjectNavEnv ignores
+        kwargs.pop("timeout", None)
         return ObjectNavVectorEnv(num_envs, autoreset_mode=autoreset_mode, **kwargs)
     if backend == "ai2thor":
         from .objectnav import ObjectNavEnv
