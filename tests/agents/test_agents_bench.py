@@ -21,6 +21,7 @@ def test_run_records_and_json() -> None:
         dtype="float32",
         as_json=True,
         repeats=1,
+        rounds=2,
         out=buf,
     )
     assert [r["name"] for r in recs] == ["espnetv2_s0.5", "resnet18"]  # reference added
@@ -29,6 +30,7 @@ def test_run_records_and_json() -> None:
         assert KEYS <= set(r)
         assert (r["batch"], r["height"], r["width"], r["dtype"]) == (2, 64, 96, "float32")
         assert r["images_per_s"] > 0 and r["params"] > 0 and r["macs"] > 0
+        assert r["images_per_s"] >= r["images_per_s_median_round"] > 0
     assert recs[1]["vs_resnet18"] == 1.0
     assert "espnetv2_s0.5" in format_table(recs)
 
