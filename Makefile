@@ -18,7 +18,7 @@ demo: venv
 
 test: venv
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2 -q
+	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 -q
 
 bench: venv
 	$(BIN)/thorgym bench sim

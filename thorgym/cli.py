@@ -105,6 +105,128 @@ def bench_backbones(
     backbones.run(None, device=device, as_json=json_, **kw)
 
 
+@app.command()
+def train(
+    task: Annotated[str, typer.Argument(help="Task to train: objectnav.")],
+    agent: Annotated[
+        str,
+        typer.Option(
+            help="ppo: recurrent PPO (sb3-contrib RecurrentPPO, LSTM 256); ppo-ff: feed-forward PPO."
+        ),
+    ] = "ppo",
+    backbone: Annotated[
+        str | None,
+        typer.Option(
+            help="Visual backbone from the registry (cnn_small, espnetv2_s0.5, mobilevit_xxs, resnet18, ...)."
+        ),
+    ] = None,
+    backbone_ckpt: Annotated[
+        str | None,
+        typer.Option(help="Backbone checkpoint (from `thorgym pretrain`) to start from."),
+    ] = None,
+    envs: Annotated[
+        int | None, typer.Option(help="Parallel environments (one batched simulator).")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="Total environment steps.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of everything (envs, policy, sampling).")] = 0,
+    device: Annotated[
+        str | None, typer.Option(help="auto, cpu or cuda (simulator and policy).")
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Run directory: checkpoints, TensorBoard logs, curve.")
+    ] = Path("runs/objectnav"),
+    backend: Annotated[str, typer.Option(help="sim (built-in) or ai2thor.")] = "sim",
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="demo (minutes), cpu30 (2 CPU cores, ~30 min) or gpu; flags you give override it."
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue from the newest checkpoint in --out.")
+    ] = False,
+    checkpoint_every: Annotated[
+        int, typer.Option(help="Steps between atomic checkpoints.")
+    ] = 20_000,
+    size: Annotated[int | None, typer.Option(help="Square frame size in pixels.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Training episode step limit.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train an agent (PPO on the batched vector env); checkpoints, TensorBoard, learning curve."""
+    from thorgym.train import TrainArgs
+    from thorgym.train import train as run_train
+
+    given = {
+        "backbone": backbone,
+        "envs": envs,
+        "steps": steps,
+        "device": device,
+        "width": size,
+        "height": size,
+        "max_steps": max_steps,
+    }
+    explicit = {k: v for k, v in given.items() if v is not None}
+    args = TrainArgs(
+        task=task,
+        agent=agent,
+        backbone_ckpt=backbone_ckpt,
+        seed=seed,
+        out=out,
+        backend=backend,
+        preset=preset,
+        resume=resume,
+        checkpoint_every=checkpoint_every,
+        progress=progress,
+        explicit=set(explicit),
+        **explicit,
+    )
+    try:
+        final = run_train(args)
+    except (ValueError, FileNotFoundError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(
+        f"wrote {final} and {out / 'learning_curve.png'}; tensorboard --logdir {out / 'tb'}"
+    )
+
+
+@eval_app.command("objectnav")
+def eval_objectnav(
+    checkpoint: Annotated[
+        str | None,
+        typer.Option(help="Checkpoint file or run directory (its final/newest checkpoint)."),
+    ] = None,
+    agent: Annotated[
+        str, typer.Option(help="ppo (needs --checkpoint), random or oracle (shortest path).")
+    ] = "ppo",
+    split: Annotated[str, typer.Option(help="val or test (held-out scenes).")] = "test",
+    episodes: Annotated[
+        int | None,
+        typer.Option(
+            help="Number of the fixed episodes to run (round-robin over scenes); default all 1,000."
+        ),
+    ] = None,
+    video: Annotated[int, typer.Option(help="Record the first K episodes as mp4.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    out: Annotated[
+        Path, typer.Option(help="Output dir: metrics.json, episodes.jsonl, videos.")
+    ] = Path("runs/eval"),
+    device: Annotated[str, typer.Option(help="Device of the policy network.")] = "cpu",
+) -> None:
+    """Evaluate on the fixed held-out episodes; writes metrics.json and episodes.jsonl."""
+    from thorgym.eval.objectnav import format_table, run_eval
+
+    if split not in ("val", "test", "train"):
+        raise typer.BadParameter("--split must be val or test")
+    try:
+        result = run_eval(agent, checkpoint, split, episodes, video, seed, out, device)
+    except (ValueError, FileNotFoundError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(format_table({agent: result["metrics"]}))
+    typer.echo(f"wrote {out / 'metrics.json'} and {out / 'episodes.jsonl'}")
+
+
 @eval_app.command("okvqa")
 def eval_okvqa(
     questions: Annotated[Path, typer.Option(help="OpenEnded_mscoco_*_questions.json")],

@@ -9,7 +9,7 @@ Importing this package imports torch, but neither timm/torchvision (lazily, when
 is built) nor any environment or simulator code.
 """
 
-from . import espnetv2, mobilevit, resnet  # noqa: F401  (register the families)
+from . import espnetv2, mobilevit, resnet, smallcnn  # noqa: F401  (register the families)
 from .base import IMAGENET_MEAN, IMAGENET_STD, ImageBackbone
 from .checkpoint import load_backbone, load_backbone_state, save_backbone
 from .profile import count_macs, count_params

@@ -1,0 +1,241 @@
+"""Evaluation of ObjectNav policies on the fixed held-out episode sets.
+
+:func:`evaluate` is a pure function of (policy, env factory, episodes, seed): the same inputs give
+the same per-episode records. Random, oracle and trained policies all go through it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from thorgym.sim.scenes import ROOM_TYPES, room_type
+
+
+def select_episodes(episodes: Sequence[dict[str, Any]], n: int | None) -> list[dict[str, Any]]:
+    """The first n episodes taken round-robin over scenes, so a small n covers every scene."""
+    if n is None or n >= len(episodes):
+        return list(episodes)
+    by_scene: dict[str, list[dict[str, Any]]] = {}
+    for e in episodes:
+        by_scene.setdefault(e["scene"], []).append(e)
+    queues = list(by_scene.values())
+    out: list[dict[str, Any]] = []
+    k = 0
+    while len(out) < n:
+        for q in queues:
+            if k < len(q) and len(out) < n:
+                out.append(q[k])
+        k += 1
+    return out
+
+
+def evaluate(
+    policy: Any,
+    make_env: Callable[[list[dict[str, Any]]], Any],
+    episodes: Sequence[dict[str, Any]],
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Run `policy` on each fixed episode in order; one record per episode.
+
+    ``make_env(episodes)`` must return an ObjectNav env that plays the given episodes in order
+    (``ObjectNavEnv(episodes=...)``, optionally wrapped, e.g. by the video recorder).
+    """
+    env = make_env(list(episodes))
+    records = []
+    try:
+        for i, ep in enumerate(episodes):
+            obs, info = env.reset(seed=seed) if i == 0 else env.reset()
+            policy.reset()
+            total, done = 0.0, False
+            while not done:
+                obs, reward, terminated, truncated, info = env.step(policy.act(obs, env))
+                total += float(reward)
+                done = terminated or truncated
+            records.append(
+                {
+                    "episode": ep.get("id", i),
+                    "scene": info["scene"],
+                    "room_type": room_type(info["scene"]),
+                    "target": info["target"],
+                    "start": {
+                        "position": ep["position"],
+                        "rotation": ep["rotation"],
+                        "horizon": ep["horizon"],
+                    },
+                    "success": bool(info["success"]),
+                    "path_length": int(info["path_length"]),
+                    "l_opt": int(info["l_opt"]),
+                    "spl": float(info["spl"]),
+                    "reward": round(total, 4),
+                    "truncated": bool(truncated),
+                }
+            )
+    finally:
+        env.close()
+    return records
+
+
+def metrics(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Success, SPL and their L_opt ≥ 5 versions (percent), overall and per room type."""
+
+    def block(rs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        long = [r for r in rs if r["l_opt"] >= 5]
+
+        def pct(xs: list[float]) -> float:
+            return round(100.0 * float(np.mean(xs)), 2) if xs else float("nan")
+
+        return {
+            "episodes": len(rs),
+            "success": pct([r["success"] for r in rs]),
+            "spl": pct([r["spl"] for r in rs]),
+            "success_l5": pct([r["success"] for r in long]),
+            "spl_l5": pct([r["spl"] for r in long]),
+            "episodes_l5": len(long),
+            "mean_reward": round(float(np.mean([r["reward"] for r in rs])), 4)
+            if rs
+            else float("nan"),
+            "mean_path_length": round(float(np.mean([r["path_length"] for r in rs])), 2)
+            if rs
+            else float("nan"),
+        }
+
+    out = {"overall": block(records), "per_room_type": {}}
+    for rt in ROOM_TYPES:
+        rs = [r for r in records if r["room_type"] == rt]
+        if rs:
+            out["per_room_type"][rt] = block(rs)
+    return out
+
+
+def format_table(rows: dict[str, dict[str, Any]]) -> str:
+    """Rows name → metrics block (the 'overall' of :func:`metrics`)."""
+    head = (
+        f"{'agent':12} {'episodes':>8} {'success':>8} {'SPL':>7} {'succ L>=5':>10} {'SPL L>=5':>9}"
+    )
+    lines = [head, "-" * len(head)]
+    for name, m in rows.items():
+        lines.append(
+            f"{name:12} {m['episodes']:>8} {m['success']:>8.2f} {m['spl']:>7.2f} "
+            f"{m['success_l5']:>10.2f} {m['spl_l5']:>9.2f}"
+        )
+    return "\n".join(lines)
+
+
+def git_revision() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parent,
+            timeout=5,
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+def contact_sheet(videos: Sequence[Path], out: Path, per_video: int = 6) -> Path | None:
+    """A PNG grid: `per_video` evenly spaced frames (columns) of each recorded episode (rows)."""
+    import imageio.v2 as imageio
+    from PIL import Image
+
+    rows = []
+    for v in videos:
+        with imageio.get_reader(v) as reader:
+            frames = [np.asarray(f) for f in reader]
+        idx = np.linspace(0, len(frames) - 1, min(per_video, len(frames))).round().astype(int)
+        picked = [frames[i] for i in idx]
+        while len(picked) < per_video:
+            picked.append(np.zeros_like(picked[0]))
+        rows.append(np.concatenate(picked, axis=1))
+    if not rows:
+        return None
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
+    sheet = Image.fromarray(np.concatenate(rows, axis=0))
+    scale = min(1.0, 2400 / sheet.width)
+    if scale < 1.0:
+        sheet = sheet.resize((int(sheet.width * scale), int(sheet.height * scale)))
+    tmp = out.with_name(out.stem + ".tmp.png")
+    sheet.save(tmp)
+    os.replace(tmp, out)
+    return out
+
+
+def run_eval(
+    agent: str,
+    checkpoint: str | None,
+    split: str,
+    episodes: int | None,
+    video: int,
+    seed: int,
+    out: Path,
+    device: str = "cpu",
+    episode_file: str | None = None,
+) -> dict[str, Any]:
+    """`thorgym eval objectnav`: evaluate, write metrics.json / episodes.jsonl / videos."""
+    from thorgym.datasets.objectnav import load_episodes
+    from thorgym.envs.objectnav import ObjectNavEnv
+    from thorgym.envs.video import RecordEpisodeVideo
+
+    from .policies import CheckpointPolicy, OraclePolicy, RandomPolicy
+
+    if agent in ("random", "oracle"):
+        policy = RandomPolicy(seed) if agent == "random" else OraclePolicy()
+        env_kw: dict[str, Any] = {"width": 64, "height": 64}
+        ckpt_path = None
+    else:
+        if checkpoint is None:
+            raise ValueError(f"--agent {agent} needs --checkpoint (a checkpoint file or run dir)")
+        policy = CheckpointPolicy(checkpoint, device=device)
+        args = policy.meta.get("args", {})
+        env_kw = {"width": args.get("width", 64), "height": args.get("height", 64)}
+        ckpt_path = str(policy.path)
+    eps = select_episodes(load_episodes(episode_file or split), episodes)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def make_env(episode_list: list[dict[str, Any]]):
+        env = ObjectNavEnv(split=split, episodes=episode_list, device="cpu", **env_kw)
+        if video > 0:
+            env = RecordEpisodeVideo(
+                env, out, episode_trigger=lambda i: i < video, name_prefix=f"{agent}"
+            )
+        return env
+
+    records = evaluate(policy, make_env, eps, seed)
+    m = metrics(records)
+    from thorgym import __version__
+
+    result = {
+        "task": "objectnav",
+        "agent": agent,
+        "split": split,
+        "seed": seed,
+        "checkpoint": ckpt_path,
+        "episodes": len(records),
+        "metrics": m["overall"],
+        "per_room_type": m["per_room_type"],
+        "thorgym_version": __version__,
+        "git_revision": git_revision(),
+    }
+    write_json_atomic(out / "metrics.json", result)
+    tmp = out / "episodes.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
+    os.replace(tmp, out / "episodes.jsonl")
+    if video > 0:
+        vids = sorted(out.glob(f"{agent}-episode-*.mp4"))[:video]
+        contact_sheet(vids, out / "contact_sheet.png")
+    return result

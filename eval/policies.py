@@ -1,0 +1,145 @@
+"""Policies that :func:`thorgym.eval.evaluate` runs: trained checkpoints, random and oracle.
+
+A policy is an object with ``reset()`` (called at each episode start) and
+``act(obs, env) -> int``; it may read the env (the oracle reads the pose graph).
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+DONE = 5  # ObjectNav's Done action index
+
+
+class Policy(Protocol):
+    name: str
+
+    def reset(self) -> None: ...
+
+    def act(self, obs: dict[str, Any], env: Any) -> int: ...
+
+
+class RandomPolicy:
+    """Uniform over the six ObjectNav actions, from its own seeded generator."""
+
+    name = "random"
+
+    def __init__(self, seed: int = 0, num_actions: int = 6) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.num_actions = num_actions
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, obs: dict[str, Any], env: Any) -> int:
+        return int(self.rng.integers(self.num_actions))
+
+
+class OraclePolicy:
+    """Follows a shortest path in the pose graph to a pose that sees the target, then Done."""
+
+    name = "oracle"
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, obs: dict[str, Any], env: Any) -> int:
+        base = env.unwrapped
+        ep = base.episode
+        graph = base.backend.pose_graph(ep.scene)
+        pose = graph.pose(*base._event.pose)
+        dist = graph.distances(ep.target)
+        if pose is None or dist[pose] < 0:
+            return DONE
+        if dist[pose] == 0:
+            return DONE
+        for a in range(graph.next_pose.shape[1]):
+            if dist[graph.next_pose[pose, a]] == dist[pose] - 1:
+                return a
+        return DONE
+
+
+class CheckpointPolicy:
+    """A trained Stable-Baselines3 policy (deterministic actions), with frame stacking."""
+
+    def __init__(self, path: str | os.PathLike, device: str = "cpu") -> None:
+        self.path = resolve_checkpoint(path)
+        self.model, self.meta = load_checkpoint(self.path, device)
+        self.name = self.meta.get("agent", "ppo")
+        self.stack = int(self.meta.get("frame_stack", 1))
+        self._frames: list[dict[str, np.ndarray]] = []
+
+    def reset(self) -> None:
+        self._frames = []
+
+    def act(self, obs: dict[str, Any], env: Any) -> int:
+        stacked = self._stacked(obs)
+        action, _ = self.model.predict(stacked, deterministic=True)
+        return int(np.asarray(action).reshape(-1)[0])
+
+    def _stacked(self, obs: dict[str, Any]) -> dict[str, np.ndarray]:
+        if self.stack <= 1:
+            return {k: np.asarray(v)[None] for k, v in obs.items()}
+        if not self._frames:
+            self._frames = [obs] * self.stack
+        else:
+            self._frames = self._frames[1:] + [obs]
+        out = {}
+        for k in obs:
+            arrs = [np.asarray(f[k]) for f in self._frames]
+            out[k] = (
+                np.concatenate(arrs, axis=-1)[None]
+                if arrs[0].ndim == 3
+                else np.asarray(obs[k])[None]
+            )
+        return out
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """A checkpoint file, or a run directory (then its latest checkpoint)."""
+    p = Path(path)
+    if p.is_dir():
+        found = sorted(p.glob("checkpoints/ckpt_*.zip")) or sorted(p.glob("ckpt_*.zip"))
+        final = p / "final.zip"
+        if final.exists():
+            return final
+        if not found:
+            raise FileNotFoundError(
+                f"no checkpoint in run directory {p}: expected final.zip or checkpoints/ckpt_*.zip "
+                "(train one with `thorgym train objectnav --out DIR`)"
+            )
+        return found[-1]
+    if not p.exists():
+        raise FileNotFoundError(
+            f"checkpoint {p} does not exist: pass a .zip written by "
+            "`thorgym train` or its run directory"
+        )
+    return p
+
+
+def load_checkpoint(path: Path, device: str = "cpu") -> tuple[Any, dict[str, Any]]:
+    """Load an SB3 PPO checkpoint written by `thorgym train` (tensors via weights_only loads)."""
+    import json
+
+    from stable_baselines3 import PPO
+
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"checkpoint {path} is corrupt or not a thorgym/SB3 checkpoint (not a zip "
+            "archive); re-train or pass another file"
+        )
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    try:
+        model = PPO.load(path, device=device)
+    except Exception as e:  # SB3 raises assorted errors on damaged archives
+        raise ValueError(
+            f"checkpoint {path} could not be loaded ({type(e).__name__}: {e}); "
+            "it is corrupt or was written by an incompatible version"
+        ) from e
+    return model, meta
