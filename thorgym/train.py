@@ -34,11 +34,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # fits 2 CPU cores in about 30 minutes
     "cpu30": {
         "envs": 16,
-        "steps": 300_000,
+        "steps": 150_000,
+        "epochs": 3,
         "width": 64,
         "height": 64,
         "backbone": "cnn_small",
-        "n_steps": 128,
+        "n_steps": 64,
         "max_steps": 50,
     },
     # one GPU: more envs, larger frames, an efficient backbone
@@ -78,6 +79,7 @@ class TrainArgs:
     max_steps: int | None = 50
     room_types: tuple[str, ...] = ()
     lr: float = 3e-4
+    epochs: int = 4
     progress: bool = True
     explicit: set[str] = field(default_factory=set, repr=False)
 
@@ -158,7 +160,7 @@ def build_model(args: TrainArgs, venv: Any) -> Any:
         "learning_rate": args.lr,
         "ent_coef": 0.01,
         "gamma": 0.99,
-        "n_epochs": 4,
+        "n_epochs": args.epochs,
         "seed": args.seed,
         "device": _device(args.device),
         "verbose": 0,
