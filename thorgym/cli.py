@@ -257,14 +257,42 @@ def eval_okvqa(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("runs/demo"),
-    scene: Annotated[str, typer.Option(help="Scene to run in.")] = "FloorPlan26",
+    steps: Annotated[int | None, typer.Option(help="Training steps (default: the demo preset's).")] = None,
+    episodes: Annotated[int, typer.Option(help="Held-out test episodes per agent.")] = 40,
 ) -> None:
-    """A short scripted episode on the built-in simulator; saves its frames and a scene view."""
-    from thorgym.sim.demo import scripted_episode
+    """The main job: train a quick ObjectNav agent, evaluate it against random and oracle on the
+    held-out test scenes, write metrics, a video and a contact sheet."""
+    from thorgym.eval.objectnav import format_table, run_eval
+    from thorgym.train import TrainArgs
+    from thorgym.train import train as run_train
 
-    paths = scripted_episode(scene, out)
-    for p in paths:
-        typer.echo(f"wrote {p}")
+    explicit = {"steps": steps} if steps is not None else {}
+    args = TrainArgs(preset="demo", out=out / "train", explicit=set(explicit), **explicit)
+    typer.echo(f"training ({args.with_preset().steps} steps) into {args.out} ...")
+    final = run_train(args)
+    rows = {}
+    for agent in ("ppo", "random", "oracle"):
+        typer.echo(f"evaluating {agent} on {episodes} held-out test episodes ...")
+        res = run_eval(agent, str(final) if agent == "ppo" else None, "test", episodes,
+                       video=1, seed=0, out=out / f"eval_{agent}")
+        rows[agent] = res["metrics"]
+    typer.echo(format_table(rows))
+    typer.echo(f"learning curve: {out / 'train' / 'learning_curve.png'}")
+    for agent in rows:
+        typer.echo(f"{agent}: {out / f'eval_{agent}' / 'metrics.json'}, video and contact sheet in "
+                   f"{out / f'eval_{agent}'}")
+
+
+@bench_app.command("env")
+def bench_env(
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON list of records.")] = False,
+    size: Annotated[int, typer.Option(help="Square frame size.")] = 64,
+) -> None:
+    """Env steps/s against raw simulator steps/s in the same run, and make_vec throughput."""
+    from thorgym.envs.bench import format_table, run
+
+    records = run(size=size)
+    typer.echo(json.dumps(records) if json_ else format_table(records))
 
 
 def main() -> None:
