@@ -19,8 +19,21 @@ TINY = ["--envs", "2", "--size", "64", "--max-steps", "20", "--no-progress", "--
 
 
 def _train(out: Path, steps: int, *extra: str):
-    res = runner.invoke(app, ["train", "objectnav", "--steps", str(steps), "--out", str(out),
-                              "--checkpoint-every", "128", *TINY, *extra])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "objectnav",
+            "--steps",
+            str(steps),
+            "--out",
+            str(out),
+            "--checkpoint-every",
+            "128",
+            *TINY,
+            *extra,
+        ],
+    )
     assert res.exit_code == 0, res.output
     return res
 
@@ -42,8 +55,9 @@ def test_train_writes_checkpoints_logs_and_curve(run_dir):
 
 
 def _eval(out: Path, *args: str):
-    res = runner.invoke(app, ["eval", "objectnav", "--split", "test", "--episodes", "8",
-                              "--out", str(out), *args])
+    res = runner.invoke(
+        app, ["eval", "objectnav", "--split", "test", "--episodes", "8", "--out", str(out), *args]
+    )
     assert res.exit_code == 0, res.output
     return json.loads((out / "metrics.json").read_text())
 
@@ -52,8 +66,18 @@ def test_eval_checkpoint_is_deterministic_and_complete(run_dir, tmp_path):
     a = _eval(tmp_path / "a", "--checkpoint", str(run_dir), "--seed", "3", "--video", "1")
     b = _eval(tmp_path / "b", "--checkpoint", str(run_dir / "final.zip"), "--seed", "3")
     assert a["metrics"] == b["metrics"] and a["per_room_type"] == b["per_room_type"]
-    for key in ("task", "agent", "split", "seed", "checkpoint", "episodes", "metrics", "per_room_type",
-                "thorgym_version", "git_revision"):
+    for key in (
+        "task",
+        "agent",
+        "split",
+        "seed",
+        "checkpoint",
+        "episodes",
+        "metrics",
+        "per_room_type",
+        "thorgym_version",
+        "git_revision",
+    ):
         assert key in a, key
     for key in ("success", "spl", "success_l5", "spl_l5", "episodes"):
         assert key in a["metrics"]
@@ -77,21 +101,49 @@ def test_random_and_oracle_rows(tmp_path):
     assert rnd["metrics"]["success"] < 50.0
 
 
-@pytest.mark.parametrize("make,match", [
-    (lambda p: p / "missing.zip", "does not exist"),
-    (lambda p: (p / "corrupt.zip").write_bytes(b"not a zip") and p / "corrupt.zip", "corrupt"),
-    (lambda p: p, "no checkpoint in run directory"),
-])
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda p: p / "missing.zip", "does not exist"),
+        (lambda p: (p / "corrupt.zip").write_bytes(b"not a zip") and p / "corrupt.zip", "corrupt"),
+        (lambda p: p, "no checkpoint in run directory"),
+    ],
+)
 def test_bad_checkpoints_are_clear_errors(tmp_path, make, match):
-    res = runner.invoke(app, ["eval", "objectnav", "--checkpoint", str(make(tmp_path)), "--episodes", "1",
-                              "--out", str(tmp_path / "o")])
+    res = runner.invoke(
+        app,
+        [
+            "eval",
+            "objectnav",
+            "--checkpoint",
+            str(make(tmp_path)),
+            "--episodes",
+            "1",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert res.exit_code == 2 and match in res.output
 
 
 def test_resume_after_kill(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "thorgym.cli", "train", "objectnav", "--steps", "100000", "--out", str(out),
-           "--checkpoint-every", "128", "--agent", "ppo-ff", *TINY]
+    cmd = [
+        sys.executable,
+        "-m",
+        "thorgym.cli",
+        "train",
+        "objectnav",
+        "--steps",
+        "100000",
+        "--out",
+        str(out),
+        "--checkpoint-every",
+        "128",
+        "--agent",
+        "ppo-ff",
+        *TINY,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -110,3 +162,29 @@ def test_resume_after_kill(tmp_path):
     meta = json.loads((out / "final.json").read_text())
     # continued, not restarted (SB3 finishes the rollout in progress: 2 envs x 128 steps)
     assert done + 128 <= meta["num_timesteps"] <= done + 128 + 256
+
+
+@pytest.mark.slow
+def test_short_training_beats_random(tmp_path):
+    """A shortened cpu30 run (RESULTS.md has the full one): the agent must beat random clearly."""
+    out = tmp_path / "run"
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "objectnav",
+            "--preset",
+            "cpu30",
+            "--steps",
+            "60000",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--seed",
+            "0",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    trained = _eval(tmp_path / "ppo", "--checkpoint", str(out), "--episodes", "200")
+    rnd = _eval(tmp_path / "random", "--agent", "random", "--episodes", "200")
+    assert trained["metrics"]["success"] >= rnd["metrics"]["success"] + 5.0
