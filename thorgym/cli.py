@@ -63,7 +63,7 @@ def bench_sim(
     sizes: Annotated[str, typer.Option(help="Square frame sizes, comma-separated.")] = "64,224",
     compile: Annotated[
         bool, typer.Option(help="Also measure the torch.compile-fused ray caster (compiles first).")
-    ] = True,
+    ] = False,
     seconds: Annotated[float, typer.Option(help="Minimum timed seconds per record.")] = 1.0,
 ) -> None:
     """Steps/s of the single Controller and of the batched simulator (RGB + depth)."""
