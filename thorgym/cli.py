@@ -39,9 +39,7 @@ def view(
     height: Annotated[int, typer.Option(help="Frame height in pixels (32–300).")] = 224,
     action: Annotated[
         list[str] | None,
-        typer.Option(
-            help="Actions to take first (repeatable), e.g. --action RotateRight --action LookDown."
-        ),
+        typer.Option(help="Actions to take first (repeatable), e.g. --action RotateRight --action LookDown."),
     ] = None,
 ) -> None:
     """Write one picture of a scene: RGB frame, depth, segmentation and a labelled top-down map."""
@@ -57,9 +55,7 @@ def view(
 @bench_app.command("sim")
 def bench_sim(
     json_: Annotated[bool, typer.Option("--json", help="Print one JSON list of records.")] = False,
-    worlds: Annotated[
-        str, typer.Option(help="Batch sizes (worlds), comma-separated.")
-    ] = "1,16,64,256",
+    worlds: Annotated[str, typer.Option(help="Batch sizes (worlds), comma-separated.")] = "1,16,64,256",
     sizes: Annotated[str, typer.Option(help="Square frame sizes, comma-separated.")] = "64,224",
     compile: Annotated[
         bool, typer.Option(help="Also measure the torch.compile-fused ray caster (compiles first).")
@@ -69,9 +65,7 @@ def bench_sim(
     """Steps/s of the single Controller and of the batched simulator (RGB + depth)."""
     from thorgym.benchmarks.sim import format_table, run
 
-    records = run(
-        _ints(worlds, "--worlds"), _ints(sizes, "--sizes"), compile=compile, min_seconds=seconds
-    )
+    records = run(_ints(worlds, "--worlds"), _ints(sizes, "--sizes"), compile=compile, min_seconds=seconds)
     typer.echo(json.dumps(records) if json_ else format_table(records))
 
 
@@ -124,30 +118,20 @@ def train(
         str | None,
         typer.Option(help="Backbone checkpoint (from `thorgym pretrain`) to start from."),
     ] = None,
-    envs: Annotated[
-        int | None, typer.Option(help="Parallel environments (one batched simulator).")
-    ] = None,
+    envs: Annotated[int | None, typer.Option(help="Parallel environments (one batched simulator).")] = None,
     steps: Annotated[int | None, typer.Option(help="Total environment steps.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of everything (envs, policy, sampling).")] = 0,
-    device: Annotated[
-        str | None, typer.Option(help="auto, cpu or cuda (simulator and policy).")
-    ] = None,
-    out: Annotated[
-        Path, typer.Option(help="Run directory: checkpoints, TensorBoard logs, curve.")
-    ] = Path("runs/objectnav"),
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (simulator and policy).")] = None,
+    out: Annotated[Path, typer.Option(help="Run directory: checkpoints, TensorBoard logs, curve.")] = Path(
+        "runs/objectnav"
+    ),
     backend: Annotated[str, typer.Option(help="sim (built-in) or ai2thor.")] = "sim",
     preset: Annotated[
         str | None,
-        typer.Option(
-            help="demo (minutes), cpu30 (2 CPU cores, ~30 min) or gpu; flags you give override it."
-        ),
+        typer.Option(help="demo (minutes), cpu30 (2 CPU cores, ~30 min) or gpu; flags you give override it."),
     ] = None,
-    resume: Annotated[
-        bool, typer.Option(help="Continue from the newest checkpoint in --out.")
-    ] = False,
-    checkpoint_every: Annotated[
-        int, typer.Option(help="Steps between atomic checkpoints.")
-    ] = 20_000,
+    resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint in --out.")] = False,
+    checkpoint_every: Annotated[int, typer.Option(help="Steps between atomic checkpoints.")] = 20_000,
     size: Annotated[int | None, typer.Option(help="Square frame size in pixels.")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Training episode step limit.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
@@ -185,9 +169,7 @@ def train(
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(
-        f"wrote {final} and {out / 'learning_curve.png'}; tensorboard --logdir {out / 'tb'}"
-    )
+    typer.echo(f"wrote {final} and {out / 'learning_curve.png'}; tensorboard --logdir {out / 'tb'}")
 
 
 @eval_app.command("objectnav")
@@ -208,9 +190,9 @@ def eval_objectnav(
     ] = None,
     video: Annotated[int, typer.Option(help="Record the first K episodes as mp4.")] = 0,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
-    out: Annotated[
-        Path, typer.Option(help="Output dir: metrics.json, episodes.jsonl, videos.")
-    ] = Path("runs/eval"),
+    out: Annotated[Path, typer.Option(help="Output dir: metrics.json, episodes.jsonl, videos.")] = Path(
+        "runs/eval"
+    ),
     device: Annotated[str, typer.Option(help="Device of the policy network.")] = "cpu",
 ) -> None:
     """Evaluate on the fixed held-out episodes; writes metrics.json and episodes.jsonl."""
@@ -235,9 +217,7 @@ def eval_okvqa(
     out: Annotated[Path | None, typer.Option(help="Write metrics JSON here.")] = None,
     missing: Annotated[
         str,
-        typer.Option(
-            help="'error' (default) fails on questions without a prediction; 'zero' scores them 0."
-        ),
+        typer.Option(help="'error' (default) fails on questions without a prediction; 'zero' scores them 0."),
     ] = "error",
 ) -> None:
     """Score predictions with the official VQA metric (OK-VQA categories)."""
@@ -246,12 +226,48 @@ def eval_okvqa(
     if missing not in ("error", "zero"):
         raise typer.BadParameter("--missing must be 'error' or 'zero'")
     try:
-        run_cli(
-            str(questions), str(annotations), str(predictions), str(out) if out else None, missing
-        )
+        run_cli(str(questions), str(annotations), str(predictions), str(out) if out else None, missing)
     except (OSError, ValueError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
+
+
+@data_app.command("kqa")
+def data_kqa(
+    out: Annotated[Path, typer.Option(help="Output folder of the OK-VQA-format split.")] = Path("runs/kqa"),
+    seed: Annotated[int, typer.Option(help="Seed of views, questions and answer votes.")] = 0,
+    train_scenes: Annotated[int, typer.Option(help="Train scenes per room type (1–20).")] = 20,
+    test_scenes: Annotated[int, typer.Option(help="Test scenes per room type (1–5).")] = 5,
+    images_per_scene: Annotated[int, typer.Option(help="Rendered views per scene.")] = 12,
+    size: Annotated[int, typer.Option(help="Square image size in pixels.")] = 224,
+    baselines: Annotated[
+        bool, typer.Option(help="Also score most-frequent, question-only and knowledge-retrieval baselines.")
+    ] = True,
+) -> None:
+    """Embodied knowledge QA: generate an OK-VQA-format split from simulator scenes (train and
+    test on disjoint scenes) and score the baselines with the official metric."""
+    from thorgym.datasets.kqa import generate_kqa
+
+    try:
+        summary = generate_kqa(
+            out,
+            seed=seed,
+            train_scenes_per_type=train_scenes,
+            test_scenes_per_type=test_scenes,
+            images_per_scene=images_per_scene,
+            width=size,
+            height=size,
+            progress=True,
+        )
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    typer.echo(f"wrote the split to {out} in {summary.get('seconds', 0):.0f} s")
+    if baselines:
+        from thorgym.eval.kqa_baselines import format_results_markdown, run_baselines
+
+        results = run_baselines(out, out / "baselines", detector="both")
+        typer.echo(format_results_markdown(results))
+        typer.echo(f"baseline results in {out / 'baselines'}")
 
 
 @app.command()
@@ -273,14 +289,23 @@ def demo(
     rows = {}
     for agent in ("ppo", "random", "oracle"):
         typer.echo(f"evaluating {agent} on {episodes} held-out test episodes ...")
-        res = run_eval(agent, str(final) if agent == "ppo" else None, "test", episodes,
-                       video=1, seed=0, out=out / f"eval_{agent}")
+        res = run_eval(
+            agent,
+            str(final) if agent == "ppo" else None,
+            "test",
+            episodes,
+            video=1,
+            seed=0,
+            out=out / f"eval_{agent}",
+        )
         rows[agent] = res["metrics"]
     typer.echo(format_table(rows))
     typer.echo(f"learning curve: {out / 'train' / 'learning_curve.png'}")
     for agent in rows:
-        typer.echo(f"{agent}: {out / f'eval_{agent}' / 'metrics.json'}, video and contact sheet in "
-                   f"{out / f'eval_{agent}'}")
+        typer.echo(
+            f"{agent}: {out / f'eval_{agent}' / 'metrics.json'}, video and contact sheet in "
+            f"{out / f'eval_{agent}'}"
+        )
 
 
 @bench_app.command("env")
