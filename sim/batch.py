@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .layout import AGENT_RADIUS, AGENT_Y, CAMERA_HEIGHT, GRID, SceneSpec, generate_scene
-from .objects import OBJECT_TYPES, STRUCTURE_COLORS
+from .objects import STRUCTURE_COLORS
 from .render import BoxTensors, Cameras, RenderOutput, render
 from .scenes import parse_scene
 from .world import AGENT_BASE, World
@@ -536,20 +536,4 @@ def _reachable_from(sim: BatchedSimulator, i: int, x0: float, z0: float, step: f
     return sorted(out)
 
 
-def object_types_present(world: World) -> set[str]:
-    return {o.object_type for o in world.objects}
-
-
-def pose_key(x: float, z: float, yaw: float, horizon: float) -> tuple[int, int, int, int]:
-    """Hashable pose rounded to the grid and whole degrees."""
-    return (round(x / 0.05), round(z / 0.05), int(round(yaw)) % 360, int(round(horizon)))
-
-
-__all__ = [
-    "BatchedSimulator",
-    "BatchStep",
-    "NAV_ACTIONS",
-    "OBJECT_TYPES",
-    "get_scene",
-    "math",
-]
+__all__ = ["NAV_ACTIONS", "BatchStep", "BatchedSimulator", "get_scene", "resolve_device"]
