@@ -13,11 +13,20 @@ give them — ``(N, H, W, 3)`` uint8, a numpy array or a torch tensor on any dev
 * optionally ``torch.compile`` and, on CUDA for a fixed batch shape, CUDA graphs (one captured
   graph per input shape, replayed; other shapes still work, they are captured on first use).
 
-CPU path (measured on the 2-core AVX-512 machine of this project, batch 32, 128×128; see
-``benchmarks/backbones.py``): channels-last + bf16 autocast is the fastest eager path for
-ESPNetv2, MobileViT and ResNet-18 — roughly 1.3–2.5× fp32 — so ``dtype="auto"`` picks bf16 on
-CPUs with native bf16 (AVX512-BF16 or AMX), fp32 elsewhere. ``torch.compile`` adds ~20–40 % for
-ESPNetv2 but costs 30–60 s of compilation per input shape on 2 cores, so it stays opt-in.
+CPU path (measured on this project's 2-core AVX-512/AVX512-BF16 machine, batch 32, 128×128,
+best of 7 interleaved rounds, images/s; ``python -m thorgym.benchmarks.backbones --quick
+--paths --rounds 7``)::
+
+                     eager fp32  +channels_last  +bf16 autocast  compile fp32  compile bf16
+    espnetv2_s1.0        259          403             665            787          1074
+    mobilevit_xxs        208          258             435            343           463
+    resnet18             111          137             245            158           316
+
+Channels-last + bf16 autocast is the fastest eager path for all three, so ``dtype="auto"`` picks
+bf16 on CPUs with native bf16 (AVX512-BF16 or AMX) and float32 elsewhere, and
+``channels_last=True`` is the default. ``torch.compile`` is faster still (ESPNetv2 +60 %) but
+costs 30–90 s of compilation per input shape on 2 cores, so it stays opt-in (worth it for long
+runs). The machine is shared, so absolute numbers vary by 2–5× with background load.
 """
 
 from __future__ import annotations
@@ -167,7 +176,7 @@ class InferenceEngine:
         buf.copy_(x)
         out = buf.to(self.device, non_blocking=True)
         event = torch.cuda.Event()
-        event.record()
+        event.record(torch.cuda.current_stream(self.device))
         self._pinned[key] = (buf, event)
         return out
 
@@ -189,16 +198,17 @@ class InferenceEngine:
         key = (tuple(x.shape), tuple(x.stride()), x.dtype)
         entry = self._graphs.get(key)
         if entry is None:
-            static_in = x.clone()
-            stream = torch.cuda.Stream()
-            stream.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(stream):
-                for _ in range(3):  # warm-up (and compilation) outside the capture
-                    self._run(static_in)
-            torch.cuda.current_stream().wait_stream(stream)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                static_out = self._run(static_in)
+            with torch.cuda.device(self.device):
+                static_in = x.clone()
+                stream = torch.cuda.Stream()
+                stream.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(stream):
+                    for _ in range(3):  # warm-up (and compilation) outside the capture
+                        self._run(static_in)
+                torch.cuda.current_stream().wait_stream(stream)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    static_out = self._run(static_in)
             entry = (graph, static_in, static_out)
             self._graphs[key] = entry
         graph, static_in, static_out = entry
