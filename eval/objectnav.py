@@ -97,9 +97,7 @@ def metrics(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "success_l5": pct([r["success"] for r in long]),
             "spl_l5": pct([r["spl"] for r in long]),
             "episodes_l5": len(long),
-            "mean_reward": round(float(np.mean([r["reward"] for r in rs])), 4)
-            if rs
-            else float("nan"),
+            "mean_reward": round(float(np.mean([r["reward"] for r in rs])), 4) if rs else float("nan"),
             "mean_path_length": round(float(np.mean([r["path_length"] for r in rs])), 2)
             if rs
             else float("nan"),
@@ -115,9 +113,7 @@ def metrics(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def format_table(rows: dict[str, dict[str, Any]]) -> str:
     """Rows name → metrics block (the 'overall' of :func:`metrics`)."""
-    head = (
-        f"{'agent':12} {'episodes':>8} {'success':>8} {'SPL':>7} {'succ L>=5':>10} {'SPL L>=5':>9}"
-    )
+    head = f"{'agent':12} {'episodes':>8} {'success':>8} {'SPL':>7} {'succ L>=5':>10} {'SPL L>=5':>9}"
     lines = [head, "-" * len(head)]
     for name, m in rows.items():
         lines.append(
@@ -185,6 +181,7 @@ def run_eval(
     out: Path,
     device: str = "cpu",
     episode_file: str | None = None,
+    deterministic: bool = False,
 ) -> dict[str, Any]:
     """`thorgym eval objectnav`: evaluate, write metrics.json / episodes.jsonl / videos."""
     from thorgym.datasets.objectnav import load_episodes
@@ -200,7 +197,7 @@ def run_eval(
     else:
         if checkpoint is None:
             raise ValueError(f"--agent {agent} needs --checkpoint (a checkpoint file or run dir)")
-        policy = CheckpointPolicy(checkpoint, device=device)
+        policy = CheckpointPolicy(checkpoint, device=device, seed=seed, deterministic=deterministic)
         args = policy.meta.get("args", {})
         env_kw = {"width": args.get("width", 64), "height": args.get("height", 64)}
         ckpt_path = str(policy.path)
@@ -210,9 +207,7 @@ def run_eval(
     def make_env(episode_list: list[dict[str, Any]]):
         env = ObjectNavEnv(split=split, episodes=episode_list, device="cpu", **env_kw)
         if video > 0:
-            env = RecordEpisodeVideo(
-                env, out, episode_trigger=lambda i: i < video, name_prefix=f"{agent}"
-            )
+            env = RecordEpisodeVideo(env, out, episode_trigger=lambda i: i < video, name_prefix=f"{agent}")
         return env
 
     records = evaluate(policy, make_env, eps, seed)
@@ -225,6 +220,7 @@ def run_eval(
         "split": split,
         "seed": seed,
         "checkpoint": ckpt_path,
+        "deterministic": deterministic,
         "episodes": len(records),
         "metrics": m["overall"],
         "per_room_type": m["per_room_type"],

@@ -65,39 +65,40 @@ class OraclePolicy:
 
 
 class CheckpointPolicy:
-    """A trained Stable-Baselines3 policy (deterministic actions), with frame stacking."""
+    """A trained Stable-Baselines3 policy; keeps the LSTM state of recurrent ones per episode.
 
-    def __init__(self, path: str | os.PathLike, device: str = "cpu") -> None:
+    Actions are sampled from the policy (``deterministic=False``, the default: argmax policies
+    tend to loop in navigation) from generators seeded by ``seed``, so runs are reproducible.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike, device: str = "cpu", seed: int = 0, deterministic: bool = False
+    ) -> None:
         self.path = resolve_checkpoint(path)
         self.model, self.meta = load_checkpoint(self.path, device)
+        self.model.set_random_seed(seed)
         self.name = self.meta.get("agent", "ppo")
-        self.stack = int(self.meta.get("frame_stack", 1))
-        self._frames: list[dict[str, np.ndarray]] = []
+        self.recurrent = self.meta.get("algo") == "RecurrentPPO"
+        self.deterministic = deterministic
+        self._state: Any = None
+        self._start = True
 
     def reset(self) -> None:
-        self._frames = []
+        self._state, self._start = None, True
 
     def act(self, obs: dict[str, Any], env: Any) -> int:
-        stacked = self._stacked(obs)
-        action, _ = self.model.predict(stacked, deterministic=True)
-        return int(np.asarray(action).reshape(-1)[0])
-
-    def _stacked(self, obs: dict[str, Any]) -> dict[str, np.ndarray]:
-        if self.stack <= 1:
-            return {k: np.asarray(v)[None] for k, v in obs.items()}
-        if not self._frames:
-            self._frames = [obs] * self.stack
-        else:
-            self._frames = self._frames[1:] + [obs]
-        out = {}
-        for k in obs:
-            arrs = [np.asarray(f[k]) for f in self._frames]
-            out[k] = (
-                np.concatenate(arrs, axis=-1)[None]
-                if arrs[0].ndim == 3
-                else np.asarray(obs[k])[None]
+        batch = {k: np.asarray(v)[None] for k, v in obs.items()}
+        if self.recurrent:
+            action, self._state = self.model.predict(
+                batch,
+                state=self._state,
+                episode_start=np.array([self._start]),
+                deterministic=self.deterministic,
             )
-        return out
+            self._start = False
+        else:
+            action, _ = self.model.predict(batch, deterministic=self.deterministic)
+        return int(np.asarray(action).reshape(-1)[0])
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
@@ -116,8 +117,7 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
         return found[-1]
     if not p.exists():
         raise FileNotFoundError(
-            f"checkpoint {p} does not exist: pass a .zip written by "
-            "`thorgym train` or its run directory"
+            f"checkpoint {p} does not exist: pass a .zip written by `thorgym train` or its run directory"
         )
     return p
 
@@ -126,8 +126,6 @@ def load_checkpoint(path: Path, device: str = "cpu") -> tuple[Any, dict[str, Any
     """Load an SB3 PPO checkpoint written by `thorgym train` (tensors via weights_only loads)."""
     import json
 
-    from stable_baselines3 import PPO
-
     if not zipfile.is_zipfile(path):
         raise ValueError(
             f"checkpoint {path} is corrupt or not a thorgym/SB3 checkpoint (not a zip "
@@ -135,8 +133,12 @@ def load_checkpoint(path: Path, device: str = "cpu") -> tuple[Any, dict[str, Any
         )
     meta_path = path.with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    if meta.get("algo") == "RecurrentPPO":
+        from sb3_contrib import RecurrentPPO as algo
+    else:
+        from stable_baselines3 import PPO as algo
     try:
-        model = PPO.load(path, device=device)
+        model = algo.load(path, device=device)
     except Exception as e:  # SB3 raises assorted errors on damaged archives
         raise ValueError(
             f"checkpoint {path} could not be loaded ({type(e).__name__}: {e}); "

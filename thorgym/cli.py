@@ -194,6 +194,9 @@ def eval_objectnav(
         "runs/eval"
     ),
     device: Annotated[str, typer.Option(help="Device of the policy network.")] = "cpu",
+    deterministic: Annotated[
+        bool, typer.Option(help="Argmax actions instead of seeded samples from the policy.")
+    ] = False,
 ) -> None:
     """Evaluate on the fixed held-out episodes; writes metrics.json and episodes.jsonl."""
     from thorgym.eval.objectnav import format_table, run_eval
@@ -201,7 +204,9 @@ def eval_objectnav(
     if split not in ("val", "test", "train"):
         raise typer.BadParameter("--split must be val or test")
     try:
-        result = run_eval(agent, checkpoint, split, episodes, video, seed, out, device)
+        result = run_eval(
+            agent, checkpoint, split, episodes, video, seed, out, device, deterministic=deterministic
+        )
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None

@@ -34,7 +34,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # fits 2 CPU cores in about 30 minutes
     "cpu30": {
         "envs": 16,
-        "steps": 150_000,
+        "steps": 90_000,
         "epochs": 3,
         "width": 64,
         "height": 64,
