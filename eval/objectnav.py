@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from thorgym.sim.scenes import ROOM_TYPES, room_type
 
+from .okvqa_io import write_json_atomic
+
 
 def select_episodes(episodes: Sequence[dict[str, Any]], n: int | None) -> list[dict[str, Any]]:
     """The first n episodes taken round-robin over scenes, so a small n covers every scene."""
@@ -137,12 +139,6 @@ def git_revision() -> str | None:
         return None
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
-
-
 def contact_sheet(videos: Sequence[Path], out: Path, per_video: int = 6) -> Path | None:
     """A PNG grid: `per_video` evenly spaced frames (columns) of each recorded episode (rows)."""
     import imageio.v2 as imageio
@@ -227,7 +223,7 @@ def run_eval(
         "thorgym_version": __version__,
         "git_revision": git_revision(),
     }
-    write_json_atomic(out / "metrics.json", result)
+    write_json_atomic(out / "metrics.json", result, indent=1)
     tmp = out / "episodes.jsonl.tmp"
     tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
     os.replace(tmp, out / "episodes.jsonl")
