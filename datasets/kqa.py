@@ -46,7 +46,6 @@ import io
 import json
 import os
 import re
-import tempfile
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -59,7 +58,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 from thorgym.eval.okvqa import CATEGORIES
-from thorgym.eval.okvqa_io import NUM_ANSWERS, write_json_atomic
+from thorgym.eval.okvqa_io import NUM_ANSWERS, write_bytes_atomic, write_json_atomic
 from thorgym.sim.objects import OBJECT_TYPES, TYPE_COLORS
 from thorgym.sim.scenes import ROOM_TYPES, parse_scene, scenes_for
 
@@ -577,24 +576,6 @@ def split_files(out_dir: str | os.PathLike, split: str) -> dict[str, Any]:
     }
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def _png_bytes(frame: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(frame).save(buf, format="PNG")
@@ -921,7 +902,7 @@ def generate_kqa(
             for k, view in enumerate(views):
                 image_id = number * 1000 + k
                 name = f"{files['image_prefix']}{image_id:012d}.png"
-                _write_bytes_atomic(files["image_dir"] / name, _png_bytes(view["frame"]))
+                write_bytes_atomic(files["image_dir"] / name, _png_bytes(view["frame"]))
                 written.add(name)
                 visible = sorted({o["objectType"] for o in view["objects"]})
                 side["images"].append(

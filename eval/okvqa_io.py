@@ -255,10 +255,10 @@ def load_predictions(source: JSONSource) -> dict[int, str]:
     return out
 
 
-def write_json_atomic(path: str | os.PathLike, obj: Any, *, indent: int | None = None) -> Path:
-    """Write ``obj`` as JSON to ``path`` atomically and return the path.
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically and return the path.
 
-    The JSON goes to a temporary file in the same directory, is flushed to disk and then moved
+    The bytes go to a temporary file in the same directory, are flushed to disk and then moved
     over ``path`` with ``os.replace``, so readers see the old file or the complete new one,
     never a partial write. Missing parent directories are created.
     """
@@ -266,9 +266,8 @@ def write_json_atomic(path: str | os.PathLike, obj: Any, *, indent: int | None =
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=indent, ensure_ascii=False)
-            f.write("\n")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         # mkstemp creates 0600 files; give the result the usual umask-based permissions.
@@ -283,6 +282,13 @@ def write_json_atomic(path: str | os.PathLike, obj: Any, *, indent: int | None =
             pass
         raise
     return path
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any, *, indent: int | None = None) -> Path:
+    """Write ``obj`` as JSON (UTF-8, trailing newline) to ``path`` atomically; see
+    :func:`write_bytes_atomic`."""
+    text = json.dumps(obj, indent=indent, ensure_ascii=False) + "\n"
+    return write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def write_results(path: str | os.PathLike, answers: Mapping[int, str]) -> Path:
