@@ -21,7 +21,9 @@ eval_app = typer.Typer(help="Evaluate agents and models.", no_args_is_help=True)
 data_app = typer.Typer(help="Generate datasets.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 app.add_typer(eval_app, name="eval")
+plot_app = typer.Typer(help="Plot results of runs.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(plot_app, name="plot")
 
 
 def _ints(text: str, flag: str) -> tuple[int, ...]:
@@ -323,6 +325,42 @@ def bench_env(
 
     records = run(size=size)
     typer.echo(json.dumps(records) if json_ else format_table(records))
+
+
+@plot_app.command("curves")
+def plot_curves_cmd(
+    out: Annotated[Path, typer.Argument(help="PNG file to write.")],
+    group: Annotated[
+        list[str],
+        typer.Option(
+            help="LABEL=RUN[,RUN...] (paths or glob patterns of training run dirs); repeat per group, "
+            "e.g. --group 'pretrained=runs/pre_seed*' --group 'random init=runs/rnd_seed*'."
+        ),
+    ],
+    tag: Annotated[
+        list[str] | None, typer.Option(help="TensorBoard scalar(s) to plot (repeatable).")
+    ] = None,
+    window: Annotated[int, typer.Option(help="Moving-average window (logged points).")] = 5,
+    title: Annotated[str, typer.Option(help="Figure title.")] = "",
+) -> None:
+    """Learning curves over seeds: per group the mean and the min..max band of each tag."""
+    from thorgym.eval.curves import expand_runs, plot_curves
+
+    groups = {}
+    for g in group:
+        label, sep, runs = g.partition("=")
+        if not sep or not label or not runs:
+            raise typer.BadParameter(f"--group {g!r}: expected LABEL=RUN[,RUN...]")
+        groups[label] = expand_runs(runs.split(","))
+    tags = tuple(tag) if tag else ("objectnav/success", "objectnav/spl")
+    curves = plot_curves(groups, out, tags=tags, window=window, title=title)
+    for t, by_group in curves.items():
+        for label, c in by_group.items():
+            marks = [0.25, 0.5, 0.75, 1.0]
+            at = [int(round(q * (len(c["steps"]) - 1))) for q in marks]
+            vals = ", ".join(f"{int(c['steps'][i])}: {c['mean'][i]:.4f}" for i in at)
+            typer.echo(f"{t} {label} mean at steps {vals}")
+    typer.echo(f"wrote {out}")
 
 
 def main() -> None:

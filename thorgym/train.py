@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from thorgym.eval.curves import read_scalars
+
 # Presets: what a run of that name trains. Measured results are in RESULTS.md.
 PRESETS: dict[str, dict[str, Any]] = {
     # a few minutes on a laptop: the README's demo
@@ -289,21 +291,6 @@ def _version() -> str:
     from thorgym import __version__
 
     return __version__
-
-
-def read_scalars(out: Path, tag: str) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, values) of a TensorBoard scalar over all event files of a run (resumes included)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    points: dict[int, float] = {}
-    for d in sorted({p.parent for p in (out / "tb").rglob("events.out.tfevents.*")}):
-        acc = EventAccumulator(str(d), size_guidance={"scalars": 0})
-        acc.Reload()
-        if tag in acc.Tags().get("scalars", []):
-            for e in acc.Scalars(tag):
-                points[e.step] = e.value
-    steps = np.array(sorted(points))
-    return steps, np.array([points[s] for s in steps])
 
 
 def write_learning_curve(out: Path) -> Path:
