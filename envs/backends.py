@@ -43,6 +43,7 @@ __all__ = [
     "NavEvent",
     "SimBackend",
     "make_backend",
+    "objectnav_simulator",
 ]
 
 
@@ -96,6 +97,37 @@ def _agent_meta(x: float, y: float, z: float, yaw: float, horizon: float) -> dic
 
 
 # -- the built-in simulator ----------------------------------------------------------------------
+def objectnav_simulator(
+    scenes: list[str],
+    *,
+    width: int,
+    height: int,
+    depth: bool = False,
+    device: str = "cpu",
+    grid_size: float = task.GRID_SIZE,
+    visibility_distance: float = task.VISIBILITY_DISTANCE,
+    field_of_view: float = task.FIELD_OF_VIEW,
+    compile: bool = False,
+) -> Any:
+    """A :class:`thorgym.sim.BatchedSimulator` (one world per scene) with ObjectNav's settings:
+    45° turns, RGB (+ depth) frames and no instance segmentation (visibility comes from the sim)."""
+    from thorgym.sim import BatchedSimulator
+
+    return BatchedSimulator(
+        scenes,
+        width=width,
+        height=height,
+        grid_size=grid_size,
+        rotate_step_degrees=task.ROTATE_DEGREES,
+        visibility_distance=visibility_distance,
+        field_of_view=field_of_view,
+        render_depth=depth,
+        render_instance_segmentation=False,
+        device=device,
+        compile=compile,
+    )
+
+
 class SimBackend:
     """The built-in simulator (:class:`thorgym.sim.BatchedSimulator` with one world).
 
@@ -134,24 +166,21 @@ class SimBackend:
         return self._sim
 
     def reset(self, scene: str, **init: Any) -> NavEvent:
-        from thorgym.sim import BatchedSimulator
         from thorgym.sim.scenes import parse_scene
 
         if init:
             raise ValueError(f"SimBackend.reset: unsupported init arguments {sorted(init)}")
         scene = parse_scene(scene)[0]
         if self._sim is None:
-            self._sim = BatchedSimulator(
+            self._sim = objectnav_simulator(
                 [scene],
                 width=self.width,
                 height=self.height,
+                depth=self.depth,
+                device=self.device,
                 grid_size=self.grid_size,
-                rotate_step_degrees=task.ROTATE_DEGREES,
                 visibility_distance=self.visibility_distance,
                 field_of_view=self.field_of_view,
-                render_depth=self.depth,
-                render_instance_segmentation=False,
-                device=self.device,
             )
         else:
             self._sim.reset_world(0, scene)

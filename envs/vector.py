@@ -23,6 +23,7 @@ from gymnasium.vector.utils import batch_space
 from thorgym.sim.scenes import parse_scene
 from thorgym.tasks import objectnav as task
 
+from .backends import objectnav_simulator
 from .objectnav import MAX_DEPTH, load_episode_list, make_observation_space, target_embeddings
 
 __all__ = ["ObjectNavVectorEnv", "make_objectnav_vec"]
@@ -87,8 +88,6 @@ class ObjectNavVectorEnv(VectorEnv):
         compile: bool = False,
         backend: str = "sim",
     ) -> None:
-        from thorgym.sim import BatchedSimulator
-
         if backend != "sim":
             raise ValueError(
                 "ObjectNavVectorEnv runs on the built-in simulator only; for backend='ai2thor' "
@@ -110,16 +109,11 @@ class ObjectNavVectorEnv(VectorEnv):
         self.single_action_space = gym.spaces.Discrete(len(task.ACTIONS))
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
-        self.sim = BatchedSimulator(
+        self.sim = objectnav_simulator(
             [self.scenes[0]] * num_envs,
             width=self.width,
             height=self.height,
-            rotate_step_degrees=task.ROTATE_DEGREES,
-            visibility_distance=task.VISIBILITY_DISTANCE,
-            field_of_view=task.FIELD_OF_VIEW,
-            grid_size=task.GRID_SIZE,
-            render_depth=self.depth,
-            render_instance_segmentation=False,
+            depth=self.depth,
             device=device,
             compile=compile,
         )
