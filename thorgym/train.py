@@ -65,7 +65,8 @@ class TrainArgs:
     task: str = "objectnav"
     agent: str = "ppo"  # "ppo" (recurrent, sb3-contrib RecurrentPPO) or "ppo-ff" (feed-forward PPO)
     backbone: str = "cnn_small"
-    backbone_ckpt: str | None = None
+    backbone_ckpt: str | None = None  # a backbone checkpoint file or a `thorgym pretrain` --out dir
+    freeze_backbone: bool = False  # keep the (e.g. pretrained) backbone's weights fixed
     envs: int = 16
     steps: int = 100_000
     seed: int = 0
@@ -152,6 +153,7 @@ def build_model(args: TrainArgs, venv: Any) -> Any:
         "features_extractor_kwargs": {
             "backbone": args.backbone,
             "backbone_ckpt": args.backbone_ckpt,
+            "frozen": args.freeze_backbone,
             "image_dim": 256,
         },
         "net_arch": {"pi": [128], "vf": [128]},

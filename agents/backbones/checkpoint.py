@@ -64,9 +64,17 @@ def read_backbone_checkpoint(path: str | os.PathLike) -> dict:
     """Load and validate a checkpoint dict (CPU tensors). Clear errors for every failure:
 
     FileNotFoundError if missing; ValueError if unreadable/corrupt or not a thorgym backbone
-    checkpoint.
+    checkpoint. A directory stands for its ``backbone.pt`` (what ``thorgym pretrain --out DIR``
+    writes), so a pretraining run directory can be passed as is.
     """
     path = Path(path)
+    if path.is_dir():
+        if not (path / "backbone.pt").is_file():
+            raise FileNotFoundError(
+                f"{path} is a directory without backbone.pt; pass a checkpoint file or the --out "
+                "directory of a finished `thorgym pretrain` run"
+            )
+        path = path / "backbone.pt"
     if not path.is_file():
         raise FileNotFoundError(f"backbone checkpoint not found: {path}")
     try:

@@ -1,0 +1,353 @@
+"""`thorgym pretrain`: pretrain an image backbone on simulator frames with free labels.
+
+The backbone learns multi-label object-type presence (which object types are in view; see
+:mod:`thorgym.datasets.pretrain_frames` for why that label) on frames of the **train** scenes,
+and is scored by macro mean average precision (mAP) on frames of the held-out **val + test**
+scenes against two references trained or measured on exactly the same frames:
+
+* ``random_init_probe``: the same backbone at its random initialisation (the weights the
+  pretraining started from), frozen, with a linear head trained for the same epochs — what
+  random convolutional features give by themselves;
+* ``chance``: a constant score per class (the class prior); its AP is the class's held-out
+  frequency.
+
+``pretrained_probe`` (the pretrained backbone frozen + a fresh linear head, trained like the
+random-init probe) is reported too, so the two frozen-feature numbers compare like with like.
+
+Outputs in ``OUT``: ``backbone.pt`` (the feature model, ``num_classes=0``, written with
+:func:`~thorgym.agents.backbones.save_backbone`, so ``thorgym train objectnav --backbone NAME
+--backbone-ckpt OUT`` loads it), ``classifier.pt`` (with the presence head), ``metrics.json``,
+the cached frames (``frames_*.npz``) and ``checkpoints/state.pt`` (written atomically after every
+epoch; ``--resume`` continues from it and gives the same weights as an uninterrupted run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+STATE_FORMAT = "thorgym.pretrain_state/1"
+# Arguments a resumed run must share with the checkpoint (epochs may grow; device may change).
+_RESUME_KEYS = (
+    "backbone",
+    "size",
+    "train_frames",
+    "heldout_frames",
+    "batch_size",
+    "lr",
+    "min_pixels",
+    "seed",
+)
+
+
+@dataclass
+class PretrainArgs:
+    """Arguments of `thorgym pretrain` (one flat, typed record)."""
+
+    backbone: str = "cnn_small"
+    out: Path = Path("runs/pretrain")
+    size: int = 64
+    train_frames: int = 20_000
+    heldout_frames: int = 4_000
+    epochs: int = 5
+    batch_size: int = 128
+    lr: float = 1e-3
+    min_pixels: int = 8
+    seed: int = 0
+    device: str = "cpu"
+    resume: bool = False
+    progress: bool = True
+
+    def validate(self) -> None:
+        """Raise ValueError naming the flag to fix for any unusable argument."""
+        from thorgym.agents.backbones import get_spec
+        from thorgym.datasets.pretrain_frames import MAX_SIZE, MIN_SIZE
+
+        get_spec(self.backbone)  # unknown name → ValueError listing the valid ones
+        if not MIN_SIZE <= self.size <= MAX_SIZE:
+            raise ValueError(
+                f"--size must be in [{MIN_SIZE}, {MAX_SIZE}] (backbones take H, W >= 64), got {self.size}"
+            )
+        for flag, v, lo in (
+            ("--train-frames", self.train_frames, 1),
+            ("--heldout-frames", self.heldout_frames, 1),
+            ("--epochs", self.epochs, 1),
+            ("--batch-size", self.batch_size, 1),
+            ("--min-pixels", self.min_pixels, 1),
+        ):
+            if not isinstance(v, int) or v < lo:
+                raise ValueError(f"{flag} must be an integer >= {lo}, got {v!r}")
+        if not self.lr > 0:
+            raise ValueError(f"--lr must be positive, got {self.lr}")
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["out"] = str(self.out)
+        return d
+
+
+# -- metrics ------------------------------------------------------------------------------------
+def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Average precision of one class: sum over score thresholds of recall gain × precision.
+
+    Tied scores form one threshold (as scikit-learn's ``average_precision_score``), so a
+    constant score gets the class frequency. NaN when there is no positive.
+    """
+    y = np.asarray(labels).astype(np.float64).reshape(-1)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if y.shape != s.shape:
+        raise ValueError(f"labels {y.shape} and scores {s.shape} differ in shape")
+    if y.sum() == 0:
+        return float("nan")
+    order = np.argsort(-s, kind="mergesort")
+    y, s = y[order], s[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), y.size - 1]  # last index of each distinct score
+    tps = np.cumsum(y)[last]
+    precision = tps / (last + 1)
+    recall = tps / tps[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def mean_average_precision(labels: np.ndarray, scores: np.ndarray) -> tuple[float, np.ndarray]:
+    """(macro mAP over the classes with at least one positive, per-class AP with NaN for the
+    others) of ``(N, C)`` labels and scores."""
+    aps = np.array([average_precision(labels[:, c], scores[:, c]) for c in range(labels.shape[1])])
+    present = ~np.isnan(aps)
+    return (float(aps[present].mean()) if present.any() else float("nan")), aps
+
+
+# -- training helpers ---------------------------------------------------------------------------
+def _device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device} requested but CUDA is not available; use --device cpu")
+    return dev
+
+
+def _epoch_order(seed: int, epoch: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shuffled indices and horizontal-flip mask of an epoch (a function of seed and epoch only,
+    so a resumed run sees the same batches as an uninterrupted one)."""
+    rng = np.random.default_rng([seed, epoch, 7])
+    return rng.permutation(n), rng.random(n) < 0.5
+
+
+def _images(fs_images: np.ndarray, idx: np.ndarray, flip: np.ndarray | None, dev: torch.device):
+    x = torch.from_numpy(fs_images[idx]).to(dev).permute(0, 3, 1, 2)  # NHWC viewed as NCHW
+    if flip is not None and flip.any():
+        f = torch.from_numpy(flip).to(dev)
+        x = torch.where(f[:, None, None, None], x.flip(3), x)
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+@torch.no_grad()
+def _predict(model: nn.Module, images: np.ndarray, dev: torch.device, batch: int = 512) -> np.ndarray:
+    """Outputs (logits or features) of ``model`` in eval mode for all images, as float32 NumPy."""
+    was_training = model.training
+    model.eval()
+    outs = []
+    for i in range(0, len(images), batch):
+        idx = np.arange(i, min(i + batch, len(images)))
+        outs.append(model(_images(images, idx, None, dev)).float().cpu())
+    model.train(was_training)
+    return torch.cat(outs).numpy()
+
+
+def _bytes(obj: Any) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def _probe(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    args: PretrainArgs,
+    salt: int,
+) -> np.ndarray:
+    """Train a linear head on frozen features (standardised with the train statistics) with the
+    pretraining's optimiser, batch size, epochs and batch order; return held-out logits."""
+    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
+    xtr = torch.from_numpy((train_x - mean) / std)
+    xte = torch.from_numpy((test_x - mean) / std)
+    ytr = torch.from_numpy(train_y.astype(np.float32))
+    torch.manual_seed(args.seed * 1000 + salt)
+    head = nn.Linear(xtr.shape[1], ytr.shape[1])
+    opt = torch.optim.Adam(head.parameters(), lr=args.lr)
+    for epoch in range(args.epochs):
+        order, _ = _epoch_order(args.seed, epoch, len(xtr))
+        for i in range(0, len(order), args.batch_size):
+            b = torch.from_numpy(order[i : i + args.batch_size])
+            loss = F.binary_cross_entropy_with_logits(head(xtr[b]), ytr[b])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        return head(xte).numpy()
+
+
+# -- the command --------------------------------------------------------------------------------
+def pretrain(args: PretrainArgs) -> dict[str, Any]:
+    """Render (or load) the frames, pretrain, evaluate, write ``OUT``; return the metrics dict."""
+    from thorgym.agents.backbones import build_backbone, save_backbone
+    from thorgym.datasets.pretrain_frames import LABEL_TYPES, NUM_TARGET_TYPES, load_or_generate
+    from thorgym.eval.okvqa_io import write_bytes_atomic, write_json_atomic
+
+    args.validate()
+    dev = _device(args.device)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.time()
+    seconds: dict[str, float] = {}
+
+    frames = {}
+    cached = {}
+    for split, n in (("train", args.train_frames), ("heldout", args.heldout_frames)):
+        t0 = time.time()
+        frames[split], cached[split] = load_or_generate(
+            out,
+            split,
+            n,
+            size=args.size,
+            seed=args.seed,
+            min_pixels=args.min_pixels,
+            device=str(dev),
+            progress=args.progress,
+        )
+        seconds[f"frames_{split}"] = time.time() - t0
+    tr, ho = frames["train"], frames["heldout"]
+    num_classes = len(LABEL_TYPES)
+
+    # The model, and its initial feature weights (the random-init reference).
+    torch.manual_seed(args.seed)
+    model = build_backbone(args.backbone, num_classes=num_classes).to(dev)
+    init_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    state_path = out / "checkpoints" / "state.pt"
+    start_epoch, history, train_seconds = 0, [], 0.0
+    if args.resume:
+        if not state_path.is_file():
+            print(f"--resume: no checkpoint at {state_path}; starting from scratch")
+        else:
+            st = torch.load(state_path, map_location=dev, weights_only=True)
+            if st.get("format") != STATE_FORMAT:
+                raise ValueError(f"{state_path} is not a thorgym pretraining checkpoint")
+            differ = [k for k in _RESUME_KEYS if st["args"].get(k) != getattr(args, k)]
+            if differ:
+                raise ValueError(
+                    f"--resume: the checkpoint in {out} was made with other {differ} "
+                    f"({ {k: st['args'].get(k) for k in differ} }); pass the same values or "
+                    "another --out"
+                )
+            model.load_state_dict(st["model"])
+            init_state = st["init"]
+            opt.load_state_dict(st["optimizer"])
+            start_epoch, history = int(st["epoch"]), list(st["history"])
+            train_seconds = float(st["train_seconds"])
+            print(f"resuming from {state_path} after epoch {start_epoch}")
+
+    ytr = torch.from_numpy(tr.labels.astype(np.float32))
+    for epoch in range(start_epoch, args.epochs):
+        t0 = time.time()
+        model.train()
+        order, flip = _epoch_order(args.seed, epoch, len(tr))
+        batches = range(0, len(order), args.batch_size)
+        if args.progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch")
+        total, count = 0.0, 0
+        for i in batches:
+            idx = order[i : i + args.batch_size]
+            x = _images(tr.images, idx, flip[i : i + args.batch_size], dev)
+            loss = F.binary_cross_entropy_with_logits(model(x), ytr[idx].to(dev))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+            count += len(idx)
+        held_map, _ = mean_average_precision(ho.labels, _predict(model, ho.images, dev))
+        train_seconds += time.time() - t0
+        history.append({"epoch": epoch + 1, "train_loss": total / count, "heldout_map": held_map})
+        print(f"epoch {epoch + 1}: train loss {total / count:.4f}, held-out mAP {held_map:.4f}")
+        state = {
+            "format": STATE_FORMAT,
+            "args": args.to_json(),
+            "epoch": epoch + 1,
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "init": init_state,
+            "optimizer": opt.state_dict(),
+            "history": history,
+            "train_seconds": train_seconds,
+        }
+        write_bytes_atomic(state_path, _bytes(state))
+    seconds["pretrain"] = train_seconds
+
+    # Feature models: pretrained and random-init (the weights the pretraining started from).
+    def feature_model(state: dict[str, torch.Tensor]) -> nn.Module:
+        m = build_backbone(args.backbone, num_classes=0)
+        m.load_state_dict({k: v for k, v in state.items() if not k.startswith("head.")})
+        return m.to(dev)
+
+    pre_feat = feature_model(model.state_dict())
+    rand_feat = feature_model(init_state)
+    t0 = time.time()
+    logits = {"pretrained": _predict(model, ho.images, dev)}
+    for salt, (name, m) in enumerate((("random_init_probe", rand_feat), ("pretrained_probe", pre_feat))):
+        logits[name] = _probe(_predict(m, tr.images, dev), tr.labels, _predict(m, ho.images, dev), args, salt)
+    seconds["probes"] = time.time() - t0
+    prior = np.broadcast_to(tr.labels.mean(0, keepdims=True), ho.labels.shape)
+    logits["chance"] = np.array(prior)
+
+    results: dict[str, Any] = {}
+    per_class: dict[str, Any] = {}
+    present = ho.labels.sum(0) > 0
+    for name, scores in logits.items():
+        m_all, aps = mean_average_precision(ho.labels, scores)
+        m_tgt, _ = mean_average_precision(ho.labels[:, :NUM_TARGET_TYPES], scores[:, :NUM_TARGET_TYPES])
+        results[name] = {"map": m_all, "map_savn_targets": m_tgt}
+        per_class[name] = {
+            c: round(float(a), 4) for c, a, p in zip(LABEL_TYPES, aps, present, strict=True) if p
+        }
+
+    save_backbone(pre_feat.cpu(), out / "backbone.pt")
+    save_backbone(model.cpu(), out / "classifier.pt")
+    seconds["total"] = time.time() - t_start
+    metrics = {
+        "backbone": args.backbone,
+        "map_pretrained": results["pretrained"]["map"],
+        "map_random_init_probe": results["random_init_probe"]["map"],
+        "map_pretrained_probe": results["pretrained_probe"]["map"],
+        "map_chance": results["chance"]["map"],
+        "results": results,
+        "per_class_ap": per_class,
+        "classes": list(LABEL_TYPES),
+        "classes_evaluated": int(present.sum()),
+        "savn_target_classes": list(LABEL_TYPES[:NUM_TARGET_TYPES]),
+        "train_frames": len(tr),
+        "heldout_frames": len(ho),
+        "train_scenes": list(tr.scenes),
+        "heldout_scenes": list(ho.scenes),
+        "label_frequency_train": float(tr.labels.mean()),
+        "frames_from_cache": cached,
+        "history": history,
+        "seconds": seconds,
+        "args": args.to_json(),
+        "backbone_ckpt": str(out / "backbone.pt"),
+    }
+    write_json_atomic(out / "metrics.json", metrics, indent=1)
+    return metrics
+
+
+__all__ = ["PretrainArgs", "average_precision", "mean_average_precision", "pretrain"]
