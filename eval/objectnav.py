@@ -193,7 +193,19 @@ def run_eval(
     else:
         if checkpoint is None:
             raise ValueError(f"--agent {agent} needs --checkpoint (a checkpoint file or run dir)")
-        policy = CheckpointPolicy(checkpoint, device=device, seed=seed, deterministic=deterministic)
+        if agent in ("savn", "nonadaptive"):
+            from .policies import resolve_checkpoint
+            from .savn_policy import SAVNPolicy
+
+            policy = SAVNPolicy(
+                resolve_checkpoint(checkpoint),
+                device=device,
+                seed=seed,
+                deterministic=deterministic,
+                adapt=agent == "savn",
+            )
+        else:
+            policy = CheckpointPolicy(checkpoint, device=device, seed=seed, deterministic=deterministic)
         args = policy.meta.get("args", {})
         env_kw = {"width": args.get("width", 64), "height": args.get("height", 64)}
         ckpt_path = str(policy.path)

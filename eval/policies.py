@@ -106,12 +106,13 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     p = Path(path)
     if p.is_dir():
         found = sorted(p.glob("checkpoints/ckpt_*.zip")) or sorted(p.glob("ckpt_*.zip"))
-        final = p / "final.zip"
-        if final.exists():
-            return final
+        found = found or sorted(p.glob("checkpoints/ckpt_*.pt"))  # SAVN / non-adaptive runs
+        for final in (p / "final.zip", p / "final.pt"):
+            if final.exists():
+                return final
         if not found:
             raise FileNotFoundError(
-                f"no checkpoint in run directory {p}: expected final.zip or checkpoints/ckpt_*.zip "
+                f"no checkpoint in run directory {p}: expected final.zip|.pt or checkpoints/ckpt_*.zip|.pt "
                 "(train one with `thorgym train objectnav --out DIR`)"
             )
         return found[-1]

@@ -135,12 +135,22 @@ def train(
     backend: Annotated[str, typer.Option(help="sim (built-in) or ai2thor.")] = "sim",
     preset: Annotated[
         str | None,
-        typer.Option(help="demo (minutes), cpu30 (2 CPU cores, ~30 min) or gpu; flags you give override it."),
+        typer.Option(
+            help="demo (minutes), cpu30 (2 CPU cores, ~30 min), gpu, savn-cpu or savn-gpu "
+            "(for --agent savn|nonadaptive); flags you give override it."
+        ),
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint in --out.")] = False,
     checkpoint_every: Annotated[int, typer.Option(help="Steps between atomic checkpoints.")] = 20_000,
     size: Annotated[int | None, typer.Option(help="Square frame size in pixels.")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Training episode step limit.")] = None,
+    grid: Annotated[
+        int | None, typer.Option(help="savn/nonadaptive: backbone feature grid G (paper 7).")
+    ] = None,
+    hidden: Annotated[int | None, typer.Option(help="savn/nonadaptive: LSTM size (paper 512).")] = None,
+    first_order: Annotated[
+        bool, typer.Option(help="savn: first-order meta-gradient (the loss network then does not learn).")
+    ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Train an agent (PPO on the batched vector env); checkpoints, TensorBoard, learning curve."""
@@ -155,11 +165,14 @@ def train(
         "width": size,
         "height": size,
         "max_steps": max_steps,
+        "grid": grid,
+        "hidden": hidden,
     }
     explicit = {k: v for k, v in given.items() if v is not None}
     args = TrainArgs(
         task=task,
         agent=agent,
+        first_order=first_order,
         backbone_ckpt=backbone_ckpt,
         freeze_backbone=freeze_backbone,
         seed=seed,
@@ -240,7 +253,11 @@ def eval_objectnav(
         typer.Option(help="Checkpoint file or run directory (its final/newest checkpoint)."),
     ] = None,
     agent: Annotated[
-        str, typer.Option(help="ppo (needs --checkpoint), random or oracle (shortest path).")
+        str,
+        typer.Option(
+            help="ppo, savn (test-time adaptation) or nonadaptive (these need --checkpoint), random or "
+            "oracle (shortest path)."
+        ),
     ] = "ppo",
     split: Annotated[str, typer.Option(help="val or test (held-out scenes).")] = "test",
     episodes: Annotated[
@@ -372,6 +389,27 @@ def demo(
             f"{agent}: {out / f'eval_{agent}' / 'metrics.json'}, video and contact sheet in "
             f"{out / f'eval_{agent}'}"
         )
+
+
+@bench_app.command("train")
+def bench_train(
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON list of records.")] = False,
+    agent: Annotated[str, typer.Option(help="Agents, comma-separated.")] = "savn,nonadaptive",
+    preset: Annotated[str, typer.Option(help="Training preset (savn-cpu or savn-gpu).")] = "savn-cpu",
+    batches: Annotated[int, typer.Option(help="Timed episode batches per agent (after one warm-up).")] = 5,
+    envs: Annotated[int | None, typer.Option(help="Parallel environments (default: the preset's).")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: the preset's).")] = None,
+    first_order: Annotated[bool, typer.Option(help="SAVN with the first-order meta-gradient.")] = False,
+) -> None:
+    """Training env steps/s of SAVN and the non-adaptive baseline in the same run."""
+    from thorgym.benchmarks.train import format_table, run
+
+    agents = tuple(a.strip() for a in agent.split(",") if a.strip())
+    bad = [a for a in agents if a not in ("savn", "nonadaptive")]
+    if bad or not agents:
+        raise typer.BadParameter(f"--agent takes savn and/or nonadaptive, got {agent!r}")
+    records = run(agents, preset=preset, batches=batches, envs=envs, device=device, first_order=first_order)
+    typer.echo(json.dumps(records) if json_ else format_table(records))
 
 
 @bench_app.command("env")

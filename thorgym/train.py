@@ -55,6 +55,33 @@ PRESETS: dict[str, dict[str, Any]] = {
         "max_steps": 100,
         "device": "cuda",
     },
+    # SAVN / non-adaptive (`--agent savn|nonadaptive`) on 2 CPU cores: 30-step training episodes
+    # as the paper, a 3x3 grid and LSTM 128 (paper: 7x7, 512) to fit the CPU budget; SAVN trains
+    # at 25-36 env steps/s on 2 shared cores (`thorgym bench train`): 12k steps take 6-8 minutes
+    "savn-cpu": {
+        "envs": 16,
+        "steps": 12_000,
+        "width": 64,
+        "height": 64,
+        "backbone": "cnn_small",
+        "max_steps": 30,
+        "grid": 3,
+        "hidden": 128,
+        "lr": 1e-4,
+    },
+    # SAVN on one GPU, paper-like: frozen ResNet-18 at 224 px (7x7x512 map), LSTM 512
+    "savn-gpu": {
+        "envs": 64,
+        "steps": 20_000_000,
+        "width": 224,
+        "height": 224,
+        "backbone": "resnet18",
+        "max_steps": 30,
+        "grid": 7,
+        "hidden": 512,
+        "lr": 1e-4,
+        "device": "cuda",
+    },
 }
 
 
@@ -83,6 +110,11 @@ class TrainArgs:
     room_types: tuple[str, ...] = ()
     lr: float = 3e-4
     epochs: int = 4
+    # SAVN / non-adaptive only (thorgym.train_savn): feature grid G, LSTM size, inner loop
+    grid: int = 7
+    hidden: int = 512
+    inner_lr: float = 1e-4
+    first_order: bool = False
     progress: bool = True
     explicit: set[str] = field(default_factory=set, repr=False)
 
@@ -239,6 +271,10 @@ def train(args: TrainArgs) -> Path:
     args = args.with_preset()
     if args.task != "objectnav":
         raise ValueError(f"unknown task {args.task!r}: thorgym train supports 'objectnav'")
+    if args.agent in ("savn", "nonadaptive"):
+        from thorgym.train_savn import train_savn
+
+        return train_savn(args)
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {
         "agent": args.agent,

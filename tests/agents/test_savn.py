@@ -1,0 +1,284 @@
+"""SAVN: inner loop, meta-gradient, batching, limits, checkpoints, training and eval smoke runs."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+from thorgym.agents.backbones import build_backbone
+from thorgym.agents.savn import FastWeightLearner, SAVNConfig, SAVNNet, SpatialBackbone
+from typer.testing import CliRunner
+
+from thorgym.cli import app
+
+CFG = SAVNConfig(feature_channels=8, grid=2, hidden=16)
+
+
+def _net(seed: int = 0) -> SAVNNet:
+    torch.manual_seed(seed)
+    return SAVNNet(CFG)
+
+
+def _inputs(n: int, t: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(t, n, 8, 2, 2, generator=g), torch.randn(t, n, 50, generator=g)
+
+
+def _run(learner: FastWeightLearner, feats: torch.Tensor, emb: torch.Tensor, active=None):
+    out = []
+    for t in range(feats.shape[0]):
+        logits, value = learner.act(feats[t], emb[t])
+        out.append((logits, value))
+        mask = torch.ones(learner.num_envs, dtype=torch.bool) if active is None else active
+        learner.maybe_adapt(mask)
+    return out
+
+
+def test_inner_step_changes_fast_weights_not_initial_weights():
+    net = _net()
+    theta = {k: v.detach().clone() for k, v in net.policy_params().items()}
+    learner = FastWeightLearner(net, 2, inner_lr=1e-2)
+    feats, emb = _inputs(2, 6)
+    _run(learner, feats, emb)
+    assert learner.updates.tolist() == [1, 1]
+    changed = [k for k in theta if not torch.equal(learner.fast[k][0].detach(), theta[k])]
+    assert "lstm.weight_ih" in changed and "actor.weight" in changed
+    assert "critic.weight" not in changed  # the critic does not reach the interaction loss
+    for k, v in net.policy_params().items():
+        assert torch.equal(v.detach(), theta[k])
+
+
+def test_outer_gradient_reaches_loss_net_second_order_only():
+    grads = {}
+    for first_order in (False, True):
+        net = _net()
+        learner = FastWeightLearner(net, 2, inner_lr=1e-2, first_order=first_order)
+        feats, emb = _inputs(2, 12)
+        out = _run(learner, feats, emb)
+        loss = sum(lg.logsumexp(-1).sum() + lg[:, 0].sum() + v.sum() for lg, v in out)
+        loss.backward()
+        ln = [p.grad for p in net.loss_net.parameters()]
+        grads[first_order] = net.lstm.weight_ih.grad.clone()
+        if first_order:
+            assert all(g is None or float(g.abs().sum()) == 0.0 for g in ln)
+        else:
+            assert sum(float(g.abs().sum()) for g in ln if g is not None) > 0.0
+    assert grads[True].abs().sum() > 0  # first order still trains the policy
+    assert not torch.allclose(grads[True], grads[False])  # the second-order term is there
+
+
+def test_at_most_four_inner_steps_per_episode():
+    learner = FastWeightLearner(_net(), 2, inner_lr=1e-2)
+    feats, emb = _inputs(2, 40)
+    _run(learner, feats, emb)
+    assert learner.updates.tolist() == [4, 4]
+    assert learner.t == 40
+
+
+def test_no_leak_between_episodes_or_environments():
+    net = _net()
+    learner = FastWeightLearner(net, 3, inner_lr=1e-2)
+    feats, emb = _inputs(3, 12)
+    active = torch.tensor([True, False, True])
+    _run(learner, feats, emb, active)
+    assert learner.updates.tolist() == [2, 0, 2]
+    theta = net.policy_params()
+    for k, v in theta.items():  # the inactive env kept θ
+        assert torch.equal(learner.fast[k][1].detach(), v.detach())
+    learner.reset()
+    assert learner.updates.tolist() == [0, 0, 0] and learner.t == 0 and not learner.history
+    for k, v in theta.items():
+        assert torch.equal(learner.fast[k].detach(), v.detach().expand_as(learner.fast[k]))
+    assert float(learner.h.abs().sum()) == 0.0 and float(learner.prev.abs().sum()) == 0.0
+
+
+def test_batched_acting_equals_per_environment_acting():
+    net = _net()
+    feats, emb = _inputs(3, 14)
+    batched = _run(FastWeightLearner(net, 3, inner_lr=1e-2), feats, emb)
+    for i in range(3):
+        single = _run(FastWeightLearner(net, 1, inner_lr=1e-2), feats[:, i : i + 1], emb[:, i : i + 1])
+        for (lb, vb), (ls, vs) in zip(batched, single, strict=True):
+            torch.testing.assert_close(lb[i : i + 1], ls, rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(vb[i : i + 1], vs, rtol=1e-4, atol=1e-5)
+
+
+def test_nonadaptive_uses_shared_weights_and_never_adapts():
+    net = _net()
+    learner = FastWeightLearner(net, 2, adaptive=False)
+    feats, emb = _inputs(2, 30)
+    _run(learner, feats, emb)
+    assert learner.updates.tolist() == [0, 0]
+    assert all(learner.fast[k] is v for k, v in net.policy_params().items())
+
+
+def test_spatial_backbone_grid_and_frozen():
+    sb = SpatialBackbone(build_backbone("cnn_small"), 3)
+    x = torch.randint(0, 255, (2, 64, 64, 3), dtype=torch.uint8)
+    assert sb(x).shape == (2, 64, 3, 3)
+    assert not any(p.requires_grad for p in sb.parameters())
+
+
+runner = CliRunner()
+TINY = ["--envs", "2", "--size", "64", "--max-steps", "12", "--grid", "2", "--hidden", "16", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def savn_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("savn")
+    cwd = os.getcwd()
+    os.chdir(out)  # no runs/pretrain_cnn_small/backbone.pt here: a random frozen backbone
+    try:
+        res = runner.invoke(
+            app,
+            [
+                "train",
+                "objectnav",
+                "--agent",
+                "savn",
+                "--steps",
+                "30",
+                "--checkpoint-every",
+                "10",
+                "--out",
+                str(out),
+            ]
+            + TINY,
+        )
+    finally:
+        os.chdir(cwd)
+    assert res.exit_code == 0, res.output
+    assert "keeps random weights" in res.output
+    return out
+
+
+def test_training_smoke_checkpoint_round_trip_and_resume(savn_run):
+    from thorgym.eval.savn_policy import SAVNPolicy
+
+    from thorgym.train_savn import load_savn_checkpoint
+
+    final = savn_run / "final.pt"
+    assert final.exists() and (savn_run / "learning_curve.png").exists()
+    assert sorted((savn_run / "checkpoints").glob("ckpt_*.pt"))
+    ckpt = load_savn_checkpoint(final)
+    assert ckpt["agent"] == "savn" and ckpt["env_steps"] >= 30
+    policy = SAVNPolicy(final)
+    for k, v in policy.net.state_dict().items():
+        assert torch.equal(v, ckpt["model"][k])
+    # resume continues from the newest checkpoint to a larger budget
+    res = runner.invoke(
+        app,
+        ["train", "objectnav", "--agent", "savn", "--steps", "50", "--resume", "--out", str(savn_run)] + TINY,
+    )
+    assert res.exit_code == 0, res.output
+    assert "resuming from" in res.output
+    assert load_savn_checkpoint(final)["env_steps"] >= 50
+
+
+def test_eval_of_savn_checkpoint_adapts_at_test_time(savn_run, tmp_path):
+    out = tmp_path / "eval"
+    res = runner.invoke(
+        app,
+        [
+            "eval",
+            "objectnav",
+            "--agent",
+            "savn",
+            "--checkpoint",
+            str(savn_run),
+            "--episodes",
+            "2",
+            "--out",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["agent"] == "savn" and metrics["episodes"] == 2
+    again = tmp_path / "again"
+    runner.invoke(
+        app,
+        [
+            "eval",
+            "objectnav",
+            "--agent",
+            "savn",
+            "--checkpoint",
+            str(savn_run),
+            "--episodes",
+            "2",
+            "--out",
+            str(again),
+        ],
+    )
+    assert (out / "episodes.jsonl").read_text() == (again / "episodes.jsonl").read_text()
+
+
+def test_test_time_adaptation_counts(savn_run):
+    from thorgym.eval.savn_policy import SAVNPolicy
+
+    policy = SAVNPolicy(savn_run / "final.pt")
+    obs = {
+        "rgb": torch.randint(0, 255, (64, 64, 3), dtype=torch.uint8).numpy(),
+        "target_embedding": [0.1] * 50,
+    }
+    policy.reset()
+    for _ in range(30):
+        policy.act(obs, None)
+    assert policy.inner_steps == 4
+    policy.reset()
+    assert policy.inner_steps == 0
+    with pytest.raises(ValueError, match="nonadaptive"):
+        nonad = savn_run / "na.pt"
+        ck = torch.load(savn_run / "final.pt", weights_only=True)
+        ck["agent"] = "nonadaptive"
+        torch.save(ck, nonad)
+        SAVNPolicy(nonad, adapt=True)
+
+
+def _train_tiny(out, steps: int, *extra: str) -> None:
+    cwd = os.getcwd()
+    os.chdir(out.parent)
+    try:
+        res = runner.invoke(
+            app,
+            ["train", "objectnav", "--agent", "savn", "--steps", str(steps), "--checkpoint-every", "10"]
+            + ["--out", str(out), "--seed", "3", *TINY, *extra],
+        )
+    finally:
+        os.chdir(cwd)
+    assert res.exit_code == 0, res.output
+
+
+def test_training_is_seeded_and_resume_is_exact(tmp_path):
+    from thorgym.train_savn import load_savn_checkpoint
+
+    _train_tiny(tmp_path / "a", 40)
+    _train_tiny(tmp_path / "b", 20)
+    _train_tiny(tmp_path / "b", 40, "--resume")
+    a = load_savn_checkpoint(tmp_path / "a" / "final.pt")
+    b = load_savn_checkpoint(tmp_path / "b" / "final.pt")
+    assert a["env_steps"] == b["env_steps"] and a["batches"] == b["batches"]
+    for k, v in a["model"].items():
+        torch.testing.assert_close(v, b["model"][k], rtol=0, atol=0)
+
+
+def test_corrupt_savn_checkpoint_is_a_clear_error(tmp_path):
+    bad = tmp_path / "final.pt"
+    bad.write_bytes(b"not a checkpoint")
+    res = runner.invoke(
+        app,
+        ["eval", "objectnav", "--agent", "savn", "--checkpoint", str(tmp_path), "--out", str(tmp_path / "o")],
+    )
+    assert res.exit_code == 2 and "not a SAVN checkpoint" in res.output
+
+
+def test_bench_train_measures_both_agents():
+    from thorgym.benchmarks.train import format_table, run
+
+    records = run(("savn", "nonadaptive"), batches=1, envs=2)
+    assert [r["agent"] for r in records] == ["savn", "nonadaptive"]
+    assert all(r["steps_per_s"] > 0 and r["env_steps"] > 0 for r in records)
+    assert "ratio savn/nonadaptive" in format_table(records)
