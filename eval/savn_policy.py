@@ -77,14 +77,16 @@ class SAVNPolicy:
     def act(self, obs: dict[str, Any], env: Any) -> int:
         rgb = torch.from_numpy(np.asarray(obs["rgb"])[None]).to(self.device)
         emb = torch.from_numpy(np.asarray(obs["target_embedding"], dtype=np.float32)[None]).to(self.device)
-        logits, _ = self.learner.act(self.spatial(rgb), emb)
+        with torch.enable_grad():  # the inner steps need the episode's graph, even under no_grad
+            logits, _ = self.learner.act(self.spatial(rgb), emb)
         if self.deterministic:
             action = int(logits.argmax(-1).item())
         else:
             probs = torch.softmax(logits.detach(), -1)
             action = int(torch.multinomial(probs, 1, generator=self.gen).item())
         # the episode continues unless this action is Done; adapt after every 6th action
-        self.learner.maybe_adapt(torch.ones(1, dtype=torch.bool, device=self.device))
+        with torch.enable_grad():
+            self.learner.maybe_adapt(torch.ones(1, dtype=torch.bool, device=self.device))
         return action
 
     @property
