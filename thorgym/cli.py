@@ -101,13 +101,52 @@ def bench_backbones(
     backbones.run(None, device=device, as_json=json_, **kw)
 
 
+@bench_app.command("compress")
+def bench_compress(
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON list of records.")] = False,
+    backbone: Annotated[str, typer.Option(help="Backbone to compress.")] = "espnetv2_s0.5",
+    task_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the presence data set + trained model (created if missing); adds mAP."),
+    ] = None,
+    keep: Annotated[float, typer.Option(help="Channel-pruning keep ratio in (0, 1].")] = 0.5,
+    rank: Annotated[float, typer.Option(help="Low-rank ratio in (0, 1].")] = 0.25,
+    batch: Annotated[int, typer.Option(help="Batch size of the timed forwards.")] = 32,
+    sizes: Annotated[str, typer.Option(help="Square image sizes, comma-separated.")] = "128,64",
+    finetune_steps: Annotated[int, typer.Option(help="Recovery fine-tune steps after pruning.")] = 200,
+    compile: Annotated[bool, typer.Option(help="Also time torch.compile'd float variants.")] = False,
+    rounds: Annotated[int, typer.Option(help="Interleaved timing rounds (best kept).")] = 3,
+    device: Annotated[str, typer.Option(help="cpu (int8 is CPU-only), cuda or auto.")] = "cpu",
+) -> None:
+    """Pruned, low-rank and int8 variants of a backbone: images/s, params, MACs, mAP vs fp32."""
+    from thorgym.benchmarks import compress
+
+    try:
+        compress.run(
+            backbone,
+            task_dir=task_dir,
+            keep_ratio=keep,
+            rank_ratio=rank,
+            batch=batch,
+            sizes=tuple((s, s) for s in _ints(sizes, "--sizes")),
+            finetune_steps=finetune_steps,
+            compile=compile,
+            rounds=rounds,
+            device=device,
+            as_json=json_,
+        )
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
 @app.command()
 def train(
     task: Annotated[str, typer.Argument(help="Task to train: objectnav.")],
     agent: Annotated[
         str,
         typer.Option(
-            help="ppo: recurrent PPO (sb3-contrib RecurrentPPO, LSTM 256); ppo-ff: feed-forward PPO."
+            help="ppo: recurrent PPO (sb3-contrib RecurrentPPO, LSTM 256); ppo-ff: feed-forward PPO; "
+            "savn: SAVN meta-RL (Wortsman et al. 2019); nonadaptive: the same network without adaptation."
         ),
     ] = "ppo",
     backbone: Annotated[
