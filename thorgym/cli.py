@@ -187,6 +187,7 @@ def train(
         int | None, typer.Option(help="savn/nonadaptive: backbone feature grid G (paper 7).")
     ] = None,
     hidden: Annotated[int | None, typer.Option(help="savn/nonadaptive: LSTM size (paper 512).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate (Adam) of the policy.")] = None,
     first_order: Annotated[
         bool, typer.Option(help="savn: first-order meta-gradient (the loss network then does not learn).")
     ] = False,
@@ -206,6 +207,7 @@ def train(
         "max_steps": max_steps,
         "grid": grid,
         "hidden": hidden,
+        "lr": lr,
     }
     explicit = {k: v for k, v in given.items() if v is not None}
     args = TrainArgs(
