@@ -11,7 +11,8 @@ With ``task_dir`` it also reports the task metric: multi-label object-presence m
 scenes. The presence data set (frames of train scenes FloorPlan*1–20 vs test scenes 21–30 of all
 four room types, labels = object types covering at least ``min_pixels`` pixels of the instance
 segmentation) and a trained base model are created in ``task_dir`` the first time (cached after:
-``presence.pt``, ``backbone.pt``). Pruned and factorised models are fine-tuned for
+``presence.pt``, ``backbone-<name>.pt``; the fine-tuned variants too, as
+``<name>-<variant>-ft<steps>-seed<seed>.pt``). Pruned and factorised models are fine-tuned for
 ``finetune_steps`` steps on the train frames; their mAP before fine-tuning is recorded too.
 
 Usage::
@@ -45,10 +46,12 @@ from thorgym.agents.backbones.compress import (
     _check_ratio,
     factorize_lowrank,
     finetune,
+    load_compressed,
     mean_average_precision,
     model_bytes,
     prune_channels,
     quantize_int8,
+    save_compressed,
 )
 from thorgym.agents.engine import InferenceEngine, resolve_device
 from thorgym.benchmarks.backbones import _device_label, measure, warm_up
@@ -240,11 +243,19 @@ def run(
             return None
         return round(mean_average_precision(model, data["test_images"], data["test_targets"]), 4)
 
-    def recover(model: torch.nn.Module) -> None:
-        if data is not None and finetune_steps > 0:
-            t = time.perf_counter()
-            finetune(model, data["train_images"], data["train_targets"], steps=finetune_steps, seed=seed)
-            print(f"fine-tuned {finetune_steps} steps ({time.perf_counter() - t:.0f} s)", file=log)
+    def recover(model: torch.nn.Module, label: str) -> torch.nn.Module:
+        """Fine-tune ``model``; cached in ``task_dir`` (fine-tunes take minutes on 2 cores)."""
+        if data is None or finetune_steps <= 0:
+            return model
+        cache = Path(task_dir) / f"{backbone}-{label}-ft{finetune_steps}-seed{seed}.pt"
+        if cache.is_file():
+            print(f"loaded fine-tuned {label} from {cache}", file=log)
+            return load_compressed(cache)
+        t = time.perf_counter()
+        finetune(model, data["train_images"], data["train_targets"], steps=finetune_steps, seed=seed)
+        print(f"fine-tuned {label} {finetune_steps} steps ({time.perf_counter() - t:.0f} s)", file=log)
+        save_compressed(model, cache)
+        return model
 
     # (variant, model, float source for params/MACs, dtype, extra record fields)
     variants: list[tuple[str, torch.nn.Module, torch.nn.Module, str, dict]] = []
@@ -253,7 +264,7 @@ def run(
     variants.append(("bf16-autocast", base, base, "bfloat16", {"map": base_map}))
     pruned = prune_channels(base, keep_ratio)
     before = score(pruned)
-    recover(pruned)
+    pruned = recover(pruned, f"pruned-{keep_ratio:g}")
     variants.append(
         (
             f"pruned-{keep_ratio:g}",
@@ -265,7 +276,7 @@ def run(
     )
     lowrank = factorize_lowrank(base, rank_ratio)
     before = score(lowrank)
-    recover(lowrank)
+    lowrank = recover(lowrank, f"lowrank-{rank_ratio:g}")
     variants.append(
         (
             f"lowrank-{rank_ratio:g}",
