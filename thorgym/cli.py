@@ -239,9 +239,13 @@ def pretrain(
     backbone: Annotated[
         str, typer.Option(help="Backbone from the registry (cnn_small, espnetv2_s0.5, ...).")
     ] = "cnn_small",
-    out: Annotated[Path, typer.Option(help="Output dir: backbone.pt, metrics.json, cached frames.")] = Path(
-        "runs/pretrain"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Output dir: backbone.pt, metrics.json, cached frames. Default runs/pretrain_BACKBONE, "
+            "where `train --agent savn|nonadaptive` looks for a pretrained backbone."
+        ),
+    ] = None,
     size: Annotated[int, typer.Option(help="Square frame size in pixels (>= 64).")] = 64,
     train_frames: Annotated[int, typer.Option(help="Frames rendered from the train scenes.")] = 20_000,
     heldout_frames: Annotated[int, typer.Option(help="Frames rendered from the val + test scenes.")] = 4_000,
@@ -261,7 +265,7 @@ def pretrain(
 
     args = PretrainArgs(
         backbone=backbone,
-        out=out,
+        out=out if out is not None else Path("runs") / f"pretrain_{backbone}",
         size=size,
         train_frames=train_frames,
         heldout_frames=heldout_frames,
