@@ -7,17 +7,24 @@ them all in the same run through :class:`~thorgym.agents.engine.InferenceEngine`
 batches, in interleaved rounds (best round kept), so ratios to the reference are honest on a
 shared machine.
 
-With ``task_dir`` it also reports the task metric: multi-label object-presence mAP on held-out
-scenes. The presence data set (frames of train scenes FloorPlan*1–20 vs test scenes 21–30 of all
-four room types, labels = object types covering at least ``min_pixels`` pixels of the instance
-segmentation) and a trained base model are created in ``task_dir`` the first time (cached after:
-``presence.pt``, ``backbone-<name>.pt``; the fine-tuned variants too, as
-``<name>-<variant>-ft<steps>-seed<seed>.pt``). Pruned and factorised models are fine-tuned for
-``finetune_steps`` steps on the train frames; their mAP before fine-tuning is recorded too.
+With ``task_dir`` it also reports the task metric, and the model compressed is the
+simulator-pretrained one: ``task_dir`` is the ``--out`` folder of a ``thorgym pretrain`` run of
+the same backbone (``metrics.json``, ``classifier.pt``, the cached ``frames_*.npz`` of
+:mod:`thorgym.datasets.pretrain_frames`). The base model is that run's ``classifier.pt``
+(backbone + object-presence head over :data:`~thorgym.datasets.pretrain_frames.LABEL_TYPES`),
+the mAP is multi-label object-presence mAP (:mod:`thorgym.agents.metrics`) on the run's
+held-out frames (val + test scenes), so the fp32 mAP equals the run's ``map_pretrained``; pruned
+and factorised models are fine-tuned for ``finetune_steps`` steps on the run's train frames
+(their mAP before fine-tuning is recorded too; the fine-tuned models are cached in
+``task_dir/compress/``, keyed by a hash of ``classifier.pt``). When ``task_dir`` holds no
+pretraining run yet, one is made there first through :func:`thorgym.pretrain.pretrain` with the
+small settings of :data:`AUTO_PRETRAIN` (a few minutes on a CPU); a full ``thorgym pretrain``
+run into the folder beforehand gives the better-trained base model.
 
 Usage::
 
-    thorgym bench compress --task-dir runs/compress            # mAP + throughput, 128 and 64 px
+    thorgym pretrain --backbone espnetv2_s0.5                  # → runs/pretrain_espnetv2_s0.5
+    thorgym bench compress --task-dir runs/pretrain_espnetv2_s0.5  # mAP + throughput, 128, 64 px
     thorgym bench compress --json                              # throughput only, JSON records
 
 Record keys: name, variant, batch, height, width, device, dtype, images_per_s, speedup (vs the
@@ -28,20 +35,20 @@ map_before_finetune (pruned / low-rank only).
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import io
+import hashlib
 import json
-import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 import torch
 from thorgym.agents.backbones import build_backbone, count_macs, count_params, list_backbones
-from thorgym.agents.backbones.checkpoint import load_backbone, save_backbone
+from thorgym.agents.backbones.checkpoint import load_backbone
 from thorgym.agents.backbones.compress import (
     _check_ratio,
     factorize_lowrank,
@@ -56,142 +63,100 @@ from thorgym.agents.backbones.compress import (
 from thorgym.agents.engine import InferenceEngine, resolve_device
 from thorgym.benchmarks.backbones import _device_label, measure, warm_up
 
-DATASET_FORMAT = "thorgym.presence/1"
+# Settings of the `thorgym pretrain` run made in an empty --task-dir (about as much training as
+# a few minutes of CPU allow: 6 epochs of 4000 frames); other PretrainArgs keep their defaults.
+AUTO_PRETRAIN: dict[str, Any] = {"train_frames": 4000, "heldout_frames": 1000, "epochs": 6}
 
 
 # --------------------------------------------------------------------------------------------
-# Task: object-presence frames from the built-in simulator
+# Task: a `thorgym pretrain` run (its classifier and its cached frames)
 # --------------------------------------------------------------------------------------------
 
 
-def _frames(
-    scenes: list[str], size: int, steps: int, every: int, min_pixels: int, seed: int
-) -> tuple[torch.Tensor, list[set[str]]]:
-    """Random-walk frames (uint8 NCHW) and the object types visible in each."""
-    from thorgym.sim.batch import BatchedSimulator
-
-    sim = BatchedSimulator(scenes, width=size, height=size, render_depth=False, device="cpu")
-    gen = torch.Generator().manual_seed(seed)
-    images, labels = [], []
-    for t in range(steps):
-        actions = torch.randint(0, 8, (len(scenes),), generator=gen)  # moves, turns, looks
-        step = sim.step(actions)
-        if t % every:
-            continue
-        images.append(step.rgb[:, 0].permute(0, 3, 1, 2).contiguous())
-        inst = step.instance[:, 0].reshape(len(scenes), -1).long()
-        for i, world in enumerate(sim.worlds):
-            codes = inst[i][inst[i] >= 0]
-            counts = torch.bincount(codes, minlength=len(world.objects))
-            labels.append(
-                {world.objects[j].object_type for j in torch.nonzero(counts >= min_pixels).flatten().tolist()}
-            )
-    return torch.cat(images), labels
-
-
-def make_presence_dataset(
-    size: int = 64,
-    train_steps: int = 60,
-    test_steps: int = 40,
-    every: int = 2,
-    min_pixels: int = 8,
-    min_train_positives: int = 20,
-    seed: int = 0,
-) -> dict:
-    """Object-presence multi-label frames: train scenes 1–20, test scenes 21–30 (val + test).
-
-    Returns ``{"format", "classes", "train_images", "train_targets", "test_images",
-    "test_targets", "size"}``; images uint8 ``(N, 3, size, size)``, targets float 0/1
-    ``(N, C)``. Classes are the object types with at least ``min_train_positives`` train frames.
-    """
-    from thorgym.sim.scenes import scenes_for
-
-    tr_img, tr_lab = _frames(scenes_for("train"), size, train_steps, every, min_pixels, seed)
-    te_img, te_lab = _frames(
-        scenes_for("val") + scenes_for("test"), size, test_steps, every, min_pixels, seed + 1
-    )
-    counts: dict[str, int] = {}
-    for s in tr_lab:
-        for t in s:
-            counts[t] = counts.get(t, 0) + 1
-    classes = sorted(t for t, c in counts.items() if c >= min_train_positives)
-
-    def encode(labels: list[set[str]]) -> torch.Tensor:
-        y = torch.zeros(len(labels), len(classes))
-        for i, s in enumerate(labels):
-            for j, c in enumerate(classes):
-                y[i, j] = float(c in s)
-        return y
-
-    return {
-        "format": DATASET_FORMAT,
-        "classes": classes,
-        "size": size,
-        "train_images": tr_img,
-        "train_targets": encode(tr_lab),
-        "test_images": te_img,
-        "test_targets": encode(te_lab),
-    }
-
-
-def _save_torch_atomic(path: Path, obj: object) -> None:
-    from thorgym.eval.okvqa_io import write_bytes_atomic
-
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    write_bytes_atomic(path, buf.getvalue())
+def _nchw(images: np.ndarray) -> torch.Tensor:
+    """uint8 NHWC frames → uint8 NCHW tensor."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
 
 
 def prepare_task(
     task_dir: str | Path,
     backbone: str = "espnetv2_s0.5",
-    train_steps: int = 600,
     seed: int = 0,
+    pretrain: Mapping[str, Any] | None = None,
     log: TextIO | None = None,
 ) -> tuple[dict, torch.nn.Module]:
-    """Load (or create and cache in ``task_dir``) the presence data set and a trained base model.
+    """The presence task of ``task_dir`` (a ``thorgym pretrain --out`` folder) and its base model.
 
-    The base model is ``backbone`` with a ``len(classes)`` head, trained with :func:`finetune`
-    for ``train_steps`` steps (lr 2e-3) from random initialisation; cached as
-    ``backbone-<name>.pt`` (a regular :func:`save_backbone` checkpoint).
+    When ``task_dir`` holds no finished pretraining run (no ``metrics.json``), one is run there
+    with :data:`AUTO_PRETRAIN` updated by ``pretrain`` (any :class:`~thorgym.pretrain.PretrainArgs`
+    field) and ``seed``; an interrupted one is resumed. Returns ``(data, model)``: ``data`` has
+    ``classes``, ``size``, ``train_images`` / ``test_images`` (uint8 ``(N, 3, size, size)``: the
+    run's train frames and held-out val + test frames), ``train_targets`` / ``test_targets``
+    (float 0/1 ``(N, C)``), ``metrics`` (the run's metrics.json) and ``base_ckpt``; ``model`` is
+    the run's ``classifier.pt`` in eval mode.
     """
+    from thorgym.datasets.pretrain_frames import LABEL_TYPES, load_or_generate
+
+    from thorgym.pretrain import PretrainArgs
+    from thorgym.pretrain import pretrain as run_pretrain
+
     log = sys.stderr if log is None else log
     task_dir = Path(task_dir)
-    data_path = task_dir / "presence.pt"
-    if data_path.is_file():
-        data = torch.load(data_path, weights_only=True)
-        if not isinstance(data, dict) or data.get("format") != DATASET_FORMAT:
-            raise ValueError(f"{data_path} is not a presence data set; delete it to regenerate")
-    else:
-        t = time.perf_counter()
-        torch.manual_seed(seed)
-        data = make_presence_dataset(seed=seed)
-        _save_torch_atomic(data_path, data)
-        print(
-            f"wrote {data_path}: {len(data['train_images'])} train / {len(data['test_images'])} "
-            f"test frames, {len(data['classes'])} classes ({time.perf_counter() - t:.0f} s)",
-            file=log,
-        )
-    ckpt = task_dir / f"backbone-{backbone}.pt"
-    if ckpt.is_file():
-        model = load_backbone(backbone, ckpt)
-        if model.num_classes != len(data["classes"]):
+    metrics_path = task_dir / "metrics.json"
+    if not metrics_path.is_file():
+        if (task_dir / "presence.pt").is_file():
             raise ValueError(
-                f"{ckpt} has {model.num_classes} classes, the data set {len(data['classes'])}; delete it"
+                f"{task_dir} holds presence.pt from an older `bench compress`; pass an empty folder "
+                "or the --out folder of a `thorgym pretrain` run as --task-dir"
             )
-    else:
+        settings = {**AUTO_PRETRAIN, "seed": seed, **(pretrain or {})}
+        args = PretrainArgs(backbone=backbone, out=task_dir, resume=True, progress=False, **settings)
+        print(f"no pretraining run in {task_dir}: running `thorgym pretrain` there ({settings})", file=log)
         t = time.perf_counter()
-        torch.manual_seed(seed)
-        model = build_backbone(backbone, len(data["classes"]))
-        losses = finetune(
-            model, data["train_images"], data["train_targets"], steps=train_steps, lr=2e-3, seed=seed
+        with contextlib.redirect_stdout(log):  # keep stdout for the results (--json)
+            run_pretrain(args)
+        print(f"pretrained {backbone} in {time.perf_counter() - t:.0f} s", file=log)
+    metrics = json.loads(metrics_path.read_text())
+    if metrics.get("backbone") != backbone:
+        raise ValueError(
+            f"{task_dir} holds a pretraining run of {metrics.get('backbone')!r}, not {backbone!r}; "
+            f"pass --backbone {metrics.get('backbone')} or another --task-dir"
         )
-        save_backbone(model, ckpt)
-        print(
-            f"trained {backbone} for {train_steps} steps (loss {losses[0]:.3f} → "
-            f"{statistics.mean(losses[-50:]):.3f}, {time.perf_counter() - t:.0f} s): {ckpt}",
-            file=log,
+    ckpt = task_dir / "classifier.pt"
+    if not ckpt.is_file():
+        raise ValueError(f"{ckpt} is missing: rerun `thorgym pretrain --out {task_dir}`")
+    a = metrics["args"]
+    frames = {}
+    for split in ("train", "heldout"):
+        frames[split], cached = load_or_generate(
+            task_dir,
+            split,
+            a[f"{split}_frames"],
+            size=a["size"],
+            seed=a["seed"],
+            min_pixels=a["min_pixels"],
         )
+        if not cached:
+            print(f"re-rendered the {split} frames of {task_dir} (cache missing or stale)", file=log)
+    model = load_backbone(backbone, ckpt)
+    if model.num_classes != len(LABEL_TYPES):
+        raise ValueError(f"{ckpt} has {model.num_classes} classes, the presence labels {len(LABEL_TYPES)}")
+    tr, ho = frames["train"], frames["heldout"]
+    data = {
+        "classes": list(LABEL_TYPES),
+        "size": a["size"],
+        "train_images": _nchw(tr.images),
+        "train_targets": torch.from_numpy(tr.labels.astype(np.float32)),
+        "test_images": _nchw(ho.images),
+        "test_targets": torch.from_numpy(ho.labels.astype(np.float32)),
+        "metrics": metrics,
+        "base_ckpt": ckpt,
+    }
+    print(
+        f"base model {ckpt} (pretraining run: held-out mAP {metrics['map_pretrained']:.4f}); "
+        f"{len(tr)} train / {len(ho)} held-out frames of {a['size']} px",
+        file=log,
+    )
     return data, model.eval()
 
 
@@ -208,7 +173,7 @@ def run(
     batch: int = 32,
     sizes: Sequence[tuple[int, int]] = ((128, 128), (64, 64)),
     finetune_steps: int = 200,
-    train_steps: int = 600,
+    pretrain: Mapping[str, Any] | None = None,
     compile: bool = False,
     int8: bool = True,
     rounds: int = 3,
@@ -220,19 +185,22 @@ def run(
     log: TextIO | None = None,
 ) -> list[dict]:
     """Build every compression variant of ``backbone`` and measure it; one record per
-    (variant, size). See the module docstring for the variants and record keys."""
+    (variant, size). See the module docstring for the variants and record keys. ``pretrain``
+    overrides :data:`AUTO_PRETRAIN` for the pretraining run made in an empty ``task_dir``."""
     out = sys.stdout if out is None else out
     log = sys.stderr if log is None else log
     if backbone not in list_backbones():
         raise ValueError(f"unknown backbone {backbone!r}; valid names: {', '.join(list_backbones())}")
-    _check_ratio(keep_ratio, "keep_ratio")  # fail before minutes of data generation/training
+    _check_ratio(keep_ratio, "keep_ratio")  # fail before minutes of pretraining
     _check_ratio(rank_ratio, "rank_ratio")
     dev = resolve_device(device)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     data = None
     if task_dir is not None:
-        data, base = prepare_task(task_dir, backbone, train_steps=train_steps, seed=seed, log=log)
+        settings = {"device": str(dev), **(pretrain or {})}  # a pretraining run uses --device too
+        data, base = prepare_task(task_dir, backbone, seed=seed, pretrain=settings, log=log)
+        base_hash = hashlib.sha256(Path(data["base_ckpt"]).read_bytes()).hexdigest()[:10]
         calib = data["train_images"][torch.randperm(len(data["train_images"]))[:256]]
     else:
         base = build_backbone(backbone).eval()
@@ -247,7 +215,11 @@ def run(
         """Fine-tune ``model``; cached in ``task_dir`` (fine-tunes take minutes on 2 cores)."""
         if data is None or finetune_steps <= 0:
             return model
-        cache = Path(task_dir) / f"{backbone}-{label}-ft{finetune_steps}-seed{seed}.pt"
+        # Keyed by the base checkpoint, so a new pretraining run in task_dir is never paired
+        # with fine-tunes of the previous one.
+        cache = (
+            Path(task_dir) / "compress" / f"{backbone}-{label}-ft{finetune_steps}-seed{seed}-{base_hash}.pt"
+        )
         if cache.is_file():
             print(f"loaded fine-tuned {label} from {cache}", file=log)
             return load_compressed(cache)

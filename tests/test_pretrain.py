@@ -11,6 +11,7 @@ import pytest
 import torch
 from thorgym.agents.backbones import load_backbone
 from thorgym.agents.backbones.checkpoint import read_backbone_checkpoint
+from thorgym.agents.metrics import average_precision, mean_average_precision
 from thorgym.datasets.pretrain_frames import (
     LABEL_INDEX,
     LABEL_TYPES,
@@ -23,7 +24,7 @@ from thorgym.datasets.pretrain_frames import (
 from thorgym.sim.batch import BatchedSimulator
 from thorgym.tasks.objectnav import TARGET_TYPES
 
-from thorgym.pretrain import PretrainArgs, average_precision, mean_average_precision, pretrain
+from thorgym.pretrain import PretrainArgs, pretrain
 
 METRIC_KEYS = {
     "backbone",

@@ -107,7 +107,10 @@ def bench_compress(
     backbone: Annotated[str, typer.Option(help="Backbone to compress.")] = "espnetv2_s0.5",
     task_dir: Annotated[
         Path | None,
-        typer.Option(help="Folder for the presence data set + trained model (created if missing); adds mAP."),
+        typer.Option(
+            help="A `thorgym pretrain --out` folder of the same backbone: its classifier is the model "
+            "compressed, mAP on its held-out frames. Empty or missing: a short pretraining runs there first."
+        ),
     ] = None,
     keep: Annotated[float, typer.Option(help="Channel-pruning keep ratio in (0, 1].")] = 0.5,
     rank: Annotated[float, typer.Option(help="Low-rank ratio in (0, 1].")] = 0.25,

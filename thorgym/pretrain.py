@@ -11,6 +11,8 @@ scenes against two references trained or measured on exactly the same frames:
 * ``chance``: a constant score per class (the class prior); its AP is the class's held-out
   frequency.
 
+mAP is :func:`thorgym.agents.metrics.mean_average_precision` (ties grouped as scikit-learn).
+
 ``pretrained_probe`` (the pretrained backbone frozen + a fresh linear head, trained like the
 random-init probe) is reported too, so the two frozen-feature numbers compare like with like.
 
@@ -24,7 +26,6 @@ epoch; ``--resume`` continues from it and gives the same weights as an uninterru
 from __future__ import annotations
 
 import dataclasses
-import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from thorgym.agents.metrics import mean_average_precision
 
 STATE_FORMAT = "thorgym.pretrain_state/1"
 # Arguments a resumed run must share with the checkpoint (epochs may grow; device may change).
@@ -95,36 +98,6 @@ class PretrainArgs:
         return d
 
 
-# -- metrics ------------------------------------------------------------------------------------
-def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Average precision of one class: sum over score thresholds of recall gain × precision.
-
-    Tied scores form one threshold (as scikit-learn's ``average_precision_score``), so a
-    constant score gets the class frequency. NaN when there is no positive.
-    """
-    y = np.asarray(labels).astype(np.float64).reshape(-1)
-    s = np.asarray(scores, dtype=np.float64).reshape(-1)
-    if y.shape != s.shape:
-        raise ValueError(f"labels {y.shape} and scores {s.shape} differ in shape")
-    if y.sum() == 0:
-        return float("nan")
-    order = np.argsort(-s, kind="mergesort")
-    y, s = y[order], s[order]
-    last = np.r_[np.flatnonzero(np.diff(s)), y.size - 1]  # last index of each distinct score
-    tps = np.cumsum(y)[last]
-    precision = tps / (last + 1)
-    recall = tps / tps[-1]
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
-
-
-def mean_average_precision(labels: np.ndarray, scores: np.ndarray) -> tuple[float, np.ndarray]:
-    """(macro mAP over the classes with at least one positive, per-class AP with NaN for the
-    others) of ``(N, C)`` labels and scores."""
-    aps = np.array([average_precision(labels[:, c], scores[:, c]) for c in range(labels.shape[1])])
-    present = ~np.isnan(aps)
-    return (float(aps[present].mean()) if present.any() else float("nan")), aps
-
-
 # -- training helpers ---------------------------------------------------------------------------
 def _device(device: str) -> torch.device:
     if device == "auto":
@@ -163,12 +136,6 @@ def _predict(model: nn.Module, images: np.ndarray, dev: torch.device, batch: int
     return torch.cat(outs).numpy()
 
 
-def _bytes(obj: Any) -> bytes:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
-
-
 def _probe(
     train_x: np.ndarray,
     train_y: np.ndarray,
@@ -201,8 +168,9 @@ def _probe(
 def pretrain(args: PretrainArgs) -> dict[str, Any]:
     """Render (or load) the frames, pretrain, evaluate, write ``OUT``; return the metrics dict."""
     from thorgym.agents.backbones import build_backbone, save_backbone
+    from thorgym.agents.backbones.checkpoint import save_torch_atomic
     from thorgym.datasets.pretrain_frames import LABEL_TYPES, NUM_TARGET_TYPES, load_or_generate
-    from thorgym.eval.okvqa_io import write_bytes_atomic, write_json_atomic
+    from thorgym.eval.okvqa_io import write_json_atomic
 
     args.validate()
     dev = _device(args.device)
@@ -291,7 +259,7 @@ def pretrain(args: PretrainArgs) -> dict[str, Any]:
             "history": history,
             "train_seconds": train_seconds,
         }
-        write_bytes_atomic(state_path, _bytes(state))
+        save_torch_atomic(state, state_path)
     seconds["pretrain"] = train_seconds
 
     # Feature models: pretrained and random-init (the weights the pretraining started from).
@@ -350,4 +318,4 @@ def pretrain(args: PretrainArgs) -> dict[str, Any]:
     return metrics
 
 
-__all__ = ["PretrainArgs", "average_precision", "mean_average_precision", "pretrain"]
+__all__ = ["PretrainArgs", "pretrain"]

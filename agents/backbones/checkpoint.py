@@ -5,8 +5,8 @@ A checkpoint is a plain dict readable with ``torch.load(weights_only=True)``::
     {"format": "thorgym.backbone/1", "name": "espnetv2_s1.0", "num_classes": 0,
      "build_kwargs": {...}, "state_dict": {...}}
 
-Writes are atomic (temporary file in the same folder, then ``os.replace``), so a crash never
-leaves a truncated checkpoint under the final name.
+Writes are atomic (:func:`save_torch_atomic`: temporary file in the same folder, fsync, then
+``os.replace``), so a crash never leaves a truncated checkpoint under the final name.
 """
 
 from __future__ import annotations
@@ -29,6 +29,35 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "_orig_mod", model)
 
 
+def save_torch_atomic(obj: object, path: str | os.PathLike) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically; returns the path written.
+
+    The object is serialised into a temporary file in the same folder, flushed and fsynced, then
+    moved over ``path`` with ``os.replace``: readers see the old file or the complete new one,
+    never a partial write, and a crash leaves no truncated file under the final name (the
+    temporary file is removed on any error). Parent folders are created; the file gets the
+    usual umask-based permissions.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        # mkstemp creates 0600 files; give the result the permissions a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
 def save_backbone(model: nn.Module, path: str | os.PathLike) -> Path:
     """Write ``model`` (an :class:`ImageBackbone` from ``build_backbone``) to ``path`` atomically.
 
@@ -37,8 +66,6 @@ def save_backbone(model: nn.Module, path: str | os.PathLike) -> Path:
     model = _unwrap(model)
     if not isinstance(model, ImageBackbone) or not model.name:
         raise TypeError("save_backbone expects a module built by build_backbone(name, ...)")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": CKPT_FORMAT,
         "name": model.name,
@@ -46,18 +73,7 @@ def save_backbone(model: nn.Module, path: str | os.PathLike) -> Path:
         "build_kwargs": dict(model.build_kwargs),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return save_torch_atomic(payload, path)
 
 
 def read_backbone_checkpoint(path: str | os.PathLike) -> dict:

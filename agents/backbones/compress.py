@@ -19,8 +19,8 @@ throughput all see the smaller network.
   with ``torch.ao.quantization`` FX graph mode (x86 backend, per-channel weights, calibrated on
   a few batches). Input normalisation and the classifier head stay float32.
 * :func:`finetune` and :func:`mean_average_precision` — the short recovery fine-tune after
-  pruning and the task metric (multi-label presence mAP), so a speed-up is always reported next
-  to what it costs.
+  pruning and the task metric of a model (multi-label presence mAP over its outputs, computed by
+  :mod:`thorgym.agents.metrics`), so a speed-up is always reported next to what it costs.
 * :func:`save_compressed` / :func:`load_compressed` — checkpoints of pruned / factorised models
   (the recipe is replayed on a freshly built backbone, then the weights loaded); int8 models
   are not checkpointed (re-quantize from the float checkpoint: calibration takes seconds).
@@ -39,8 +39,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..metrics import mean_average_precision as _map
 from .base import ImageBackbone
-from .checkpoint import _unwrap
+from .checkpoint import _unwrap, save_torch_atomic
 from .espnetv2 import EESP, ESPNetv2Features
 from .registry import build_backbone, get_spec
 
@@ -445,21 +446,6 @@ def quantize_int8(
 # --------------------------------------------------------------------------------------------
 
 
-def average_precision(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Per-class average precision of ``(N, C)`` scores against ``(N, C)`` 0/1 labels.
-
-    AP = mean over positives of the precision at their rank (as sklearn's
-    ``average_precision_score``, ties broken by order). Classes with no positive get NaN.
-    """
-    order = torch.argsort(scores, dim=0, descending=True, stable=True)
-    lab = torch.gather(labels.float(), 0, order)
-    tp = lab.cumsum(0)
-    ranks = torch.arange(1, len(lab) + 1, dtype=torch.float32, device=lab.device)[:, None]
-    npos = lab.sum(0)
-    ap = (tp / ranks * lab).sum(0) / npos
-    return torch.where(npos > 0, ap, torch.full_like(ap, float("nan")))
-
-
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """``(N, out_dim)`` float32 outputs of ``model`` (eval mode, on its device) for uint8 NCHW
@@ -480,7 +466,8 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> to
 def mean_average_precision(
     model: nn.Module, images: torch.Tensor, targets: torch.Tensor, batch_size: int = 256
 ) -> float:
-    """Multi-label task metric: mAP over the classes with at least one positive in ``targets``.
+    """Multi-label task metric of a model: mAP over the classes with at least one positive in
+    ``targets``, computed by :func:`thorgym.agents.metrics.mean_average_precision` (ties grouped).
 
     ``model`` maps uint8 ``(N, 3, H, W)`` ``images`` to ``(N, C)`` logits (an ImageBackbone
     with ``num_classes=C``); ``targets`` is ``(N, C)`` 0/1.
@@ -495,11 +482,10 @@ def mean_average_precision(
             f"model gives {scores.shape[1]} outputs but targets have {targets.shape[1]} classes; "
             "build the model with num_classes equal to the number of target classes"
         )
-    ap = average_precision(scores, targets.cpu())
-    valid = ~torch.isnan(ap)
-    if not valid.any():
+    value, _ = _map(targets, scores)
+    if math.isnan(value):
         raise ValueError("targets have no positive label: mAP is undefined")
-    return float(ap[valid].mean())
+    return value
 
 
 def finetune(
@@ -567,8 +553,6 @@ def save_compressed(model: nn.Module, path: str | os.PathLike) -> Path:
     state dict (readable with ``torch.load(weights_only=True)``). int8 models are refused:
     save the float model and call :func:`quantize_int8` after loading.
     """
-    from thorgym.eval.okvqa_io import write_bytes_atomic
-
     model = _unwrap(model)
     if getattr(model, "quantized", False):
         raise TypeError(
@@ -585,9 +569,7 @@ def save_compressed(model: nn.Module, path: str | os.PathLike) -> Path:
         "compression": list(getattr(model, "compression", [])),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    return write_bytes_atomic(path, buf.getvalue())
+    return save_torch_atomic(payload, path)
 
 
 def apply_recipe(model: ImageBackbone, recipe: list[dict]) -> ImageBackbone:

@@ -11,7 +11,6 @@ import pytest
 import torch
 from thorgym.agents.backbones import build_backbone, count_macs, count_params
 from thorgym.agents.backbones.compress import (
-    average_precision,
     factorize_lowrank,
     finetune,
     load_compressed,
@@ -21,6 +20,7 @@ from thorgym.agents.backbones.compress import (
     save_compressed,
 )
 from thorgym.agents.engine import InferenceEngine
+from thorgym.agents.metrics import per_class_average_precision
 
 
 def _model(name: str, num_classes: int = 0, seed: int = 0) -> torch.nn.Module:
@@ -142,9 +142,9 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
 def test_average_precision_and_map() -> None:
     scores = torch.tensor([[0.9, 0.1], [0.8, 0.7], [0.2, 0.3], [0.1, 0.2]])
     labels = torch.tensor([[1, 0], [0, 0], [1, 0], [0, 0]])
-    ap = average_precision(scores, labels)
+    ap = per_class_average_precision(labels, scores)
     assert ap[0].item() == pytest.approx((1 / 1 + 2 / 3) / 2)
-    assert torch.isnan(ap[1])
+    assert np.isnan(ap[1])
     m = _model("cnn_small", num_classes=2)
     with pytest.raises(ValueError, match="num_classes"):
         mean_average_precision(m, _images(4), torch.ones(4, 3))
@@ -165,22 +165,11 @@ def test_finetune_learns_a_trivial_task() -> None:
 
 
 def test_bench_records_with_task(tmp_path: Path) -> None:
-    """benchmarks/compress.run on a tiny cached presence set: every variant, mAP, JSON."""
-    from thorgym.benchmarks.compress import DATASET_FORMAT, format_table, run
+    """benchmarks/compress.run on an empty task folder: a tiny `thorgym pretrain` run is made
+    there, its classifier is the base model and its held-out frames give every variant's mAP."""
+    from thorgym.benchmarks.compress import format_table, run
 
-    g = torch.Generator().manual_seed(0)
-    y = (torch.rand(32, 3, generator=g) < 0.4).float()
-    y[0] = 1
-    data = {
-        "format": DATASET_FORMAT,
-        "classes": ["A", "B", "C"],
-        "size": 64,
-        "train_images": _images(32),
-        "train_targets": y,
-        "test_images": _images(16, seed=3),
-        "test_targets": y[:16],
-    }
-    torch.save(data, tmp_path / "presence.pt")
+    tiny = {"train_frames": 48, "heldout_frames": 32, "epochs": 1, "batch_size": 16}
     buf = io.StringIO()
     recs = run(
         "cnn_small",
@@ -188,14 +177,14 @@ def test_bench_records_with_task(tmp_path: Path) -> None:
         sizes=((64, 64),),
         batch=4,
         finetune_steps=2,
-        train_steps=2,
+        pretrain=tiny,
         rounds=1,
         repeats=1,
         as_json=True,
         out=buf,
         log=io.StringIO(),
     )
-    assert json.loads(buf.getvalue()) == recs
+    assert json.loads(buf.getvalue()) == recs  # pretraining's prints stay off the results stream
     variants = [r["variant"] for r in recs]
     assert variants == ["fp32", "bf16-autocast", "pruned-0.5", "lowrank-0.25", "int8", "pruned-0.5+int8"]
     by = {r["variant"]: r for r in recs}
@@ -204,10 +193,37 @@ def test_bench_records_with_task(tmp_path: Path) -> None:
     assert by["int8"]["model_bytes"] < 0.5 * by["fp32"]["model_bytes"]
     assert all(0.0 <= r["map"] <= 1.0 for r in recs)
     assert "map_before_finetune" in by["pruned-0.5"]
-    assert (tmp_path / "backbone-cnn_small.pt").is_file()
+    # The base model is the pretraining run's classifier, scored on its held-out frames.
+    assert (tmp_path / "classifier.pt").is_file()
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["backbone"] == "cnn_small" and metrics["heldout_frames"] == 32
+    assert by["fp32"]["map"] == pytest.approx(metrics["map_pretrained"], abs=1e-3)
+    assert len(list((tmp_path / "compress").glob("cnn_small-*-ft2-seed0-*.pt"))) == 2
     assert "pruned-0.5+int8" in format_table(recs)
     with pytest.raises(ValueError, match="keep_ratio"):
         run("cnn_small", keep_ratio=2.0, out=io.StringIO())
+    with pytest.raises(ValueError, match="--backbone cnn_small"):
+        run("espnetv2_s0.5", task_dir=tmp_path, out=io.StringIO(), log=io.StringIO())
+
+
+def test_bench_uses_an_existing_pretrain_run(tmp_path: Path) -> None:
+    """A `thorgym pretrain --out DIR` folder is used as is: no new pretraining, its frames."""
+    from thorgym.benchmarks.compress import prepare_task
+    from thorgym.datasets.pretrain_frames import LABEL_TYPES
+
+    from thorgym.pretrain import PretrainArgs, pretrain
+
+    pretrain(
+        PretrainArgs(
+            out=tmp_path, train_frames=40, heldout_frames=24, epochs=1, batch_size=16, progress=False
+        )
+    )
+    stamp = (tmp_path / "classifier.pt").stat().st_mtime_ns
+    data, model = prepare_task(tmp_path, "cnn_small", log=io.StringIO())
+    assert (tmp_path / "classifier.pt").stat().st_mtime_ns == stamp
+    assert data["train_images"].shape == (40, 3, 64, 64) and data["train_images"].dtype == torch.uint8
+    assert data["test_targets"].shape == (24, len(LABEL_TYPES))
+    assert model.num_classes == len(LABEL_TYPES) and not model.training
 
 
 def test_cli_bench_compress_json() -> None:
