@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections import deque
 from pathlib import Path
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 
 from thorgym.agents.backbones import build_backbone, load_backbone_state
+from thorgym.agents.backbones.checkpoint import save_torch_atomic
 from thorgym.agents.savn import FastWeightLearner, SAVNConfig, SAVNNet, SpatialBackbone
 
 CKPT_FORMAT = "thorgym.savn/1"
@@ -237,21 +237,6 @@ def a2c_loss(
     }
 
 
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def latest_savn_checkpoint(out: Path) -> Path | None:
     found = sorted((out / "checkpoints").glob("ckpt_*.pt"))
     return found[-1] if found else None
@@ -325,11 +310,11 @@ def train_savn(args: Any) -> Path:
                     flush=True,
                 )
             if step >= next_ckpt:
-                _atomic_torch_save(trainer.state(meta), out / "checkpoints" / f"ckpt_{step:010d}.pt")
+                save_torch_atomic(trainer.state(meta), out / "checkpoints" / f"ckpt_{step:010d}.pt")
                 next_ckpt = (step // args.checkpoint_every + 1) * args.checkpoint_every
         meta["train_seconds"] = time.time() - t0
         final = out / "final.pt"
-        _atomic_torch_save(trainer.state(meta), final)
+        save_torch_atomic(trainer.state(meta), final)
     finally:
         writer.close()
         trainer.close()
