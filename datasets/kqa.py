@@ -58,9 +58,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 from thorgym.eval.okvqa import CATEGORIES
-from thorgym.eval.okvqa_io import NUM_ANSWERS, write_bytes_atomic, write_json_atomic
+from thorgym.eval.okvqa_io import NUM_ANSWERS
 from thorgym.sim.objects import OBJECT_TYPES, TYPE_COLORS
 from thorgym.sim.scenes import ROOM_TYPES, parse_scene, scenes_for
+
+from thorgym.atomic import write_bytes_atomic, write_json_atomic
 
 __all__ = [
     "KB_PATH",

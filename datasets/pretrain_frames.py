@@ -224,7 +224,7 @@ def cache_path(root: str | Path, split: str, frames: int, size: int, seed: int, 
 
 def save_frames(fs: FrameSet, path: str | Path) -> Path:
     """Write a :class:`FrameSet` as a compressed ``.npz``, atomically (never a partial file)."""
-    from thorgym.eval.okvqa_io import write_bytes_atomic
+    from thorgym.atomic import write_bytes_atomic
 
     buf = io.BytesIO()
     np.savez_compressed(

@@ -10,11 +10,12 @@ can quote them (e.g. the mean success at given steps).
 from __future__ import annotations
 
 import glob
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from thorgym.atomic import atomic_writer
 
 
 def read_scalars(out: Path, tag: str) -> tuple[np.ndarray, np.ndarray]:
@@ -108,10 +109,7 @@ def plot_curves(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_writer(out) as f:
+        fig.savefig(f, format="png", dpi=100)
     plt.close(fig)
-    os.replace(tmp, out)
     return curves

@@ -7,7 +7,6 @@ the same per-episode records. Random, oracle and trained policies all go through
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 from thorgym.sim.scenes import ROOM_TYPES, room_type
 
-from .okvqa_io import write_json_atomic
+from thorgym.atomic import atomic_writer, write_bytes_atomic, write_json_atomic
 
 
 def select_episodes(episodes: Sequence[dict[str, Any]], n: int | None) -> list[dict[str, Any]]:
@@ -161,9 +160,8 @@ def contact_sheet(videos: Sequence[Path], out: Path, per_video: int = 6) -> Path
     scale = min(1.0, 2400 / sheet.width)
     if scale < 1.0:
         sheet = sheet.resize((int(sheet.width * scale), int(sheet.height * scale)))
-    tmp = out.with_name(out.stem + ".tmp.png")
-    sheet.save(tmp)
-    os.replace(tmp, out)
+    with atomic_writer(out) as f:
+        sheet.save(f, format="PNG")
     return out
 
 
@@ -236,9 +234,7 @@ def run_eval(
         "git_revision": git_revision(),
     }
     write_json_atomic(out / "metrics.json", result, indent=1)
-    tmp = out / "episodes.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
-    os.replace(tmp, out / "episodes.jsonl")
+    write_bytes_atomic(out / "episodes.jsonl", "".join(json.dumps(r) + "\n" for r in records).encode())
     if video > 0:
         vids = sorted(out.glob(f"{agent}-episode-*.mp4"))[:video]
         contact_sheet(vids, out / "contact_sheet.png")

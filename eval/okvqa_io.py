@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from thorgym.atomic import write_json_atomic
 
 __all__ = [
     "NUM_ANSWERS",
@@ -253,42 +254,6 @@ def load_predictions(source: JSONSource) -> dict[int, str]:
             f"({_examples(dups)}). Fix: keep exactly one answer per question."
         )
     return out
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically and return the path.
-
-    The bytes go to a temporary file in the same directory, are flushed to disk and then moved
-    over ``path`` with ``os.replace``, so readers see the old file or the complete new one,
-    never a partial write. Missing parent directories are created.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates 0600 files; give the result the usual umask-based permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
-def write_json_atomic(path: str | os.PathLike, obj: Any, *, indent: int | None = None) -> Path:
-    """Write ``obj`` as JSON (UTF-8, trailing newline) to ``path`` atomically; see
-    :func:`write_bytes_atomic`."""
-    text = json.dumps(obj, indent=indent, ensure_ascii=False) + "\n"
-    return write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def write_results(path: str | os.PathLike, answers: Mapping[int, str]) -> Path:

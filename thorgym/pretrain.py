@@ -169,8 +169,8 @@ def pretrain(args: PretrainArgs) -> dict[str, Any]:
     """Render (or load) the frames, pretrain, evaluate, write ``OUT``; return the metrics dict."""
     from thorgym.agents.backbones import build_backbone, save_backbone
     from thorgym.agents.backbones.checkpoint import save_torch_atomic
+    from thorgym.atomic import write_json_atomic
     from thorgym.datasets.pretrain_frames import LABEL_TYPES, NUM_TARGET_TYPES, load_or_generate
-    from thorgym.eval.okvqa_io import write_json_atomic
 
     args.validate()
     dev = _device(args.device)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from thorgym.atomic import atomic_writer, write_json_atomic
 from thorgym.eval.curves import read_scalars
 
 # Presets: what a run of that name trains. Measured results are in RESULTS.md.
@@ -135,13 +135,9 @@ class TrainArgs:
 
 
 def _atomic_save(model: Any, path: Path, meta: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.zip")
-    model.save(tmp)
-    os.replace(tmp, path)
-    mtmp = path.with_suffix(".json.tmp")
-    mtmp.write_text(json.dumps(meta, indent=1))
-    os.replace(mtmp, path.with_suffix(".json"))
+    with atomic_writer(path) as f:
+        model.save(f)
+    write_json_atomic(path.with_suffix(".json"), meta, indent=1)
 
 
 def latest_checkpoint(out: Path) -> Path | None:
@@ -353,8 +349,7 @@ def write_learning_curve(out: Path) -> Path:
     fig.suptitle(f"thorgym train: {out}")
     fig.tight_layout()
     path = out / "learning_curve.png"
-    tmp = out / "learning_curve.tmp.png"
-    fig.savefig(tmp, dpi=100)
+    with atomic_writer(path) as f:
+        fig.savefig(f, format="png", dpi=100)
     plt.close(fig)
-    os.replace(tmp, path)
     return path

@@ -12,11 +12,12 @@ Writes are atomic (:func:`save_torch_atomic`: temporary file in the same folder,
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from thorgym.atomic import atomic_writer
 
 from .base import ImageBackbone
 from .registry import build_backbone, get_spec
@@ -38,24 +39,9 @@ def save_torch_atomic(obj: object, path: str | os.PathLike) -> Path:
     temporary file is removed on any error). Parent folders are created; the file gets the
     usual umask-based permissions.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates 0600 files; give the result the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    with atomic_writer(path) as f:
+        torch.save(obj, f)
+    return Path(path)
 
 
 def save_backbone(model: nn.Module, path: str | os.PathLike) -> Path:
