@@ -217,3 +217,18 @@ def test_cli_reports_bad_input(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["pretrain", "--size", "32", "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "--size" in result.output
+
+
+def test_cli_default_out_is_where_savn_looks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from thorgym.cli import app
+    from thorgym.train_savn import resolve_backbone_ckpt
+
+    monkeypatch.chdir(tmp_path)
+    args = ["pretrain", "--train-frames", "64", "--heldout-frames", "32", "--epochs", "1", "--no-progress"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    expected = Path("runs") / "pretrain_cnn_small" / "backbone.pt"
+    assert expected.is_file() and str(expected) in result.output
+    assert resolve_backbone_ckpt(None, "cnn_small") == str(expected)

@@ -291,7 +291,8 @@ def pretrain(
         f"{m['map_random_init_probe']:.4f}, pretrained features + linear head "
         f"{m['map_pretrained_probe']:.4f}, chance {m['map_chance']:.4f}"
     )
-    typer.echo(f"wrote {out / 'backbone.pt'} and {out / 'metrics.json'}; use --backbone-ckpt {out}")
+    done = args.out
+    typer.echo(f"wrote {done / 'backbone.pt'} and {done / 'metrics.json'}; use --backbone-ckpt {done}")
 
 
 @eval_app.command("objectnav")
