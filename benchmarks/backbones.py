@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from thorgym.agents.backbones import build_backbone, count_macs, count_params, list_backbones
 from thorgym.agents.engine import InferenceEngine, resolve_device, resolve_dtype
+from thorgym.benchmarks.table import text_table
 
 DEFAULT_NAMES: tuple[str, ...] = (
     "espnetv2_s0.5",
@@ -223,12 +224,7 @@ def format_table(records: list[dict]) -> str:
             f"{r['macs'] / 1e6:.1f}",
         ]
         rows.append(row)
-    widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(cols)]
-    lines = [
-        "  ".join(c.ljust(wd) for c, wd in zip(cols, widths, strict=True)),
-        "  ".join("-" * wd for wd in widths),
-    ]
-    lines += ["  ".join(v.ljust(wd) for v, wd in zip(row, widths, strict=True)) for row in rows]
+    lines = text_table(cols, rows)
     if records:
         lines.append(f"device: {records[0]['device']}")
     return "\n".join(lines)

@@ -62,6 +62,7 @@ from thorgym.agents.backbones.compress import (
 )
 from thorgym.agents.engine import InferenceEngine, resolve_device
 from thorgym.benchmarks.backbones import _device_label, measure, warm_up
+from thorgym.benchmarks.table import text_table
 
 # Settings of the `thorgym pretrain` run made in an empty --task-dir (about as much training as
 # a few minutes of CPU allow: 6 epochs of 4000 frames); other PretrainArgs keep their defaults.
@@ -351,12 +352,7 @@ def format_table(records: list[dict]) -> str:
                 "" if r.get("map_before_finetune") is None else f"{r['map_before_finetune']:.4f}",
             ]
         )
-    widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(cols)]
-    lines = [
-        "  ".join(c.ljust(wd) for c, wd in zip(cols, widths, strict=True)),
-        "  ".join("-" * wd for wd in widths),
-    ]
-    lines += ["  ".join(v.ljust(wd) for v, wd in zip(row, widths, strict=True)) for row in rows]
+    lines = text_table(cols, rows)
     if records:
         lines.append(f"{records[0]['name']}, batch {records[0]['batch']}, device: {records[0]['device']}")
     return "\n".join(lines)

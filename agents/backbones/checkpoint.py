@@ -49,17 +49,22 @@ def save_backbone(model: nn.Module, path: str | os.PathLike) -> Path:
 
     Returns the path written. Parent folders are created.
     """
+    return save_torch_atomic(backbone_payload(model, CKPT_FORMAT, "save_backbone"), path)
+
+
+def backbone_payload(model: nn.Module, fmt: str, caller: str) -> dict:
+    """The checkpoint dict of a registry backbone: format, name, head size, build arguments and
+    the state dict on CPU (``caller`` names the function in the error for other modules)."""
     model = _unwrap(model)
     if not isinstance(model, ImageBackbone) or not model.name:
-        raise TypeError("save_backbone expects a module built by build_backbone(name, ...)")
-    payload = {
-        "format": CKPT_FORMAT,
+        raise TypeError(f"{caller} expects a module built by build_backbone(name, ...)")
+    return {
+        "format": fmt,
         "name": model.name,
         "num_classes": model.num_classes,
         "build_kwargs": dict(model.build_kwargs),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    return save_torch_atomic(payload, path)
 
 
 def read_backbone_checkpoint(path: str | os.PathLike) -> dict:

@@ -41,7 +41,7 @@ from torch import nn
 
 from ..metrics import mean_average_precision as _map
 from .base import ImageBackbone
-from .checkpoint import _unwrap, save_torch_atomic
+from .checkpoint import _unwrap, backbone_payload, save_torch_atomic
 from .espnetv2 import EESP, ESPNetv2Features
 from .registry import build_backbone, get_spec
 
@@ -559,16 +559,8 @@ def save_compressed(model: nn.Module, path: str | os.PathLike) -> Path:
             "save_compressed does not support int8 models: save the float (pruned) model and "
             "re-run quantize_int8 after load_compressed (calibration takes seconds)"
         )
-    if not isinstance(model, ImageBackbone) or not model.name:
-        raise TypeError("save_compressed expects a model built by build_backbone and compressed here")
-    payload = {
-        "format": COMPRESSED_FORMAT,
-        "name": model.name,
-        "num_classes": model.num_classes,
-        "build_kwargs": dict(model.build_kwargs),
-        "compression": list(getattr(model, "compression", [])),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-    }
+    payload = backbone_payload(model, COMPRESSED_FORMAT, "save_compressed")
+    payload["compression"] = list(getattr(model, "compression", []))
     return save_torch_atomic(payload, path)
 
 
