@@ -24,9 +24,13 @@ best of 7 interleaved rounds, images/s; ``python -m thorgym.benchmarks.backbones
 
 Channels-last + bf16 autocast is the fastest eager path for all three, so ``dtype="auto"`` picks
 bf16 on CPUs with native bf16 (AVX512-BF16 or AMX) and float32 elsewhere, and
-``channels_last=True`` is the default. ``torch.compile`` is faster still (ESPNetv2 +60 %) but
-costs 30–90 s of compilation per input shape on 2 cores, so it stays opt-in (worth it for long
-runs). The machine is shared, so absolute numbers vary by 2–5× with background load.
+``channels_last=True`` is the default. Smaller models can be the other way round
+(``espnetv2_s0.5``: fp32 channels-last 914 images/s, bf16 773; BENCHMARKS.md): ``dtype="tune"``
+times both on the first batch and keeps the faster. The choice then depends on the machine and
+its load, so "tune" is for throughput runs, not for bit-reproducible ones. ``torch.compile`` is
+faster still (ESPNetv2 +60 %) but costs 30–90 s of compilation per input shape on 2 cores, so it
+stays opt-in (worth it for long runs). The machine is shared, so absolute numbers vary by 2–5×
+with background load.
 """
 
 from __future__ import annotations
@@ -66,7 +70,7 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
     ``"float16"`` (and their short forms) or a ``torch.dtype``."""
     if isinstance(dtype, torch.dtype):
         out = dtype
-    elif dtype == "auto":
+    elif dtype in ("auto", "tune"):  # "tune": the engine times this choice against float32
         if device.type == "cuda":
             out = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         elif device.type == "cpu" and cpu_has_native_bf16():
@@ -76,7 +80,7 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
     elif dtype in _DTYPES:
         out = _DTYPES[dtype]
     else:
-        raise ValueError(f"unknown dtype {dtype!r}; use 'auto' or one of {sorted(_DTYPES)}")
+        raise ValueError(f"unknown dtype {dtype!r}; use 'auto', 'tune' or one of {sorted(_DTYPES)}")
     if out not in (torch.float32, torch.bfloat16, torch.float16):
         raise ValueError(f"unsupported compute dtype {out}")
     return out
@@ -92,8 +96,9 @@ class InferenceEngine:
             separate copy or call ``.train()`` again yourself).
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, …
         dtype: compute precision through autocast: ``"auto"`` (see :func:`resolve_dtype`),
-            ``"float32"``, ``"bfloat16"`` or ``"float16"``. Weights stay float32; outputs are
-            float32.
+            ``"tune"`` (time ``"auto"``'s choice against float32 on the first batch, keep the
+            faster; :attr:`tuned` holds the images/s of both), ``"float32"``, ``"bfloat16"`` or
+            ``"float16"``. Weights stay float32; outputs are float32.
         compile: wrap the backbone in ``torch.compile`` (recompiles once per new input shape).
         cuda_graphs: on CUDA, capture one CUDA graph per input shape and replay it (ignored on
             CPU). Best with a fixed number of environments.
@@ -114,6 +119,8 @@ class InferenceEngine:
     ) -> None:
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
+        self._tune = dtype == "tune" and self.dtype != torch.float32
+        self.tuned: dict[str, float] = {}
         self.channels_last = channels_last
         self.compiled = compile
         self.cuda_graphs = bool(cuda_graphs and self.device.type == "cuda")
@@ -220,8 +227,35 @@ class InferenceEngine:
     def __call__(self, obs: np.ndarray | torch.Tensor) -> torch.Tensor:
         """``(N, out_dim)`` float32 features of the observation batch, on the engine device."""
         x = self._to_device(obs)
+        if self._tune:
+            self._pick_dtype(x)
         out = self._graph_run(x) if self.cuda_graphs else self._run(x)
         return out.float()
+
+    def _pick_dtype(self, x: torch.Tensor, rounds: int = 5, warmup: int = 3) -> None:
+        """Time the reduced dtype against float32 on this batch (interleaved, best of
+        ``rounds`` after a warm-up each) and keep the faster one."""
+        import time
+
+        candidates = [self.dtype, torch.float32]
+        best = {d: float("inf") for d in candidates}
+        for _ in range(warmup):  # allocator, autocast caches, oneDNN/cuDNN kernel selection
+            for d in candidates:
+                self.dtype = d
+                self._run(x)
+        for _ in range(rounds):
+            for d in candidates:
+                self.dtype = d
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                t0 = time.perf_counter()
+                self._run(x)
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                best[d] = min(best[d], time.perf_counter() - t0)
+        self.dtype = min(candidates, key=lambda d: best[d])
+        self.tuned = {str(d).removeprefix("torch."): x.shape[0] / best[d] for d in candidates}
+        self._tune = False
 
     def features(self, obs: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Alias of calling the engine."""

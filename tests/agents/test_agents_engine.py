@@ -104,3 +104,18 @@ def test_cuda_engine(cuda_graphs: bool) -> None:
             assert (cos > 0.99).all(), cos
     fp32 = InferenceEngine(net, device="cuda", dtype="float32", cuda_graphs=cuda_graphs)
     _assert_close(fp32(obs), ref, rel=1e-2)  # TF32 convolutions allowed
+
+
+def test_tune_keeps_the_faster_dtype_and_matches_it() -> None:
+    net = build_backbone("espnetv2_s0.5")
+    obs = _obs(4)
+    engine = InferenceEngine(net, device="cpu", dtype="tune")
+    out = engine(obs)
+    if engine.tuned:  # only timed where "auto" would pick a reduced precision
+        assert set(engine.tuned) == {"bfloat16", "float32"} and all(v > 0 for v in engine.tuned.values())
+        best = max(engine.tuned, key=engine.tuned.get)
+        assert str(engine.dtype).removeprefix("torch.") == best
+    assert engine.dtype in (torch.float32, torch.bfloat16)
+    fixed = InferenceEngine(net, device="cpu", dtype=engine.dtype)(obs)
+    torch.testing.assert_close(out, fixed)
+    torch.testing.assert_close(engine(obs), out)  # chosen once, then fixed
