@@ -235,30 +235,18 @@ def run(
     base_map = score(base)
     variants.append(("fp32", base, base, "float32", {"map": base_map}))
     variants.append(("bf16-autocast", base, base, "bfloat16", {"map": base_map}))
-    pruned = prune_channels(base, keep_ratio)
-    before = score(pruned)
-    pruned = recover(pruned, f"pruned-{keep_ratio:g}")
-    variants.append(
-        (
-            f"pruned-{keep_ratio:g}",
-            pruned,
-            pruned,
-            "float32",
-            {"map": score(pruned), "map_before_finetune": before},
-        )
-    )
-    lowrank = factorize_lowrank(base, rank_ratio)
-    before = score(lowrank)
-    lowrank = recover(lowrank, f"lowrank-{rank_ratio:g}")
-    variants.append(
-        (
-            f"lowrank-{rank_ratio:g}",
-            lowrank,
-            lowrank,
-            "float32",
-            {"map": score(lowrank), "map_before_finetune": before},
-        )
-    )
+    structured = {
+        f"pruned-{keep_ratio:g}": lambda: prune_channels(base, keep_ratio),
+        f"lowrank-{rank_ratio:g}": lambda: factorize_lowrank(base, rank_ratio),
+    }
+    compressed: dict[str, torch.nn.Module] = {}
+    for label, compress_base in structured.items():
+        model = compress_base()
+        before = score(model)
+        model = compressed[label] = recover(model, label)
+        maps = {"map": score(model), "map_before_finetune": before}
+        variants.append((label, model, model, "float32", maps))
+    pruned = compressed[f"pruned-{keep_ratio:g}"]  # also quantized below
     if int8 and dev.type == "cpu":
         for label, src in (("int8", base), (f"pruned-{keep_ratio:g}+int8", pruned)):
             t = time.perf_counter()

@@ -177,42 +177,19 @@ def test_training_smoke_checkpoint_round_trip_and_resume(savn_run):
     assert load_savn_checkpoint(final)["env_steps"] >= 50
 
 
+def _eval_savn(run, out):
+    args = ["eval", "objectnav", "--agent", "savn", "--checkpoint", str(run), "--episodes", "2"]
+    return runner.invoke(app, [*args, "--out", str(out)])
+
+
 def test_eval_of_savn_checkpoint_adapts_at_test_time(savn_run, tmp_path):
     out = tmp_path / "eval"
-    res = runner.invoke(
-        app,
-        [
-            "eval",
-            "objectnav",
-            "--agent",
-            "savn",
-            "--checkpoint",
-            str(savn_run),
-            "--episodes",
-            "2",
-            "--out",
-            str(out),
-        ],
-    )
+    res = _eval_savn(savn_run, out)
     assert res.exit_code == 0, res.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["agent"] == "savn" and metrics["episodes"] == 2
     again = tmp_path / "again"
-    runner.invoke(
-        app,
-        [
-            "eval",
-            "objectnav",
-            "--agent",
-            "savn",
-            "--checkpoint",
-            str(savn_run),
-            "--episodes",
-            "2",
-            "--out",
-            str(again),
-        ],
-    )
+    _eval_savn(savn_run, again)
     assert (out / "episodes.jsonl").read_text() == (again / "episodes.jsonl").read_text()
 
 
