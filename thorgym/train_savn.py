@@ -44,20 +44,13 @@ MAX_GRAD_NORM = 50.0
 
 def resolve_backbone_ckpt(path: str | None, backbone: str) -> str | None:
     """``None`` → ``runs/pretrain_<backbone>/backbone.pt`` if it exists (the simulator-pretrained
-    backbone of `thorgym pretrain`), else None (random frozen features); a run directory →
-    ``DIR/backbone.pt``; a file → itself. Missing explicit paths raise FileNotFoundError."""
+    backbone of `thorgym pretrain`), else None (random frozen features); an explicit file or
+    pretrain run directory is passed on as given (``load_backbone_state`` resolves a directory
+    and raises FileNotFoundError for a missing checkpoint)."""
     if path is None:
         default = Path("runs") / f"pretrain_{backbone}" / "backbone.pt"
         return str(default) if default.is_file() else None
-    p = Path(path)
-    if p.is_dir():
-        p = p / "backbone.pt"
-    if not p.is_file():
-        raise FileNotFoundError(
-            f"backbone checkpoint {p} does not exist: run `thorgym pretrain` first or pass "
-            "--backbone-ckpt FILE|RUN_DIR"
-        )
-    return str(p)
+    return str(path)
 
 
 def build_savn(
@@ -264,7 +257,6 @@ def train_savn(args: Any) -> Path:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     trainer = SAVNTrainer(args)
     meta = {
         "agent": args.agent,

@@ -83,7 +83,10 @@ def read_backbone_checkpoint(path: str | os.PathLike) -> dict:
             )
         path = path / "backbone.pt"
     if not path.is_file():
-        raise FileNotFoundError(f"backbone checkpoint not found: {path}")
+        raise FileNotFoundError(
+            f"backbone checkpoint not found: {path} (write one with `thorgym pretrain --backbone NAME "
+            "--out DIR`, then pass DIR or DIR/backbone.pt)"
+        )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated file, not a torch file, unsafe pickle, ...
