@@ -226,6 +226,7 @@ def pretrain(args: PretrainArgs) -> dict[str, Any]:
             print(f"resuming from {state_path} after epoch {start_epoch}")
 
     ytr = torch.from_numpy(tr.labels.astype(np.float32))
+    heldout_logits = None  # of the latest epoch: the final evaluation reuses them
     for epoch in range(start_epoch, args.epochs):
         t0 = time.time()
         model.train()
@@ -245,7 +246,8 @@ def pretrain(args: PretrainArgs) -> dict[str, Any]:
             opt.step()
             total += loss.item() * len(idx)
             count += len(idx)
-        held_map, _ = mean_average_precision(ho.labels, _predict(model, ho.images, dev))
+        heldout_logits = _predict(model, ho.images, dev)
+        held_map, _ = mean_average_precision(ho.labels, heldout_logits)
         train_seconds += time.time() - t0
         history.append({"epoch": epoch + 1, "train_loss": total / count, "heldout_map": held_map})
         print(f"epoch {epoch + 1}: train loss {total / count:.4f}, held-out mAP {held_map:.4f}")
@@ -271,7 +273,9 @@ def pretrain(args: PretrainArgs) -> dict[str, Any]:
     pre_feat = feature_model(model.state_dict())
     rand_feat = feature_model(init_state)
     t0 = time.time()
-    logits = {"pretrained": _predict(model, ho.images, dev)}
+    if heldout_logits is None:  # resumed after the last epoch
+        heldout_logits = _predict(model, ho.images, dev)
+    logits = {"pretrained": heldout_logits}
     for salt, (name, m) in enumerate((("random_init_probe", rand_feat), ("pretrained_probe", pre_feat))):
         logits[name] = _probe(_predict(m, tr.images, dev), tr.labels, _predict(m, ho.images, dev), args, salt)
     seconds["probes"] = time.time() - t0
