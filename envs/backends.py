@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from thorgym.sim.layout import AGENT_Y
 from thorgym.tasks import objectnav as task
 
 __all__ = [
@@ -200,18 +201,10 @@ class SimBackend:
             if isinstance(rot, Mapping):
                 rot = rot.get("y")
             hor = kwargs.get("horizon")
-            ok, err = True, ""
-            if pos is not None:
-                x, z = float(pos["x"]), float(pos["z"])
-                if not sim.position_free(0, x, z):
-                    ok, err = False, f"{action}: ({x:g}, {z:g}) is not a valid agent position"
-                else:
-                    sim.pos[0, 0, 0], sim.pos[0, 0, 2] = x, z
-            if ok and rot is not None:
-                sim.yaw[0, 0] = float(rot) % 360.0
-            if ok and hor is not None:
-                sim.horizon[0, 0] = float(hor)
-            sim._visible = None
+            x, z = (float(pos["x"]), float(pos["z"])) if pos is not None else tuple(sim.agent_poses()[0, :2])
+            ok = bool(sim.teleport([0], [x], [z], None if rot is None else [float(rot) % 360.0],
+                                   None if hor is None else [float(hor)])[0])  # fmt: skip
+            err = "" if ok else f"{action}: ({x:g}, {z:g}) is not a valid agent position"
             return self._observe(action, ok, err)
         if action not in NAV_ACTIONS:
             raise ValueError(f"SimBackend.step: unknown action {action!r}")
@@ -228,13 +221,13 @@ class SimBackend:
         vis = out.visible[0, 0].cpu().numpy()
         objs = sim.worlds[0].objects
         types = frozenset(objs[k].object_type for k in np.nonzero(vis)[0] if k < len(objs))
-        p = sim.pos[0, 0].tolist()
+        x, z, yaw, horizon = sim.agent_poses()[0].tolist()
         meta = {
             "sceneName": self.scene,
             "lastAction": action,
             "lastActionSuccess": ok,
             "errorMessage": err,
-            "agent": _agent_meta(p[0], p[1], p[2], float(sim.yaw[0, 0]), float(sim.horizon[0, 0])),
+            "agent": _agent_meta(x, AGENT_Y, z, yaw, horizon),
         }
         self.last_event = NavEvent(frame, depth, meta, types)
         return self.last_event

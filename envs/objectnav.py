@@ -1,65 +1,86 @@
-"""``thorgym/ObjectNav-v0``: SAVN-style object navigation as a Gymnasium environment."""
+"""``thorgym/ObjectNav-v0`` and ``-v1``: SAVN-style object navigation as Gymnasium environments.
+
+The rules live in :class:`thorgym.tasks.objectnav.ObjectNavTask`; this module only chooses the
+backend's worlds and hands both to the generic adapters of :mod:`thorgym.envs.task_env`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import gymnasium as gym
-import numpy as np
-from gymnasium import spaces
 from gymnasium.utils import EzPickle
-from thorgym.sim.scenes import parse_scene
 from thorgym.tasks import objectnav as task
+from thorgym.tasks.objectnav import EMBEDDING_BOUND, MAX_DEPTH, target_embeddings
 
-from .backends import BackendDied, NavEvent, make_backend
+from .backends import make_backend
+from .task_env import TaskEnv
+from .worlds import ControllerWorlds, SimWorlds
 
-MAX_DEPTH = 10.0  # depth observations are clipped to [0, MAX_DEPTH] metres
-EMBEDDING_BOUND = 6.0  # |GloVe 6B 50-d components| < 5.5
-
-__all__ = ["ObjectNavEnv", "MAX_DEPTH", "make_observation_space", "target_embeddings"]
-
-
-def target_embeddings() -> np.ndarray:
-    """(len(TARGET_TYPES), 50) float32 GloVe embeddings of the target types (read-only)."""
-    from thorgym.datasets.objectnav_embeddings import embed_types
-
-    return embed_types(task.TARGET_TYPES)
-
-
-def make_observation_space(width: int, height: int, depth: bool) -> spaces.Dict:
-    """The observation space of one ObjectNav environment."""
-    d: dict[str, spaces.Space] = {
-        "rgb": spaces.Box(0, 255, (height, width, 3), np.uint8),
-    }
-    if depth:
-        d["depth"] = spaces.Box(0.0, MAX_DEPTH, (height, width, 1), np.float32)
-    d["target"] = spaces.Discrete(len(task.TARGET_TYPES))
-    d["target_embedding"] = spaces.Box(-EMBEDDING_BOUND, EMBEDDING_BOUND, (50,), np.float32)
-    return spaces.Dict(d)
+__all__ = [
+    "EMBEDDING_BOUND",
+    "MAX_DEPTH",
+    "ObjectNavEnv",
+    "load_episode_list",
+    "make_objectnav_task",
+    "target_embeddings",
+]
 
 
-def load_episode_list(episodes: Any) -> list[task.Episode] | None:
+def load_episode_list(episodes: Any, version: str = "v0") -> list[task.Episode] | None:
     """Fixed episodes from a list of dicts / Episodes, or a shipped set's name ("val", "test")."""
     if episodes is None:
         return None
     if isinstance(episodes, str):
         from thorgym.datasets.objectnav import load_episodes
 
-        episodes = load_episodes(episodes)
+        episodes = load_episodes(episodes, version=version)
     out = [task.Episode.from_dict(e) for e in episodes]
     if not out:
         raise ValueError("episodes must contain at least one episode")
     return out
 
 
-class ObjectNavEnv(gym.Env, EzPickle):
+def make_objectnav_task(
+    *,
+    version: str,
+    split: str,
+    room_types: Sequence[str] | str | None,
+    scenes: Sequence[str] | str | None,
+    targets: Sequence[str] | None,
+    width: int,
+    height: int,
+    depth: bool,
+    max_steps: int | Mapping[str, int] | None,
+    track_paths: bool = False,
+    sensors: Sequence[str] | None = None,
+    feature_dim: int = 0,
+) -> task.ObjectNavTask:
+    """The ObjectNav task of an environment's arguments (validated)."""
+    if sensors is None:
+        sensors = ("rgb", "depth") if depth else ("rgb",)
+    return task.ObjectNavTask(
+        task.resolve_scenes(split, room_types, scenes),
+        version=version,
+        targets=targets,
+        max_steps=max_steps,
+        sensors=sensors,
+        frame_shape=(int(height), int(width)),
+        feature_dim=feature_dim,
+        track_paths=track_paths,
+    )
+
+
+class ObjectNavEnv(TaskEnv, EzPickle):
     """Object navigation in AI2-THOR scenes, SAVN's setting (Wortsman et al., CVPR 2019).
 
     ## Description
     The agent starts at a random reachable pose of a room (heading a multiple of 45°, camera
-    level) from which no instance of the target object type is visible, and must find one: end
-    the episode with ``Done`` while an instance of the target type is visible (within 1.5 m).
+    level) and must find an instance of the target object type: end the episode with ``Done``
+    while one is visible (AI2-THOR's rule: in frame, unobstructed, within 1.5 m of the agent's
+    central vertical axis). ``thorgym/ObjectNav-v1`` is SAVN's protocol: the start may be any
+    reachable pose, even one that already sees the target (L_opt = 1). ``thorgym/ObjectNav-v0``
+    (``version="v0"``) keeps thorgym's first protocol: starts never see the target.
     Targets per room type: kitchen Toaster, Microwave, Fridge, CoffeeMaker, GarbageCan, Box,
     Bowl; living room Pillow, Laptop, Television, GarbageCan, Box, Bowl; bedroom HousePlant,
     Lamp, Book, AlarmClock; bathroom Sink, ToiletPaper, SoapBottle, LightSwitch. Scenes:
@@ -93,6 +114,7 @@ class ObjectNavEnv(gym.Env, EzPickle):
     Done included), ``last_action_success``, ``backend_restart``.
 
     ## Arguments
+    - ``version``: "v1" (SAVN's protocol; the ``thorgym/ObjectNav-v1`` id) or "v0".
     - ``backend``: "sim" (built-in simulator, default) or "ai2thor" (``pip install
       'thorgym[ai2thor]'``; ``controller_kwargs={"local_executable_path": <thorgym-thor>}``
       runs the genuine client on the built-in simulator).
@@ -106,8 +128,8 @@ class ObjectNavEnv(gym.Env, EzPickle):
     - ``device``: torch device of the built-in simulator ("cpu", "cuda", "auto").
     - ``episodes``: fixed evaluation episodes instead of sampling — a list of dicts
       (``scene``, ``target``, ``position{x, z}``, ``rotation``, ``horizon``, ``l_opt``) or the
-      name of a shipped set ("val", "test"); each reset takes the next one, in order (a
-      seeded reset starts again from the first).
+      name of a shipped set of this version ("val", "test"); each reset takes the next one, in
+      order (a seeded reset starts again from the first).
     - ``render_mode``: None or "rgb_array" (the egocentric frame).
     - ``controller_kwargs``, ``timeout``: ai2thor backend only: ``Controller`` arguments, and
       seconds to wait for the AI2-THOR process before restarting it.
@@ -115,8 +137,6 @@ class ObjectNavEnv(gym.Env, EzPickle):
     ``reset(options=...)`` accepts ``{"episode": dict}`` (play this episode),
     ``{"episode_index": i}`` (the i-th fixed episode) or ``{"scene": name}`` (sample in it).
     """
-
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
     def __init__(
         self,
@@ -134,201 +154,32 @@ class ObjectNavEnv(gym.Env, EzPickle):
         render_mode: str | None = None,
         controller_kwargs: Mapping[str, Any] | None = None,
         timeout: float = 60.0,
+        version: str = "v0",
     ) -> None:
         EzPickle.__init__(
             self, backend=backend, split=split, room_types=room_types, scenes=scenes,
             targets=targets, width=width, height=height, depth=depth, max_steps=max_steps,
             device=device, episodes=episodes, render_mode=render_mode,
-            controller_kwargs=controller_kwargs, timeout=timeout,
+            controller_kwargs=controller_kwargs, timeout=timeout, version=version,
         )  # fmt: skip
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        self.render_mode = render_mode
         self.backend_name = backend
-        self.width, self.height, self.depth = int(width), int(height), bool(depth)
         self.max_steps = max_steps
-        self.scenes = task.resolve_scenes(split, room_types, scenes)
-        self.fixed_episodes = load_episode_list(episodes)
-        self._backend = make_backend(
-            backend, width=self.width, height=self.height, depth=self.depth, device=device,
-            controller_kwargs=controller_kwargs, timeout=timeout,
+        self.version = version
+        self.width, self.height, self.depth = int(width), int(height), bool(depth)
+        nav_task = make_objectnav_task(
+            version=version, split=split, room_types=room_types, scenes=scenes, targets=targets,
+            width=width, height=height, depth=depth, max_steps=max_steps, track_paths=True,
         )  # fmt: skip
-        self.sampler = task.SceneSampler(self.scenes, self._backend.pose_graph, targets)
-        self.observation_space = make_observation_space(self.width, self.height, self.depth)
-        self.action_space = spaces.Discrete(len(task.ACTIONS))
-        self._embeddings = target_embeddings()
-        self._next_fixed = 0
-        self.episode: task.Episode | None = None
-        self._event: NavEvent | None = None
-        self._steps = 0
-        self._limit = 0
-        self._success = False
-        self._restart = False
-        self._last_action: int | None = None
-        self.path: list[tuple[float, float, float, float]] = []
-
-    # -- Gymnasium API -------------------------------------------------------------------------
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        super().reset(seed=seed)
-        if seed is not None:
-            self._next_fixed = 0  # a seeded reset restarts the fixed episode sequence
-        options = dict(options or {})
-        self._restart = False
-        next_fixed = self._next_fixed
-        try:
-            self._begin(self._choose(options))
-        except BackendDied:  # the AI2-THOR process died: restart it and try once more
-            restart = getattr(self._backend, "restart", None)
-            if restart is None:
-                raise
-            restart()
-            self._next_fixed = next_fixed
-            self._begin(self._choose(options))
-            self._restart = True
-        return self._obs(), self._info()
-
-    def _choose(self, options: Mapping[str, Any]) -> task.Episode:
-        """The next episode: given in options, the next fixed one, or sampled."""
-        if "episode" in options:
-            return task.Episode.from_dict(options["episode"])
-        if self.fixed_episodes is not None:
-            i = int(options.get("episode_index", self._next_fixed))
-            self._next_fixed = i + 1
-            return self.fixed_episodes[i % len(self.fixed_episodes)]
-        return self.sampler.sample(self.np_random, scene=options.get("scene"))
-
-    def _begin(self, ep: task.Episode) -> None:
-        be = self._backend
-        if getattr(be, "scene", None) != parse_scene(ep.scene)[0] or be.last_event is None:
-            be.reset(ep.scene)
-        ev = be.step(
-            "Teleport",
-            position={"x": ep.x, "z": ep.z},
-            rotation=ep.rotation,
-            horizon=ep.horizon,
-        )
-        if not ev.success:
-            raise ValueError(
-                f"episode start pose ({ep.x}, {ep.z}) is not valid in {ep.scene}: "
-                f"{ev.metadata.get('errorMessage')}"
-            )
-        if ep.l_opt is None:
-            graph = be.pose_graph(ep.scene)
-            ep = task.Episode(
-                ep.scene, ep.target, ep.x, ep.z, ep.rotation, ep.horizon,
-                graph.l_opt(graph.pose(ep.x, ep.z, ep.rotation, ep.horizon), ep.target), ep.id,
-            )  # fmt: skip
-            if be.last_event is not ev:  # the pose graph was read through the controller
-                ev = be.step(
-                    "Teleport", position={"x": ep.x, "z": ep.z}, rotation=ep.rotation,
-                    horizon=ep.horizon,
-                )  # fmt: skip
-        self.episode = ep
-        self._event = ev
-        self._steps = 0
-        self._limit = task.max_steps_for(ep.scene, self.max_steps)
-        self._success = False
-        self._last_action = None
-        self.path = [ev.pose]
-
-    def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
-        if self.episode is None or self._event is None:
-            raise RuntimeError("call reset() before step()")
-        a = int(action)
-        if not 0 <= a < len(task.ACTIONS):
-            raise ValueError(f"action must be in [0, {len(task.ACTIONS)}), got {action!r}")
-        visible_before = self.episode.target in self._event.visible_types
-        self._restart = False
-        self._steps += 1
-        self._last_action = a
-        name = task.ACTIONS[a]
-        try:
-            if a == task.DONE:
-                ev = self._event.with_action(name, True)
-            elif not task.look_allowed(a, self._event.pose[3]):
-                msg = f"{name} failed: the camera horizon stays in {{0, 30}}"
-                ev = self._event.with_action(name, False, msg)
-            else:
-                ev = self._backend.step(name)
-        except BackendDied as e:
-            return self._restart_backend(e)
-        self._event = ev
-        self.path.append(ev.pose)
-        out = task.step_outcome(a, visible_before, self._steps, self._limit)
-        self._success = out.success
-        info = self._info(ended=out.terminated or out.truncated)
-        return self._obs(), out.reward, out.terminated, out.truncated, info
-
-    def _restart_backend(
-        self, error: BackendDied
-    ) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
-        """The backend died: restart it, truncate the episode, report it in info."""
-        restart = getattr(self._backend, "restart", None)
-        if restart is None:
-            raise error
-        restart()
-        ep = self.episode
-        ev = self._backend.step(
-            "Teleport", position={"x": ep.x, "z": ep.z}, rotation=ep.rotation, horizon=ep.horizon
-        )
-        self._event = ev
-        self._restart = True
-        self._success = False
-        return self._obs(), 0.0, False, True, self._info(ended=True)
-
-    def render(self) -> np.ndarray | None:
-        if self.render_mode != "rgb_array" or self._event is None:
-            return None
-        return np.array(self._event.frame, copy=True)
-
-    def close(self) -> None:
-        be = getattr(self, "_backend", None)
-        if be is not None:
-            be.stop()
-        self._event = None
-
-    # -- helpers ---------------------------------------------------------------------------------
-    def _obs(self) -> dict[str, Any]:
-        ev = self._event
-        tid = task.TARGET_INDEX[self.episode.target]
-        obs: dict[str, Any] = {"rgb": np.array(ev.frame, dtype=np.uint8, copy=True)}
-        if self.depth:
-            d = ev.depth_frame
-            obs["depth"] = np.clip(d, 0.0, MAX_DEPTH).astype(np.float32)[..., None]
-        obs["target"] = np.int64(tid)
-        obs["target_embedding"] = np.array(self._embeddings[tid], dtype=np.float32)
-        return obs
-
-    def _info(self, ended: bool = False) -> dict[str, Any]:
-        ep = self.episode
-        l_opt = ep.l_opt
-        return {
-            "scene": ep.scene,
-            "target": ep.target,
-            "success": bool(self._success),
-            "spl": task.spl(self._success, l_opt, self._steps) if ended else 0.0,
-            "l_opt": -1 if l_opt is None else int(l_opt),
-            "path_length": int(self._steps),
-            "last_action_success": bool(self._event.success),
-            "backend_restart": bool(self._restart),
-        }
-
-    @property
-    def backend(self) -> Any:
-        """The backend (controller contract) this environment drives."""
-        return self._backend
-
-    @property
-    def target_visible(self) -> bool:
-        """Whether an instance of the target type is visible now."""
-        return self._event is not None and self.episode.target in self._event.visible_types
-
-    def layout(self) -> dict[str, Any]:
-        """Top-down layout of the current scene (bounds, walls, objects), for maps/videos."""
-        return self._backend.layout()
-
-    @property
-    def last_action(self) -> str | None:
-        return None if self._last_action is None else task.ACTIONS[self._last_action]
+        self.scenes = nav_task.scenes
+        fixed = load_episode_list(episodes, version)
+        if backend == "sim":  # the batched simulator with one world: the vector env's code path
+            worlds: Any = SimWorlds(1, self.scenes[0], width=self.width, height=self.height,
+                                    depth=self.depth, device=device)  # fmt: skip
+        else:
+            worlds = ControllerWorlds(make_backend(
+                backend, width=self.width, height=self.height, depth=self.depth, device=device,
+                controller_kwargs=controller_kwargs, timeout=timeout,
+            ))  # fmt: skip
+        super().__init__(nav_task, worlds, fixed, render_mode)

@@ -29,12 +29,15 @@ import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 from thorgym.sim.scenes import ROOM_TYPES, parse_scene, room_type, scenes_for
+
+from .base import StepResult
 
 # -- the task's constants ------------------------------------------------------------------------
 TARGETS: dict[str, tuple[str, ...]] = {
@@ -118,11 +121,7 @@ def max_steps_for(scene_or_room: str, max_steps: int | Mapping[str, int] | None 
 
 def look_allowed(action: int, horizon: float) -> bool:
     """Whether a movement action is allowed by the horizon rule (LookUp needs 30, LookDown 0)."""
-    if action == LOOK_UP:
-        return horizon > HORIZONS[0] + 1e-3
-    if action == LOOK_DOWN:
-        return horizon < HORIZONS[-1] - 1e-3
-    return True
+    return not bool(look_blocked(np.array([action]), np.array([horizon]))[0])
 
 
 @dataclass(frozen=True)
@@ -143,10 +142,9 @@ def step_outcome(action: int, target_visible: bool, steps_taken: int, max_steps:
         steps_taken: actions taken in the episode including this one.
         max_steps: the episode's step limit.
     """
-    if action == DONE:
-        ok = bool(target_visible)
-        return StepOutcome(SUCCESS_REWARD if ok else STEP_PENALTY, True, False, ok)
-    return StepOutcome(STEP_PENALTY, False, steps_taken >= max_steps, False)
+    one = (np.array([v]) for v in (action, target_visible, steps_taken, max_steps))
+    r = step_outcomes(*one)
+    return StepOutcome(float(r.reward[0]), bool(r.terminated[0]), bool(r.truncated[0]), bool(r.success[0]))
 
 
 # -- episodes ------------------------------------------------------------------------------------
@@ -362,8 +360,10 @@ class SceneSampler:
         scenes: Sequence[str],
         graph_fn: Callable[[str], PoseGraph],
         targets: Sequence[str] | None = None,
+        min_l_opt: int = 2,
     ) -> None:
         self.scenes = list(scenes)
+        self.min_l_opt = int(min_l_opt)
         self.graph_fn = graph_fn
         self.targets = None if targets is None else tuple(targets)
         if self.targets is not None:
@@ -383,7 +383,7 @@ class SceneSampler:
             left = self.allowed_targets(s)
             while left:
                 target = left[int(rng.integers(len(left)))]
-                starts = graph.start_poses(target)
+                starts = graph.start_poses(target, self.min_l_opt)
                 if len(starts) == 0:
                     left.remove(target)
                     continue
@@ -393,6 +393,285 @@ class SceneSampler:
             if scene is not None:
                 raise ValueError(f"{s} has no ObjectNav target that can be reached and seen")
         raise RuntimeError(f"no scene of {self.scenes[:5]}… has a reachable ObjectNav target")
+
+
+# -- the batched task ----------------------------------------------------------------------------
+# Versions of the task. v0: thorgym's first protocol (starts never see the target: L_opt >= 2).
+# v1: SAVN's protocol: start anywhere reachable at horizon 0, any of the 8 headings (L_opt >= 1).
+VERSIONS: dict[str, int] = {"v0": 2, "v1": 1}  # version -> smallest L_opt of a start pose
+INFO_KEYS: tuple[str, ...] = (
+    "scene",
+    "target",
+    "success",
+    "spl",
+    "l_opt",
+    "path_length",
+    "last_action_success",
+)
+SENSORS: tuple[str, ...] = ("rgb", "depth", "features")
+MAX_DEPTH = 10.0  # depth observations are clipped to [0, MAX_DEPTH] metres
+EMBEDDING_BOUND = 6.0  # |GloVe 6B 50-d components| < 5.5
+# The simulator's navigation action of each task action (Done moves nothing).
+_NAV_NAME = {
+    MOVE_AHEAD: "MoveAhead",
+    ROTATE_LEFT: "RotateLeft",
+    ROTATE_RIGHT: "RotateRight",
+    LOOK_UP: "LookUp",
+    LOOK_DOWN: "LookDown",
+}
+
+
+def look_blocked(actions: np.ndarray, horizons: np.ndarray) -> np.ndarray:
+    """(N,) bool: LookUp at the top horizon or LookDown at the bottom one (the task forbids them)."""
+    a = np.asarray(actions)
+    h = np.asarray(horizons, dtype=np.float64)
+    return ((a == LOOK_UP) & (h <= HORIZONS[0] + 1e-3)) | ((a == LOOK_DOWN) & (h >= HORIZONS[-1] - 1e-3))
+
+
+def step_outcomes(
+    actions: np.ndarray, target_visible: np.ndarray, steps_taken: np.ndarray, max_steps: np.ndarray
+) -> StepResult:
+    """Rewards and episode ends of one batched step (the rule :func:`step_outcome` states for one).
+
+    Args: as :func:`step_outcome`, each an (N,) array.
+    """
+    done = np.asarray(actions) == DONE
+    success = done & np.asarray(target_visible, dtype=bool)
+    reward = np.where(success, SUCCESS_REWARD, STEP_PENALTY).astype(np.float64)
+    truncated = ~done & (np.asarray(steps_taken) >= np.asarray(max_steps))
+    return StepResult(reward, done.copy(), truncated, success)
+
+
+def target_embeddings() -> np.ndarray:
+    """(len(TARGET_TYPES), 50) float32 GloVe embeddings of the target types (read-only)."""
+    from thorgym.datasets.objectnav_embeddings import embed_types
+
+    return embed_types(TARGET_TYPES)
+
+
+class ObjectNavTask:
+    """ObjectNav's rules over N navigation worlds (one module, one place; see the module docstring).
+
+    Args:
+        scenes: the scenes episodes are sampled from.
+        version: "v0" (starts never see the target) or "v1" (SAVN's protocol: any reachable
+            start at horizon 0; see :data:`VERSIONS`).
+        targets: restrict the target types (default: all of each room type).
+        max_steps: step limit, an int or a mapping room type → int (default :data:`DEFAULT_MAX_STEPS`).
+        sensors: the frame observations the worlds provide, a subset of :data:`SENSORS`.
+        frame_shape: (height, width) of ``rgb``/``depth``; feature_dim: length of ``features``.
+        track_paths: keep each episode's poses (for videos and maps; off in batched training).
+
+    The worlds it is bound to provide: ``num_worlds``, ``load(i, scene)``,
+    ``teleport(i, x, z, rotation, horizon) -> (ok, message)``, ``move(nav: (N,) int) -> (N,) bool``
+    (indices into ``thorgym.sim.NAV_ACTIONS``, −1 = nothing), ``poses() -> (N, 4)``,
+    ``sensors(names) -> dict``, ``target_visible(types) -> (N,) bool``, ``pose_graph(scene)``.
+    """
+
+    name = "objectnav"
+    action_names = ACTIONS
+    info_keys = INFO_KEYS
+
+    def __init__(
+        self,
+        scenes: Sequence[str],
+        *,
+        version: str = "v0",
+        targets: Sequence[str] | None = None,
+        max_steps: int | Mapping[str, int] | None = None,
+        sensors: Sequence[str] = ("rgb",),
+        frame_shape: tuple[int, int] = (128, 128),
+        feature_dim: int = 0,
+        track_paths: bool = False,
+    ) -> None:
+        if version not in VERSIONS:
+            raise ValueError(f"unknown ObjectNav version {version!r}: use one of {sorted(VERSIONS)}")
+        bad = [s for s in sensors if s not in SENSORS]
+        if bad:
+            raise ValueError(f"unknown sensors {bad}: choose from {SENSORS}")
+        if "features" in sensors and feature_dim <= 0:
+            raise ValueError("the 'features' sensor needs feature_dim > 0")
+        if max_steps is not None:
+            max_steps_for("kitchen", max_steps)  # validates
+        self.version = version
+        self.scenes = list(scenes)
+        self.max_steps = max_steps
+        self.sensors = tuple(sensors)
+        self.frame_shape = (int(frame_shape[0]), int(frame_shape[1]))
+        self.feature_dim = int(feature_dim)
+        self.track_paths = track_paths
+        self.worlds: Any = None
+        self.sampler: SceneSampler | None = None
+        self._targets = targets
+        self._embeddings = target_embeddings()
+        from thorgym.sim.batch import NAV_INDEX  # (imports torch: only when a task is built)
+
+        self._nav_of = np.array([NAV_INDEX.get(_NAV_NAME.get(a, ""), -1) for a in range(len(ACTIONS))])
+        self._alloc(0)
+
+    # -- spaces ------------------------------------------------------------------------------
+    @property
+    def observation_space(self) -> spaces.Dict:
+        h, w = self.frame_shape
+        d: dict[str, spaces.Space] = {}
+        if "rgb" in self.sensors:
+            d["rgb"] = spaces.Box(0, 255, (h, w, 3), np.uint8)
+        if "depth" in self.sensors:
+            d["depth"] = spaces.Box(0.0, MAX_DEPTH, (h, w, 1), np.float32)
+        if "features" in self.sensors:
+            d["features"] = spaces.Box(-np.inf, np.inf, (self.feature_dim,), np.float32)
+        d["target"] = spaces.Discrete(len(TARGET_TYPES))
+        d["target_embedding"] = spaces.Box(-EMBEDDING_BOUND, EMBEDDING_BOUND, (50,), np.float32)
+        return spaces.Dict(d)
+
+    @property
+    def action_space(self) -> spaces.Discrete:
+        return spaces.Discrete(len(ACTIONS))
+
+    # -- binding and episodes ------------------------------------------------------------------
+    def _alloc(self, n: int) -> None:
+        self.episodes: list[Episode | None] = [None] * n
+        self.paths: list[list[tuple[float, float, float, float]]] = [[] for _ in range(n)]
+        self._scene = np.full(n, None, dtype=object)
+        self._target_name = np.full(n, None, dtype=object)
+        self._target = np.zeros(n, dtype=np.int64)
+        self._steps = np.zeros(n, dtype=np.int64)
+        self._limit = np.ones(n, dtype=np.int64)
+        self._l_opt = np.full(n, -1, dtype=np.int64)
+        self._success = np.zeros(n, dtype=bool)
+        self._ended = np.zeros(n, dtype=bool)
+        self._last_ok = np.ones(n, dtype=bool)
+        self._visible = np.zeros(n, dtype=bool)
+
+    def bind(self, worlds: Any) -> None:
+        """Drive these worlds (a backend's N worlds) from now on."""
+        self.worlds = worlds
+        self.sampler = SceneSampler(self.scenes, worlds.pose_graph, self._targets, VERSIONS[self.version])
+        self._alloc(worlds.num_worlds)
+
+    def episode_from_dict(self, d: Mapping[str, Any]) -> Episode:
+        return Episode.from_dict(d)
+
+    def sample_episode(self, rng: np.random.Generator, options: Mapping[str, Any]) -> Episode:
+        if "episode" in options:
+            return Episode.from_dict(options["episode"])
+        return self.sampler.sample(rng, scene=options.get("scene"))
+
+    def begin(self, i: int, ep: Episode) -> None:
+        """Put world i at the start pose of an episode (its l_opt filled in when unknown)."""
+        w = self.worlds
+        w.load(i, ep.scene)
+        ok, message = w.teleport(i, ep.x, ep.z, ep.rotation, ep.horizon)
+        if not ok:
+            raise ValueError(f"episode start pose ({ep.x}, {ep.z}) is not valid in {ep.scene}: {message}")
+        if ep.l_opt is None:
+            g = w.pose_graph(ep.scene)
+            ep = replace(ep, l_opt=g.l_opt(g.pose(ep.x, ep.z, ep.rotation, ep.horizon), ep.target))
+        self.episodes[i] = ep
+        self._scene[i] = ep.scene
+        self._target_name[i] = ep.target
+        self._target[i] = TARGET_INDEX[ep.target]
+        self._steps[i] = 0
+        self._limit[i] = max_steps_for(ep.scene, self.max_steps)
+        self._l_opt[i] = -1 if ep.l_opt is None else ep.l_opt
+        self._success[i] = False
+        self._ended[i] = False
+        self._last_ok[i] = True
+        if self.track_paths:
+            self.paths[i] = [(ep.x, ep.z, float(ep.rotation) % 360.0, float(ep.horizon))]
+
+    # -- stepping --------------------------------------------------------------------------------
+    def step(self, actions: np.ndarray, live: np.ndarray) -> StepResult:
+        """Apply (N,) task actions in the worlds where ``live``; the others stand still."""
+        a = np.asarray(actions, dtype=np.int64)
+        live = np.asarray(live, dtype=bool)
+        blocked = live & look_blocked(a, self.worlds.poses()[:, 3])
+        go = live & (a != DONE) & ~blocked
+        ok = self.worlds.move(np.where(go, self._nav_of[a], -1))
+        self._steps[live] += 1
+        out = step_outcomes(a, self._visible, self._steps, self._limit)
+        for f in (out.reward, out.terminated, out.truncated, out.success):
+            f[~live] = 0
+        self._success = np.where(live, out.success, self._success)
+        self._last_ok = np.where(go, ok, live & ~blocked)
+        self._ended = np.where(live, out.terminated | out.truncated, self._ended)
+        if self.track_paths:
+            poses = self.worlds.poses()
+            for i in np.nonzero(live)[0]:
+                self.paths[i].append(tuple(float(v) for v in poses[i]))
+        return out
+
+    def truncate(self, i: int) -> None:
+        """End world i's episode without success (e.g. the backend process was restarted)."""
+        self._success[i] = False
+        self._ended[i] = True
+
+    def observe(self) -> dict[str, np.ndarray]:
+        frames = self.worlds.sensors(self.sensors)
+        self._visible = np.asarray(self.worlds.target_visible(self._target_name), dtype=bool)
+        obs: dict[str, np.ndarray] = {}
+        if "rgb" in self.sensors:
+            obs["rgb"] = frames["rgb"]
+        if "depth" in self.sensors:
+            obs["depth"] = np.clip(frames["depth"], 0.0, MAX_DEPTH).astype(np.float32)[..., None]
+        if "features" in self.sensors:
+            obs["features"] = np.asarray(frames["features"], dtype=np.float32)
+        obs["target"] = self._target.copy()
+        obs["target_embedding"] = np.asarray(self._embeddings[self._target], dtype=np.float32)
+        return obs
+
+    @property
+    def target_visible(self) -> np.ndarray:
+        """(N,) bool: an instance of the target type is visible now."""
+        return self._visible.copy()
+
+    # -- measures --------------------------------------------------------------------------------
+    def _spl(self) -> np.ndarray:
+        l_opt, steps = self._l_opt, self._steps
+        ok = self._ended & self._success & (l_opt > 0)
+        return np.where(ok, l_opt / np.maximum(np.maximum(steps, l_opt), 1), 0.0).astype(np.float64)
+
+    def info(self) -> dict[str, np.ndarray]:
+        return {
+            "scene": self._scene.copy(),
+            "target": self._target_name.copy(),
+            "success": self._success.copy(),
+            "spl": self._spl(),
+            "l_opt": self._l_opt.copy(),
+            "path_length": self._steps.copy(),
+            "last_action_success": self._last_ok.copy(),
+        }
+
+    def record(self, i: int) -> dict[str, Any]:
+        """The per-episode record of world i (its episode so far; final once it ended)."""
+        ep = self.episodes[i]
+        return {
+            "episode": ep.id,
+            "scene": ep.scene,
+            "room_type": room_type(ep.scene),
+            "target": ep.target,
+            "start": {"position": {"x": ep.x, "z": ep.z}, "rotation": ep.rotation, "horizon": ep.horizon},
+            "success": bool(self._success[i]),
+            "path_length": int(self._steps[i]),
+            "l_opt": int(self._l_opt[i]),
+            "spl": float(self._spl()[i]),
+        }
+
+    def summarize(self, records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+        return summarize(records)
+
+    def expert_action(self, i: int) -> int:
+        """A shortest-path action of world i towards a pose that sees the target (Done there)."""
+        ep = self.episodes[i]
+        graph = self.worlds.pose_graph(ep.scene)
+        pose = graph.pose(*self.worlds.poses()[i])
+        dist = graph.distances(ep.target)
+        if pose is None or dist[pose] <= 0:
+            return DONE
+        for a in range(graph.next_pose.shape[1]):
+            if dist[graph.next_pose[pose, a]] == dist[pose] - 1:
+                return a
+        return DONE
 
 
 # -- pose graphs on the built-in simulator ------------------------------------------------------
@@ -815,6 +1094,11 @@ def _basis(yaw: float, horizon: float) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 __all__ = [
     "ACTIONS",
+    "ObjectNavTask",
+    "VERSIONS",
+    "look_blocked",
+    "step_outcomes",
+    "target_embeddings",
     "DEFAULT_MAX_STEPS",
     "Episode",
     "HEADINGS",

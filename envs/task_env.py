@@ -1,0 +1,360 @@
+"""Generic environment adapters over (task, worlds): one Gymnasium env, one batched VectorEnv.
+
+Both drive the same task object (``thorgym.tasks``) over a backend's worlds
+(``thorgym.envs.worlds``); the single env is the N = 1 case of the same calls, so a single
+environment reset with seed ``s + i`` plays exactly what sub-environment i of the vector env
+plays after ``reset(seed=s)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+from thorgym.tasks.base import Task
+
+from .backends import BackendDied
+
+__all__ = ["EpisodeSource", "TaskEnv", "TaskVectorEnv", "autoreset_mode"]
+
+
+def autoreset_mode(mode: str | AutoresetMode) -> AutoresetMode:
+    m = AutoresetMode(mode) if isinstance(mode, str) else mode
+    if m not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+        raise ValueError(f"autoreset_mode must be NEXT_STEP or SAME_STEP, got {mode!r}")
+    return m
+
+
+class EpisodeSource:
+    """Where each sub-environment's next episode comes from: given in the reset options, the
+    next of a fixed list (sub-environment i plays episodes i, i+N, i+2N, …), or sampled by the
+    task from the sub-environment's generator."""
+
+    def __init__(self, task: Task, num_envs: int, fixed: Sequence[Any] | None) -> None:
+        self.task = task
+        self.num_envs = num_envs
+        self.fixed = None if fixed is None else [task.episode_from_dict(e) for e in fixed]
+        if self.fixed is not None and not self.fixed:
+            raise ValueError("episodes must contain at least one episode")
+        self.next_index = np.arange(num_envs)
+
+    def restart(self, i: int) -> None:
+        self.next_index[i] = i
+
+    def next(self, i: int, rng: np.random.Generator, options: Mapping[str, Any]) -> Any:
+        if "episode" in options:
+            return self.task.episode_from_dict(options["episode"])
+        if self.fixed is not None:
+            k = int(options.get("episode_index", self.next_index[i]))
+            self.next_index[i] = k + self.num_envs
+            return self.fixed[k % len(self.fixed)]
+        return self.task.sample_episode(rng, options)
+
+
+def _item(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+class TaskEnv(gym.Env):
+    """A task on one world as a Gymnasium environment (the concrete env classes document the task).
+
+    Args:
+        task: the task's rules (``thorgym.tasks``); worlds: the backend's worlds (N = 1).
+        episodes: fixed episodes (task dicts or episode objects) played in order instead of
+            sampled; a seeded reset starts again from the first.
+        render_mode: None or "rgb_array" (the egocentric frame).
+
+    ``reset(options=...)`` accepts ``{"episode": dict}`` (play this episode), ``{"episode_index":
+    i}`` (the i-th fixed episode) and the task's own sampling options (e.g. ``{"scene": name}``).
+    A backend that dies (``BackendDied``) is restarted: the episode is truncated with
+    ``info["backend_restart"] = True``.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(
+        self, task: Task, worlds: Any, episodes: Sequence[Any] | None = None, render_mode: str | None = None
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        if worlds.num_worlds != 1:
+            raise ValueError(f"TaskEnv drives one world, got {worlds.num_worlds}; use TaskVectorEnv")
+        self.task, self.worlds = task, worlds
+        task.bind(worlds)
+        self.render_mode = render_mode
+        self.observation_space = task.observation_space
+        self.action_space = task.action_space
+        self.source = EpisodeSource(task, 1, episodes)
+        self._obs: dict[str, Any] | None = None
+        self._restarted = False
+        self._last_action: int | None = None
+
+    @property
+    def fixed_episodes(self) -> list[Any] | None:
+        return self.source.fixed
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        super().reset(seed=seed)
+        if seed is not None:
+            self.source.restart(0)
+        options = dict(options or {})
+        self._restarted = False
+        self._last_action = None
+        mark = int(self.source.next_index[0])
+        try:
+            self.task.begin(0, self.source.next(0, self.np_random, options))
+            obs = self.task.observe()
+        except BackendDied:  # the AI2-THOR process died: restart it and try once more
+            self._restart_worlds()
+            self.source.next_index[0] = mark
+            self.task.begin(0, self.source.next(0, self.np_random, options))
+            obs = self.task.observe()
+            self._restarted = True
+        self._obs = {k: _item(v[0]) for k, v in obs.items()}
+        return self._obs, self._info()
+
+    def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        if self._obs is None:
+            raise RuntimeError("call reset() before step()")
+        n = self.action_space.n
+        try:
+            a = int(action)
+        except (TypeError, ValueError):
+            raise ValueError(f"action must be an integer in [0, {n}), got {action!r}") from None
+        if not 0 <= a < n or a != action:
+            raise ValueError(f"action must be in [0, {n}), got {action!r}")
+        self._restarted = False
+        self._last_action = a
+        try:
+            out = self.task.step(np.array([a]), np.ones(1, dtype=bool))
+            obs = self.task.observe()
+        except BackendDied:
+            return self._truncate_after_restart()
+        self._obs = {k: _item(v[0]) for k, v in obs.items()}
+        return self._obs, float(out.reward[0]), bool(out.terminated[0]), bool(out.truncated[0]), self._info()
+
+    def _restart_worlds(self) -> None:
+        restart = getattr(self.worlds, "restart", None)
+        if restart is None:
+            raise RuntimeError("the backend died and cannot be restarted")
+        restart()
+
+    def _truncate_after_restart(self) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        """The backend died mid-episode: restart it, truncate the episode, say so in info."""
+        self._restart_worlds()
+        ep = self.task.episodes[0]
+        self.worlds.teleport(0, ep.x, ep.z, ep.rotation, ep.horizon)
+        self.task.truncate(0)
+        self._obs = {k: _item(v[0]) for k, v in self.task.observe().items()}
+        self.task.truncate(0)
+        self._restarted = True
+        return self._obs, 0.0, False, True, self._info()
+
+    def _info(self) -> dict[str, Any]:
+        info = {k: _item(v[0]) for k, v in self.task.info().items()}
+        info["backend_restart"] = self._restarted
+        return info
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array" or self._obs is None or "rgb" not in self._obs:
+            return None
+        return np.array(self._obs["rgb"], copy=True)
+
+    def close(self) -> None:
+        worlds = getattr(self, "worlds", None)
+        if worlds is not None:
+            worlds.close()
+        self._obs = None
+
+    # -- what maps, videos and the oracle read -------------------------------------------------
+    @property
+    def episode(self) -> Any:
+        """The current episode."""
+        return self.task.episodes[0]
+
+    @property
+    def path(self) -> list[tuple[float, ...]]:
+        """Poses of the current episode so far (when the task tracks paths)."""
+        return self.task.paths[0]
+
+    @property
+    def backend(self) -> Any:
+        """The controller-contract backend behind the world, else the worlds object (both give
+        ``pose_graph(scene)``)."""
+        return getattr(self.worlds, "backend", self.worlds)
+
+    def pose_graph(self, scene: str) -> Any:
+        return self.worlds.pose_graph(scene)
+
+    @property
+    def target_visible(self) -> bool:
+        return bool(self.task.target_visible[0])
+
+    @property
+    def last_action(self) -> str | None:
+        return None if self._last_action is None else self.task.action_names[self._last_action]
+
+    def layout(self) -> dict[str, Any]:
+        """Top-down layout of the current scene (bounds, walls, objects), for maps and videos."""
+        return self.worlds.layout(0)
+
+    def expert_action(self) -> int:
+        """The task's shortest-path action from the current state."""
+        return int(self.task.expert_action(0))
+
+
+class TaskVectorEnv(VectorEnv):
+    """A task on N worlds of one batched backend as a Gymnasium ``VectorEnv``.
+
+    Args:
+        task, worlds, episodes, render_mode: as :class:`TaskEnv` (``worlds.num_worlds`` = N).
+        autoreset_mode: ``NEXT_STEP`` (default: the step after an episode ended resets that
+            sub-environment and ignores its action) or ``SAME_STEP`` (the ending step returns
+            the next episode's first observation; the last one is in ``info["final_obs"]``, the
+            ending info in ``info["final_info"]``).
+
+    ``reset(options={"reset_mask": mask})`` resets only the sub-environments where mask is True.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10, "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(
+        self,
+        task: Task,
+        worlds: Any,
+        episodes: Sequence[Any] | None = None,
+        render_mode: str | None = None,
+        autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+    ) -> None:
+        if render_mode is not None and render_mode != "rgb_array":
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        n = worlds.num_worlds
+        self.task, self.worlds = task, worlds
+        task.bind(worlds)
+        self.num_envs = n
+        self.render_mode = render_mode
+        self.autoreset_mode = globals()["autoreset_mode"](autoreset_mode)
+        self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
+        self.single_observation_space = task.observation_space
+        self.single_action_space = task.action_space
+        self.observation_space = batch_space(self.single_observation_space, n)
+        self.action_space = batch_space(self.single_action_space, n)
+        self.source = EpisodeSource(task, n, episodes)
+        self._rngs: list[np.random.Generator | None] = [None] * n
+        self._needs_reset = np.zeros(n, dtype=bool)
+        self._all = np.ones(n, dtype=bool)
+        self._obs: dict[str, np.ndarray] | None = None
+        self._started = False
+        self.closed = False
+
+    @property
+    def fixed_episodes(self) -> list[Any] | None:
+        return self.source.fixed
+
+    def _begin(self, i: int, options: Mapping[str, Any]) -> None:
+        rng = self._rngs[i]
+        if rng is None:
+            rng, _ = seeding.np_random(None)
+            self._rngs[i] = rng
+        self.task.begin(i, self.source.next(i, rng, options))
+        self._needs_reset[i] = False
+
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        if self.closed:
+            raise RuntimeError("the vector environment is closed")
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
+        mask = self._all.copy() if mask is None else np.asarray(mask, bool)
+        if mask.shape != (self.num_envs,):
+            raise ValueError(f"reset_mask must have shape ({self.num_envs},)")
+        if isinstance(seed, int | np.integer):
+            super().reset(seed=int(seed))
+            seeds: list[int | None] = [int(seed) + i for i in range(self.num_envs)]
+        elif seed is None:
+            seeds = [None] * self.num_envs
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"seed must be an int or a list of {self.num_envs} seeds")
+        for i in np.nonzero(mask)[0]:
+            if seeds[i] is not None:
+                self._rngs[i], _ = seeding.np_random(seeds[i])
+                self.source.restart(i)
+            self._begin(i, options)
+        self._started = True
+        self._obs = self.task.observe()
+        return self._obs, self._infos()
+
+    def step(
+        self, actions: Any
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        if not self._started:
+            raise RuntimeError("call reset() before step()")
+        n_act = self.single_action_space.n
+        a = np.asarray(actions).reshape(-1)
+        if a.shape != (self.num_envs,) or not np.issubdtype(a.dtype, np.integer) or (a < 0).any() or (
+            a >= n_act
+        ).any():
+            raise ValueError(f"actions must be {self.num_envs} integers in [0, {n_act}), got {actions!r}")
+        resetting = self._needs_reset.copy()
+        out = self.task.step(a.astype(np.int64), ~resetting)
+        ended = out.terminated | out.truncated
+        n = self.num_envs
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            for i in np.nonzero(resetting)[0]:
+                self._begin(i, {})
+            obs = self.task.observe()
+            infos = self._infos()
+            self._needs_reset = ended.copy()
+        else:
+            obs = self.task.observe()
+            infos = self._infos()
+            if ended.any():
+                final_obs = np.full(n, None, dtype=object)
+                for i in np.nonzero(ended)[0]:
+                    final_obs[i] = {k: v[i].copy() for k, v in obs.items()}
+                    self._begin(i, {})
+                final_info = infos
+                obs = self.task.observe()
+                infos = self._infos()
+                infos["final_obs"] = final_obs
+                infos["_final_obs"] = ended.copy()
+                infos["final_info"] = final_info
+                infos["_final_info"] = ended.copy()
+        self._obs = obs
+        return obs, out.reward.astype(np.float64), out.terminated, out.truncated, infos
+
+    def _infos(self) -> dict[str, Any]:
+        info: dict[str, Any] = dict(self.task.info())
+        info["backend_restart"] = np.zeros(self.num_envs, dtype=bool)
+        for k in list(info):
+            info["_" + k] = self._all.copy()
+        return info
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        if self.render_mode != "rgb_array" or self._obs is None or "rgb" not in self._obs:
+            return None
+        return tuple(np.array(f) for f in self._obs["rgb"])
+
+    def close_extras(self, **kwargs: Any) -> None:
+        self.worlds.close()
+        self._obs = None
+
+    @property
+    def episodes(self) -> list[Any]:
+        """The current episode of every sub-environment."""
+        return list(self.task.episodes)
+
+    @property
+    def target_visible(self) -> np.ndarray:
+        """(N,) bool: the target is visible now, per sub-environment."""
+        return self.task.target_visible

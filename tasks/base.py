@@ -1,0 +1,79 @@
+"""The task protocol: what every thorgym task implements once, batched over N worlds.
+
+A task holds its rules and nothing else. An environment adapter (``thorgym.envs.task_env``) owns
+the Gymnasium plumbing (seeding, autoreset, fixed episode lists, info batching) and drives the
+task over a backend's N worlds; a single environment is N = 1 of the same code path.
+
+The life of a batch, as the adapters call it::
+
+    task.bind(worlds)                         # once: the batched backend the task drives
+    task.begin(i, episode)                    # put world i at the start of an episode
+    obs = task.observe()                      # observations of all N worlds (dict of arrays)
+    out = task.step(actions, live)            # apply (N,) actions where live; rewards, ends
+    obs = task.observe()
+    task.info()                               # per-world info arrays (the episode so far)
+    task.record(i)                            # the per-episode record once world i's episode ended
+
+``summarize(records)`` turns per-episode records into the task's measures (success, SPL, …).
+Tasks see a backend only through the worlds object they are bound to (its public methods),
+never through simulator internals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from gymnasium import spaces
+
+
+@dataclass
+class StepResult:
+    """What one batched step of a task returns: (N,) arrays."""
+
+    reward: np.ndarray  # float64
+    terminated: np.ndarray  # bool: the task's own end (e.g. Done)
+    truncated: np.ndarray  # bool: a step limit (or a backend restart)
+    success: np.ndarray  # bool: the episode succeeded on this step
+
+
+@runtime_checkable
+class Task(Protocol):
+    """One task's rules, batched over the N worlds it is bound to."""
+
+    name: str
+    action_names: tuple[str, ...]
+
+    @property
+    def observation_space(self) -> spaces.Dict: ...
+
+    @property
+    def action_space(self) -> spaces.Space: ...
+
+    @property
+    def info_keys(self) -> tuple[str, ...]: ...
+
+    def bind(self, worlds: Any) -> None: ...
+
+    def sample_episode(self, rng: np.random.Generator, options: Mapping[str, Any]) -> Any: ...
+
+    def episode_from_dict(self, d: Mapping[str, Any]) -> Any: ...
+
+    def begin(self, i: int, episode: Any) -> None: ...
+
+    def step(self, actions: np.ndarray, live: np.ndarray) -> StepResult: ...
+
+    def observe(self) -> dict[str, np.ndarray]: ...
+
+    def info(self) -> dict[str, np.ndarray]: ...
+
+    def record(self, i: int) -> dict[str, Any]: ...
+
+    def summarize(self, records: Iterable[Mapping[str, Any]]) -> dict[str, Any]: ...
+
+
+def batch_indices(mask: np.ndarray | Sequence[bool]) -> np.ndarray:
+    """Indices where a (N,) mask is True."""
+    return np.nonzero(np.asarray(mask, dtype=bool))[0]
