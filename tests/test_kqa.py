@@ -1,4 +1,4 @@
-"""Embodied knowledge QA: generator (thorgym.datasets.kqa) and baselines (thorgym.eval.kqa_baselines).
+"""Embodied knowledge QA: generator (thorgym.kqa.generate) and baselines (thorgym.kqa.baselines).
 
 A tiny split (one scene per room type and split, three 96x96 views per scene) is generated once
 per module; a larger end-to-end run is marked ``slow``.
@@ -14,17 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from thorgym.datasets.kqa import (
-    KB_PATH,
-    SUBTYPES,
-    generate_kqa,
-    load_knowledge_base,
-    split_files,
-    ten_answers,
-)
-from thorgym.eval.okvqa import CATEGORIES, evaluate
+from thorgym.eval.okvqa import evaluate
 from thorgym.eval.okvqa_harness import find_image
-from thorgym.eval.okvqa_io import load_annotations, load_questions
+from thorgym.kqa.format import CATEGORIES, SUBTYPES, load_annotations, load_questions, split_files
+from thorgym.kqa.generate import generate_kqa
+from thorgym.kqa.knowledge import KB_PATH, load_knowledge_base, ten_answers
 from thorgym.sim.objects import OBJECT_TYPES
 from thorgym.sim.scenes import split_of
 
@@ -193,7 +187,7 @@ def test_generate_rejects_bad_arguments(tmp_path: Path) -> None:
 
 
 def test_baselines_run_end_to_end(tiny: tuple[Path, dict], tmp_path: Path) -> None:
-    from thorgym.eval.kqa_baselines import (
+    from thorgym.kqa.baselines import (
         BASELINES,
         format_results_markdown,
         run_baselines,
@@ -223,7 +217,7 @@ def test_baselines_run_end_to_end(tiny: tuple[Path, dict], tmp_path: Path) -> No
 
 @pytest.mark.slow
 def test_larger_split_end_to_end(tmp_path: Path) -> None:
-    from thorgym.eval.kqa_baselines import run_baselines
+    from thorgym.kqa.baselines import run_baselines
 
     summary = generate_kqa(
         tmp_path / "kqa",
