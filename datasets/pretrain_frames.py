@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from thorgym.sim.objects import TYPE_NAMES
 from thorgym.sim.scenes import scenes_for
 from thorgym.tasks.objectnav import HEADINGS, HORIZONS, TARGET_TYPES

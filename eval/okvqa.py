@@ -37,7 +37,8 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from thorgym.eval.okvqa_io import (
+from thorgym.kqa.format import (
+    CATEGORIES,
     NUM_ANSWERS,
     JSONSource,
     OKVQAFormatError,
@@ -68,20 +69,6 @@ __all__ = [
     "write_results",
 ]
 
-CATEGORIES: dict[str, str] = {
-    "one": "Vehicles and Transportation",
-    "two": "Brands, Companies and Products",
-    "three": "Objects, Material and Clothing",
-    "four": "Sports and Recreation",
-    "five": "Cooking and Food",
-    "six": "Geography, History, Language and Culture",
-    "seven": "People and Everyday Life",
-    "eight": "Plants and Animals",
-    "nine": "Science and Technology",
-    "ten": "Weather and Climate",
-    "other": "Other",
-}
-"""OK-VQA knowledge category of each ``question_type`` value of the annotation files."""
 
 # --------------------------------------------------------------------------------------------
 # Normalisation tables (as in the official evaluation).

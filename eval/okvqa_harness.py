@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
+from tqdm.auto import tqdm
+
 from thorgym.eval.okvqa import _check_questions_match, evaluate
-from thorgym.eval.okvqa_io import (
+from thorgym.kqa.format import (
     JSONSource,
     _describe,
     _examples,
@@ -24,7 +26,6 @@ from thorgym.eval.okvqa_io import (
     write_json_atomic,
     write_results,
 )
-from tqdm.auto import tqdm
 
 __all__ = ["IMAGE_SUFFIXES", "AnswerFn", "find_image", "run_model"]
 

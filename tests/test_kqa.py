@@ -1,4 +1,4 @@
-"""Embodied knowledge QA: generator (thorgym.datasets.kqa) and baselines (thorgym.eval.kqa_baselines).
+"""Embodied knowledge QA: generator (thorgym.kqa.generate) and baselines (thorgym.kqa.baselines).
 
 A tiny split (one scene per room type and split, three 96x96 views per scene) is generated once
 per module; a larger end-to-end run is marked ``slow``.
@@ -14,17 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from thorgym.datasets.kqa import (
-    KB_PATH,
-    SUBTYPES,
-    generate_kqa,
-    load_knowledge_base,
-    split_files,
-    ten_answers,
-)
-from thorgym.eval.okvqa import CATEGORIES, evaluate
+
+from thorgym.eval.okvqa import evaluate
 from thorgym.eval.okvqa_harness import find_image
-from thorgym.eval.okvqa_io import load_annotations, load_questions
+from thorgym.kqa.format import CATEGORIES, SUBTYPES, load_annotations, load_questions, split_files
+from thorgym.kqa.generate import generate_kqa
+from thorgym.kqa.knowledge import KB_PATH, load_knowledge_base, ten_answers
 from thorgym.sim.objects import OBJECT_TYPES
 from thorgym.sim.scenes import split_of
 
@@ -193,7 +188,7 @@ def test_generate_rejects_bad_arguments(tmp_path: Path) -> None:
 
 
 def test_baselines_run_end_to_end(tiny: tuple[Path, dict], tmp_path: Path) -> None:
-    from thorgym.eval.kqa_baselines import (
+    from thorgym.kqa.baselines import (
         BASELINES,
         format_results_markdown,
         run_baselines,
@@ -223,7 +218,7 @@ def test_baselines_run_end_to_end(tiny: tuple[Path, dict], tmp_path: Path) -> No
 
 @pytest.mark.slow
 def test_larger_split_end_to_end(tmp_path: Path) -> None:
-    from thorgym.eval.kqa_baselines import run_baselines
+    from thorgym.kqa.baselines import run_baselines
 
     summary = generate_kqa(
         tmp_path / "kqa",
@@ -241,3 +236,41 @@ def test_larger_split_end_to_end(tmp_path: Path) -> None:
     assert results["most_frequent_prefix"]["overall"] >= mf
     assert results["retrieval_oracle"]["overall"] > results["question_only"]["overall"] > mf
     assert results["retrieval_trained"]["overall"] > mf
+
+
+def _imports(package: str) -> dict[str, set[str]]:
+    """Every ``thorgym.*`` module imported (at any depth) by each source file of ``package``."""
+    import ast
+    import importlib
+
+    root = Path(importlib.import_module(package).__file__).parent
+    out: dict[str, set[str]] = {}
+    for path in sorted(root.glob("*.py")):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(a.name for a in node.names)
+        out[path.name] = {n for n in names if n.startswith("thorgym")}
+    return out
+
+
+def test_layers_datasets_never_import_eval_and_eval_only_the_kqa_format() -> None:
+    for name, mods in _imports("thorgym.datasets").items():
+        assert not [m for m in mods if m.startswith("thorgym.eval")], name
+    for name, mods in _imports("thorgym.eval").items():
+        kqa = {m for m in mods if m.startswith("thorgym.kqa")}
+        assert kqa <= {"thorgym.kqa.format"}, (name, kqa)
+
+
+def test_scorer_import_does_not_load_the_generator() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, thorgym.eval.okvqa, thorgym.eval.okvqa_harness; "
+        "sys.exit(any(m in sys.modules for m in "
+        "('thorgym.kqa.generate', 'thorgym.kqa.baselines', 'thorgym.sim')))"
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from thorgym.agents.backbones import load_backbone
 from thorgym.agents.backbones.checkpoint import read_backbone_checkpoint
 from thorgym.agents.metrics import average_precision, mean_average_precision
@@ -21,10 +22,9 @@ from thorgym.datasets.pretrain_frames import (
     labels_from_instance,
     load_or_generate,
 )
+from thorgym.pretrain import PretrainArgs, pretrain
 from thorgym.sim.batch import BatchedSimulator
 from thorgym.tasks.objectnav import TARGET_TYPES
-
-from thorgym.pretrain import PretrainArgs, pretrain
 
 METRIC_KEYS = {
     "backbone",

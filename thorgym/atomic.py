@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_writer", "write_bytes_atomic", "write_json_atomic"]
+__all__ = ["atomic_writer", "write_bytes_atomic", "write_json_atomic", "write_text_atomic"]
 
 
 @contextmanager
@@ -52,6 +52,11 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     with atomic_writer(path) as f:
         f.write(data)
     return Path(path)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str, *, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` atomically, encoded as ``encoding`` (newlines kept as given)."""
+    return write_bytes_atomic(path, text.encode(encoding))
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any, *, indent: int | None = None) -> Path:

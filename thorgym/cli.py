@@ -378,7 +378,7 @@ def data_kqa(
 ) -> None:
     """Embodied knowledge QA: generate an OK-VQA-format split from simulator scenes (train and
     test on disjoint scenes) and score the baselines with the official metric."""
-    from thorgym.datasets.kqa import generate_kqa
+    from thorgym.kqa.generate import generate_kqa
 
     try:
         summary = generate_kqa(
@@ -395,7 +395,7 @@ def data_kqa(
         raise typer.BadParameter(str(e)) from None
     typer.echo(f"wrote the split to {out} in {summary.get('seconds', 0):.0f} s")
     if baselines:
-        from thorgym.eval.kqa_baselines import format_results_markdown, run_baselines
+        from thorgym.kqa.baselines import format_results_markdown, run_baselines
 
         results = run_baselines(out, out / "baselines", detector="both")
         typer.echo(format_results_markdown(results))

@@ -29,7 +29,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -37,6 +37,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from thorgym.agents.metrics import mean_average_precision
+
+if TYPE_CHECKING:
+    from thorgym.datasets.pretrain_frames import FrameSet
 
 STATE_FORMAT = "thorgym.pretrain_state/1"
 # Arguments a resumed run must share with the checkpoint (epochs may grow; device may change).
@@ -164,20 +167,12 @@ def _probe(
         return head(xte).numpy()
 
 
-# -- the command --------------------------------------------------------------------------------
-def pretrain(args: PretrainArgs) -> dict[str, Any]:
-    """Render (or load) the frames, pretrain, evaluate, write ``OUT``; return the metrics dict."""
-    from thorgym.agents.backbones import build_backbone, save_backbone
-    from thorgym.agents.backbones.checkpoint import save_torch_atomic
-    from thorgym.atomic import write_json_atomic
-    from thorgym.datasets.pretrain_frames import LABEL_TYPES, NUM_TARGET_TYPES, load_or_generate
-
-    args.validate()
-    dev = _device(args.device)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t_start = time.time()
-    seconds: dict[str, float] = {}
+# -- the command, step by step ------------------------------------------------------------------
+def _load_frames(
+    args: PretrainArgs, out: Path, dev: torch.device, seconds: dict[str, float]
+) -> tuple[FrameSet, FrameSet, dict[str, bool]]:
+    """Render or load the train and held-out frames; return (train, heldout, from-cache flags)."""
+    from thorgym.datasets.pretrain_frames import load_or_generate
 
     frames = {}
     cached = {}
@@ -194,93 +189,144 @@ def pretrain(args: PretrainArgs) -> dict[str, Any]:
             progress=args.progress,
         )
         seconds[f"frames_{split}"] = time.time() - t0
-    tr, ho = frames["train"], frames["heldout"]
-    num_classes = len(LABEL_TYPES)
+    return frames["train"], frames["heldout"], cached
 
-    # The model, and its initial feature weights (the random-init reference).
+
+@dataclass
+class _Run:
+    """What a pretraining run carries from epoch to epoch (and what its checkpoint holds)."""
+
+    model: nn.Module
+    init_state: dict[str, torch.Tensor]  # the random initial weights: the random-init reference
+    opt: torch.optim.Optimizer
+    start_epoch: int = 0
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    train_seconds: float = 0.0
+
+
+def _new_run(args: PretrainArgs, num_classes: int, dev: torch.device) -> _Run:
+    from thorgym.agents.backbones import build_backbone
+
     torch.manual_seed(args.seed)
     model = build_backbone(args.backbone, num_classes=num_classes).to(dev)
     init_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    state_path = out / "checkpoints" / "state.pt"
-    start_epoch, history, train_seconds = 0, [], 0.0
-    if args.resume:
-        if not state_path.is_file():
-            print(f"--resume: no checkpoint at {state_path}; starting from scratch")
-        else:
-            st = torch.load(state_path, map_location=dev, weights_only=True)
-            if st.get("format") != STATE_FORMAT:
-                raise ValueError(f"{state_path} is not a thorgym pretraining checkpoint")
-            differ = [k for k in _RESUME_KEYS if st["args"].get(k) != getattr(args, k)]
-            if differ:
-                raise ValueError(
-                    f"--resume: the checkpoint in {out} was made with other {differ} "
-                    f"({ {k: st['args'].get(k) for k in differ} }); pass the same values or "
-                    "another --out"
-                )
-            model.load_state_dict(st["model"])
-            init_state = st["init"]
-            opt.load_state_dict(st["optimizer"])
-            start_epoch, history = int(st["epoch"]), list(st["history"])
-            train_seconds = float(st["train_seconds"])
-            print(f"resuming from {state_path} after epoch {start_epoch}")
+    return _Run(model, init_state, torch.optim.Adam(model.parameters(), lr=args.lr))
 
+
+def _resume(run: _Run, args: PretrainArgs, out: Path, state_path: Path, dev: torch.device) -> None:
+    """Load ``state_path`` into ``run`` (``--resume``), after checking it was made with the same
+    arguments; without a checkpoint the run starts from scratch."""
+    if not state_path.is_file():
+        print(f"--resume: no checkpoint at {state_path}; starting from scratch")
+        return
+    st = torch.load(state_path, map_location=dev, weights_only=True)
+    if st.get("format") != STATE_FORMAT:
+        raise ValueError(f"{state_path} is not a thorgym pretraining checkpoint")
+    differ = [k for k in _RESUME_KEYS if st["args"].get(k) != getattr(args, k)]
+    if differ:
+        raise ValueError(
+            f"--resume: the checkpoint in {out} was made with other {differ} "
+            f"({ {k: st['args'].get(k) for k in differ} }); pass the same values or "
+            "another --out"
+        )
+    run.model.load_state_dict(st["model"])
+    run.init_state = st["init"]
+    run.opt.load_state_dict(st["optimizer"])
+    run.start_epoch, run.history = int(st["epoch"]), list(st["history"])
+    run.train_seconds = float(st["train_seconds"])
+    print(f"resuming from {state_path} after epoch {run.start_epoch}")
+
+
+def _train_epoch(
+    run: _Run, tr: FrameSet, ytr: torch.Tensor, epoch: int, args: PretrainArgs, dev: torch.device
+) -> float:
+    """One epoch over the train frames; return the mean training loss."""
+    run.model.train()
+    order, flip = _epoch_order(args.seed, epoch, len(tr))
+    batches = range(0, len(order), args.batch_size)
+    if args.progress:
+        from tqdm import tqdm
+
+        batches = tqdm(batches, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch")
+    total, count = 0.0, 0
+    for i in batches:
+        idx = order[i : i + args.batch_size]
+        x = _images(tr.images, idx, flip[i : i + args.batch_size], dev)
+        loss = F.binary_cross_entropy_with_logits(run.model(x), ytr[idx].to(dev))
+        run.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        run.opt.step()
+        total += loss.item() * len(idx)
+        count += len(idx)
+    return total / count
+
+
+def _save_state(run: _Run, args: PretrainArgs, epoch: int, state_path: Path) -> None:
+    from thorgym.agents.backbones.checkpoint import save_torch_atomic
+
+    state = {
+        "format": STATE_FORMAT,
+        "args": args.to_json(),
+        "epoch": epoch,
+        "model": {k: v.detach().cpu() for k, v in run.model.state_dict().items()},
+        "init": run.init_state,
+        "optimizer": run.opt.state_dict(),
+        "history": run.history,
+        "train_seconds": run.train_seconds,
+    }
+    save_torch_atomic(state, state_path)
+
+
+def _train(
+    run: _Run, tr: FrameSet, ho: FrameSet, args: PretrainArgs, state_path: Path, dev: torch.device
+) -> np.ndarray | None:
+    """Train the remaining epochs, checkpointing after each; return the last epoch's held-out
+    logits (``None`` when a resumed run had no epoch left)."""
     ytr = torch.from_numpy(tr.labels.astype(np.float32))
-    heldout_logits = None  # of the latest epoch: the final evaluation reuses them
-    for epoch in range(start_epoch, args.epochs):
+    heldout_logits = None
+    for epoch in range(run.start_epoch, args.epochs):
         t0 = time.time()
-        model.train()
-        order, flip = _epoch_order(args.seed, epoch, len(tr))
-        batches = range(0, len(order), args.batch_size)
-        if args.progress:
-            from tqdm import tqdm
-
-            batches = tqdm(batches, desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch")
-        total, count = 0.0, 0
-        for i in batches:
-            idx = order[i : i + args.batch_size]
-            x = _images(tr.images, idx, flip[i : i + args.batch_size], dev)
-            loss = F.binary_cross_entropy_with_logits(model(x), ytr[idx].to(dev))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-            count += len(idx)
-        heldout_logits = _predict(model, ho.images, dev)
+        loss = _train_epoch(run, tr, ytr, epoch, args, dev)
+        heldout_logits = _predict(run.model, ho.images, dev)
         held_map, _ = mean_average_precision(ho.labels, heldout_logits)
-        train_seconds += time.time() - t0
-        history.append({"epoch": epoch + 1, "train_loss": total / count, "heldout_map": held_map})
-        print(f"epoch {epoch + 1}: train loss {total / count:.4f}, held-out mAP {held_map:.4f}")
-        state = {
-            "format": STATE_FORMAT,
-            "args": args.to_json(),
-            "epoch": epoch + 1,
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "init": init_state,
-            "optimizer": opt.state_dict(),
-            "history": history,
-            "train_seconds": train_seconds,
-        }
-        save_torch_atomic(state, state_path)
-    seconds["pretrain"] = train_seconds
+        run.train_seconds += time.time() - t0
+        run.history.append({"epoch": epoch + 1, "train_loss": loss, "heldout_map": held_map})
+        print(f"epoch {epoch + 1}: train loss {loss:.4f}, held-out mAP {held_map:.4f}")
+        _save_state(run, args, epoch + 1, state_path)
+    return heldout_logits
 
-    # Feature models: pretrained and random-init (the weights the pretraining started from).
-    def feature_model(state: dict[str, torch.Tensor]) -> nn.Module:
-        m = build_backbone(args.backbone, num_classes=0)
-        m.load_state_dict({k: v for k, v in state.items() if not k.startswith("head.")})
-        return m.to(dev)
 
-    pre_feat = feature_model(model.state_dict())
-    rand_feat = feature_model(init_state)
-    t0 = time.time()
-    if heldout_logits is None:  # resumed after the last epoch
-        heldout_logits = _predict(model, ho.images, dev)
-    logits = {"pretrained": heldout_logits}
+def _feature_model(args: PretrainArgs, state: dict[str, torch.Tensor], dev: torch.device) -> nn.Module:
+    """The backbone without its head (``num_classes=0``) holding the feature weights of ``state``."""
+    from thorgym.agents.backbones import build_backbone
+
+    m = build_backbone(args.backbone, num_classes=0)
+    m.load_state_dict({k: v for k, v in state.items() if not k.startswith("head.")})
+    return m.to(dev)
+
+
+def _reference_logits(
+    pre_feat: nn.Module,
+    rand_feat: nn.Module,
+    tr: FrameSet,
+    ho: FrameSet,
+    args: PretrainArgs,
+    dev: torch.device,
+) -> dict[str, np.ndarray]:
+    """Held-out scores of the two linear probes (random-init and pretrained features) and of
+    chance (the train class prior)."""
+    logits = {}
     for salt, (name, m) in enumerate((("random_init_probe", rand_feat), ("pretrained_probe", pre_feat))):
         logits[name] = _probe(_predict(m, tr.images, dev), tr.labels, _predict(m, ho.images, dev), args, salt)
-    seconds["probes"] = time.time() - t0
     prior = np.broadcast_to(tr.labels.mean(0, keepdims=True), ho.labels.shape)
     logits["chance"] = np.array(prior)
+    return logits
+
+
+def _score(logits: dict[str, np.ndarray], ho: FrameSet) -> tuple[dict[str, Any], dict[str, Any], np.ndarray]:
+    """mAP (all classes and the SAVN targets) and per-class AP of every scorer; the mask of the
+    classes present in the held-out frames."""
+    from thorgym.datasets.pretrain_frames import LABEL_TYPES, NUM_TARGET_TYPES
 
     results: dict[str, Any] = {}
     per_class: dict[str, Any] = {}
@@ -292,9 +338,41 @@ def pretrain(args: PretrainArgs) -> dict[str, Any]:
         per_class[name] = {
             c: round(float(a), 4) for c, a, p in zip(LABEL_TYPES, aps, present, strict=True) if p
         }
+    return results, per_class, present
+
+
+def pretrain(args: PretrainArgs) -> dict[str, Any]:
+    """Render (or load) the frames, pretrain, evaluate, write ``OUT``; return the metrics dict."""
+    from thorgym.agents.backbones import save_backbone
+    from thorgym.atomic import write_json_atomic
+    from thorgym.datasets.pretrain_frames import LABEL_TYPES, NUM_TARGET_TYPES
+
+    args.validate()
+    dev = _device(args.device)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.time()
+    seconds: dict[str, float] = {}
+    tr, ho, cached = _load_frames(args, out, dev, seconds)
+
+    run = _new_run(args, len(LABEL_TYPES), dev)
+    state_path = out / "checkpoints" / "state.pt"
+    if args.resume:
+        _resume(run, args, out, state_path, dev)
+    heldout_logits = _train(run, tr, ho, args, state_path, dev)
+    seconds["pretrain"] = run.train_seconds
+
+    pre_feat = _feature_model(args, run.model.state_dict(), dev)
+    rand_feat = _feature_model(args, run.init_state, dev)
+    t0 = time.time()
+    if heldout_logits is None:  # resumed after the last epoch
+        heldout_logits = _predict(run.model, ho.images, dev)
+    logits = {"pretrained": heldout_logits, **_reference_logits(pre_feat, rand_feat, tr, ho, args, dev)}
+    seconds["probes"] = time.time() - t0
+    results, per_class, present = _score(logits, ho)
 
     save_backbone(pre_feat.cpu(), out / "backbone.pt")
-    save_backbone(model.cpu(), out / "classifier.pt")
+    save_backbone(run.model.cpu(), out / "classifier.pt")
     seconds["total"] = time.time() - t_start
     metrics = {
         "backbone": args.backbone,
@@ -313,7 +391,7 @@ def pretrain(args: PretrainArgs) -> dict[str, Any]:
         "heldout_scenes": list(ho.scenes),
         "label_frequency_train": float(tr.labels.mean()),
         "frames_from_cache": cached,
-        "history": history,
+        "history": run.history,
         "seconds": seconds,
         "args": args.to_json(),
         "backbone_ckpt": str(out / "backbone.pt"),

@@ -1,6 +1,8 @@
-"""Loading and validating OK-VQA files, and writing JSON atomically.
+"""The OK-VQA file formats: the layout of a split, and loading, validating and writing its files.
 
-The OK-VQA release uses the VQA file layout:
+Both the KQA generator (:mod:`thorgym.kqa.generate`) and the OK-VQA scorer
+(:mod:`thorgym.eval.okvqa`) use this module; it imports neither. The OK-VQA release uses the VQA
+file layout:
 
 * questions, ``OpenEnded_mscoco_{train,val}2014_questions.json``:
   ``{"questions": [{"image_id", "question", "question_id"}, ...], ...}``
@@ -11,7 +13,8 @@ The OK-VQA release uses the VQA file layout:
 
 Every loader accepts either a path or the already-loaded JSON object, checks the structure and
 raises :class:`OKVQAFormatError` with a message that names the file, the problem and the fix.
-Nothing here imports torch.
+A split directory holds both files and the images of one ``data_subtype`` (see
+:func:`split_files`). Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -26,19 +29,41 @@ from typing import Any
 from thorgym.atomic import write_json_atomic
 
 __all__ = [
+    "CATEGORIES",
     "NUM_ANSWERS",
+    "SUBTYPES",
     "OKVQAFormatError",
     "JSONSource",
     "load_annotations",
     "load_json",
     "load_predictions",
     "load_questions",
+    "empty_split_file",
+    "split_files",
     "write_json_atomic",
     "write_results",
 ]
 
 NUM_ANSWERS = 10
 """Every OK-VQA (and VQA) annotation carries exactly ten ground-truth answers."""
+
+CATEGORIES: dict[str, str] = {
+    "one": "Vehicles and Transportation",
+    "two": "Brands, Companies and Products",
+    "three": "Objects, Material and Clothing",
+    "four": "Sports and Recreation",
+    "five": "Cooking and Food",
+    "six": "Geography, History, Language and Culture",
+    "seven": "People and Everyday Life",
+    "eight": "Plants and Animals",
+    "nine": "Science and Technology",
+    "ten": "Weather and Climate",
+    "other": "Other",
+}
+"""OK-VQA knowledge category of each ``question_type`` value of the annotation files."""
+
+SUBTYPES: dict[str, str] = {"train": "train2014", "test": "val2014"}
+"""OK-VQA's ``data_subtype`` of each split (OK-VQA's test set is COCO val2014)."""
 
 JSONSource = str | os.PathLike | Mapping[str, Any] | list
 """A path to a JSON file, or the JSON value already loaded from it."""
@@ -263,3 +288,43 @@ def write_results(path: str | os.PathLike, answers: Mapping[int, str]) -> Path:
     """
     results = [{"question_id": int(qid), "answer": str(ans)} for qid, ans in answers.items()]
     return write_json_atomic(path, results)
+
+
+def split_files(out_dir: str | os.PathLike, split: str) -> dict[str, Any]:
+    """Paths of a generated split (``split`` is "train" or "test").
+
+    Keys: ``subtype`` ("train2014" / "val2014"), ``questions``, ``annotations``, ``image_dir``,
+    ``image_prefix`` (for :func:`thorgym.eval.okvqa_harness.run_model`) and ``objects`` (the
+    sidecar).
+    """
+    if split not in SUBTYPES:
+        raise ValueError(f"split must be one of {sorted(SUBTYPES)}, got {split!r}")
+    sub = SUBTYPES[split]
+    root = Path(out_dir)
+    return {
+        "subtype": sub,
+        "questions": root / f"OpenEnded_mscoco_{sub}_questions.json",
+        "annotations": root / f"mscoco_{sub}_annotations.json",
+        "image_dir": root / sub,
+        "image_prefix": f"COCO_{sub}_",
+        "objects": root / f"kqa_{sub}_objects.json",
+    }
+
+
+def empty_split_file(sub: str, kind: str) -> dict[str, Any]:
+    """An empty questions (``kind="questions"``) or annotations file of ``data_subtype`` ``sub``,
+    with the header fields of the official files."""
+    info = {
+        "description": "thorgym embodied knowledge QA (KQA), generated from simulator scenes",
+        "version": "1.0",
+        "url": "https://github.com/thorgym/thorgym",
+    }
+    base = {
+        "info": info,
+        "license": {"name": "Apache-2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0"},
+        "data_subtype": sub,
+        "data_type": "mscoco",
+    }
+    if kind == "questions":
+        return {**base, "task_type": "Open-Ended", "questions": []}
+    return {**base, "annotations": []}

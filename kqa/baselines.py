@@ -1,4 +1,4 @@
-"""Baselines for the embodied knowledge-QA split (:mod:`thorgym.datasets.kqa`).
+"""Baselines for the embodied knowledge-QA split (:mod:`thorgym.kqa.generate`).
 
 Each is fitted on the train split only and scored on the test split with the official OK-VQA
 metric (:func:`thorgym.eval.okvqa.evaluate`):
@@ -34,22 +34,20 @@ from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
-from thorgym.datasets.kqa import (
-    KnowledgeBase,
-    colour_name,
-    load_knowledge_base,
-    pattern_name,
-    split_files,
-)
-from thorgym.eval.okvqa import CATEGORIES, evaluate
+
+from thorgym.atomic import write_text_atomic
+from thorgym.eval.okvqa import evaluate
 from thorgym.eval.okvqa_harness import find_image, run_model
-from thorgym.eval.okvqa_io import (
+from thorgym.kqa.format import (
+    CATEGORIES,
     load_annotations,
     load_json,
     load_questions,
+    split_files,
     write_json_atomic,
     write_results,
 )
+from thorgym.kqa.knowledge import KnowledgeBase, colour_name, load_knowledge_base, pattern_name
 
 __all__ = [
     "BASELINES",
@@ -100,7 +98,7 @@ class Split:
 
 
 def load_split(split_dir: str | os.PathLike, split: str) -> Split:
-    """Load the "train" or "test" split written by :func:`thorgym.datasets.kqa.generate_kqa`."""
+    """Load the "train" or "test" split written by :func:`thorgym.kqa.generate.generate_kqa`."""
     files = split_files(split_dir, split)
     side, _ = load_json(files["objects"], "KQA objects sidecar")
     return Split(
@@ -662,10 +660,7 @@ def run_baselines(
             indent=2,
         )
         text = format_results_markdown(results)
-        out.mkdir(parents=True, exist_ok=True)
-        tmp_md = out / ".results.md.tmp"
-        tmp_md.write_text(text, encoding="utf-8")
-        os.replace(tmp_md, out / "results.md")
+        write_text_atomic(out / "results.md", text)
     if verbose:
         print(format_results_table(results), end="")
     return results
