@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from gymnasium.utils import EzPickle
 from thorgym.tasks import objectnav as task
-from thorgym.tasks.objectnav import EMBEDDING_BOUND, MAX_DEPTH, target_embeddings
+from thorgym.tasks.objectnav import EMBEDDING_BOUND, MAX_DEPTH
 
 from .backends import make_backend
 from .task_env import TaskEnv
@@ -25,6 +26,13 @@ __all__ = [
     "make_objectnav_task",
     "target_embeddings",
 ]
+
+
+def target_embeddings() -> np.ndarray:
+    """(len(TARGET_TYPES), 50) float32 GloVe embeddings of the target types (read-only)."""
+    from thorgym.datasets.objectnav_embeddings import embed_types
+
+    return embed_types(task.TARGET_TYPES)
 
 
 def load_episode_list(episodes: Any, version: str = "v0") -> list[task.Episode] | None:
@@ -61,6 +69,7 @@ def make_objectnav_task(
         sensors = ("rgb", "depth") if depth else ("rgb",)
     return task.ObjectNavTask(
         task.resolve_scenes(split, room_types, scenes),
+        embeddings=target_embeddings(),
         version=version,
         targets=targets,
         max_steps=max_steps,

@@ -442,13 +442,6 @@ def step_outcomes(
     return StepResult(reward, done.copy(), truncated, success)
 
 
-def target_embeddings() -> np.ndarray:
-    """(len(TARGET_TYPES), 50) float32 GloVe embeddings of the target types (read-only)."""
-    from thorgym.datasets.objectnav_embeddings import embed_types
-
-    return embed_types(TARGET_TYPES)
-
-
 class ObjectNavTask:
     """ObjectNav's rules over N navigation worlds (one module, one place; see the module docstring).
 
@@ -458,6 +451,8 @@ class ObjectNavTask:
             start at horizon 0; see :data:`VERSIONS`).
         targets: restrict the target types (default: all of each room type).
         max_steps: step limit, an int or a mapping room type → int (default :data:`DEFAULT_MAX_STEPS`).
+        embeddings: (len(TARGET_TYPES), 50) word vectors of the target types (the
+            ``target_embedding`` observation; ``thorgym.envs.objectnav.target_embeddings()``).
         sensors: the frame observations the worlds provide, a subset of :data:`SENSORS`.
         frame_shape: (height, width) of ``rgb``/``depth``; feature_dim: length of ``features``.
         track_paths: keep each episode's poses (for videos and maps; off in batched training).
@@ -476,6 +471,7 @@ class ObjectNavTask:
         self,
         scenes: Sequence[str],
         *,
+        embeddings: np.ndarray,
         version: str = "v0",
         targets: Sequence[str] | None = None,
         max_steps: int | Mapping[str, int] | None = None,
@@ -503,7 +499,10 @@ class ObjectNavTask:
         self.worlds: Any = None
         self.sampler: SceneSampler | None = None
         self._targets = targets
-        self._embeddings = target_embeddings()
+        self._embeddings = np.asarray(embeddings, dtype=np.float32)
+        if self._embeddings.shape != (len(TARGET_TYPES), 50):
+            shape = self._embeddings.shape
+            raise ValueError(f"embeddings must have shape ({len(TARGET_TYPES)}, 50), got {shape}")
         from thorgym.sim.batch import NAV_INDEX  # (imports torch: only when a task is built)
 
         self._nav_of = np.array([NAV_INDEX.get(_NAV_NAME.get(a, ""), -1) for a in range(len(ACTIONS))])
@@ -1098,7 +1097,6 @@ __all__ = [
     "VERSIONS",
     "look_blocked",
     "step_outcomes",
-    "target_embeddings",
     "DEFAULT_MAX_STEPS",
     "Episode",
     "HEADINGS",
