@@ -293,6 +293,71 @@ class BatchedSimulator:
         xz[i] = torch.tensor([x, z], device=self.device)
         return not bool(self._collides(xz, agent)[0][i])
 
+    # -- poses -------------------------------------------------------------------------------
+    def agent_poses(self, agent: int = 0) -> torch.Tensor:
+        """(N, 4) float32 poses [x, z, yaw, horizon] of agent `agent` in every world."""
+        self._check_agent(agent)
+        p = self.pos[:, agent]
+        return torch.stack([p[:, 0], p[:, 2], self.yaw[:, agent], self.horizon[:, agent]], -1)
+
+    def teleport(
+        self,
+        worlds: Sequence[int] | torch.Tensor,
+        x: Sequence[float] | torch.Tensor,
+        z: Sequence[float] | torch.Tensor,
+        yaw: Sequence[float] | torch.Tensor | None = None,
+        horizon: Sequence[float] | torch.Tensor | None = None,
+        agent: int = 0,
+        check: bool = True,
+    ) -> torch.Tensor:
+        """Put agent `agent` of the K given worlds at (x, z) (standing height), optionally turned.
+
+        All arguments but `agent`/`check` are per-world values (K,); yaw/horizon None keep the
+        current ones. With `check`, a pose whose position collides (walls, objects, other agents)
+        or whose horizon is outside [-30, 60] is not applied, as AI2-THOR's Teleport fails.
+        Returns (K,) bool: whether each world's pose was applied.
+        """
+        self._check_agent(agent)
+        dev = self.device
+        w = torch.as_tensor(worlds, dtype=torch.long, device=dev).reshape(-1)
+        k = w.numel()
+        if k and (int(w.min()) < 0 or int(w.max()) >= self.num_worlds):
+            raise ValueError(f"world indices must be in [0, {self.num_worlds}), got {w.tolist()}")
+        if torch.unique(w).numel() != k:
+            raise ValueError("teleport: each world may appear only once in `worlds`")
+
+        def per_world(name: str, v) -> torch.Tensor:
+            t = torch.as_tensor(v, dtype=torch.float32, device=dev).reshape(-1)
+            if t.numel() != k:
+                raise ValueError(f"teleport: {name} must have one value per world ({k}), got {t.numel()}")
+            return t
+
+        xs, zs = per_world("x", x), per_world("z", z)
+        ok = torch.ones(k, dtype=torch.bool, device=dev)
+        hs = None if horizon is None else per_world("horizon", horizon)
+        ys = None if yaw is None else torch.remainder(per_world("yaw", yaw), 360.0)
+        if check:
+            self._sync_boxes()
+            xz = self.pos[:, agent, [0, 2]].clone()
+            xz[w, 0], xz[w, 1] = xs, zs
+            ok &= ~self._collides(xz, agent)[0][w]
+            if hs is not None:
+                ok &= (hs >= HORIZON_MIN - 1e-4) & (hs <= HORIZON_MAX + 1e-4)
+        sel = w[ok]
+        self.pos[sel, agent, 0] = xs[ok]
+        self.pos[sel, agent, 1] = AGENT_Y
+        self.pos[sel, agent, 2] = zs[ok]
+        if ys is not None:
+            self.yaw[sel, agent] = ys[ok]
+        if hs is not None:
+            self.horizon[sel, agent] = hs[ok]
+        self._visible = None
+        return ok
+
+    def _check_agent(self, agent: int) -> None:
+        if not isinstance(agent, int) or not 0 <= agent < self.agent_count:
+            raise ValueError(f"agent must be an integer in [0, {self.agent_count}), got {agent!r}")
+
     # -- navigation --------------------------------------------------------------------------
     def step_nav(
         self,

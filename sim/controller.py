@@ -343,17 +343,19 @@ class Controller:
             )
         if kw.get("standing") is False:
             return False, f"{action}: crouching (standing=False) is not supported by thorgym.sim"
-        if pos is not None:
-            x, z = float(pos["x"]), float(pos["z"])
-            if not sim.position_free(0, x, z, agent):
-                return False, f"{action}: position ({x:g}, {z:g}) is not a valid agent position"
-            sim.pos[0, agent, 0] = x
-            sim.pos[0, agent, 2] = z
-        if rot is not None:
-            sim.yaw[0, agent] = float(rot) % 360.0
-        if horizon is not None:
-            sim.horizon[0, agent] = float(horizon)
-        sim._visible = None
+        cur = sim.agent_poses(agent)[0].tolist()
+        x, z = (float(pos["x"]), float(pos["z"])) if pos is not None else (cur[0], cur[1])
+        ok = sim.teleport(
+            [0],
+            [x],
+            [z],
+            None if rot is None else [float(rot)],
+            None if horizon is None else [float(horizon)],
+            agent=agent,
+            check=pos is not None,  # staying in place needs no collision test
+        )
+        if not bool(ok[0]):
+            return False, f"{action}: position ({x:g}, {z:g}) is not a valid agent position"
         return True, ""
 
     def _interact(
