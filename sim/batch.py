@@ -109,9 +109,7 @@ class BatchedSimulator:
             raise ValueError("scenes must name at least one scene")
         for name, v in (("width", width), ("height", height)):
             if not isinstance(v, int) or not 32 <= v <= MAX_RESOLUTION:
-                raise ValueError(
-                    f"{name} must be an integer between 32 and {MAX_RESOLUTION}, got {v!r}"
-                )
+                raise ValueError(f"{name} must be an integer between 32 and {MAX_RESOLUTION}, got {v!r}")
         if not isinstance(agent_count, int) or agent_count < 1:
             raise ValueError(f"agentCount must be a positive integer, got {agent_count!r}")
         if not (isinstance(grid_size, int | float) and 0.05 <= grid_size <= 1.0):
@@ -246,9 +244,7 @@ class BatchedSimulator:
             bx.hi[:, j + 1] = head + 0.09
 
     # -- collisions --------------------------------------------------------------------------
-    def _collides(
-        self, xz: torch.Tensor, agent: int
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _collides(self, xz: torch.Tensor, agent: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """For positions (N, 2) of `agent`: (blocked (N,), error code (N,), blocking box (N,))."""
         bx = self._boxes
         nb = self._world_boxes
@@ -381,9 +377,7 @@ class BatchedSimulator:
                 f"({self.num_worlds},), got {tuple(actions.shape)}"
             )
         if ((actions < -1) | (actions >= len(NAV_ACTIONS))).any():
-            raise ValueError(
-                f"action indices must be -1 or in [0, {len(NAV_ACTIONS)}): {NAV_ACTIONS}"
-            )
+            raise ValueError(f"action indices must be -1 or in [0, {len(NAV_ACTIONS)}): {NAV_ACTIONS}")
         mag = self.grid_size if magnitude is None else magnitude
         deg = self.rotate_step_degrees if degrees is None else degrees
         mag = torch.as_tensor(mag, device=self.device, dtype=torch.float32).expand(n, a_count)

@@ -107,7 +107,7 @@ def test_teleport_batched_equals_one_by_one():
         assert single.teleport([i], [xs[i]], [zs[i]], [yaws[i]], [horizons[i]]).item()
     assert torch.equal(batched.agent_poses(), single.agent_poses())
     assert torch.equal(batched.pos, single.pos)
-    expected = torch.tensor([[x, z, y % 360, h] for x, z, y, h in zip(xs, zs, yaws, horizons)])
+    expected = torch.tensor([[x, z, y % 360, h] for x, z, y, h in zip(xs, zs, yaws, horizons, strict=True)])
     torch.testing.assert_close(batched.agent_poses(), expected)
     assert torch.equal(batched.visible(), single.visible())
     fresh = BatchedSimulator(scenes, width=48, height=48)
