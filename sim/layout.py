@@ -3,7 +3,8 @@
 Every scene is generated from its name alone (a CRC32 seed), so FloorPlan7 is the same room on
 every machine. Floor plans are rectangles, L-shapes (one corner removed) and rooms split by a
 partition wall that leaves a narrow passage; kitchens may also get an island table.
-Furniture stands against walls facing the room; small objects sit on top surfaces or inside
+Furniture stands against walls facing the room at real-world heights (counters on cabinets, a
+kitchen sink set into its counter, a wall-hung bathroom sink); small objects sit on top surfaces or inside
 receptacles (Fridge, Cabinet, Microwave, GarbageCan, Sink, Bathtub).
 """
 
@@ -35,6 +36,18 @@ INTERIOR_RECEPTACLES = {
     "Sink": "top",
     "Bathtub": "top",
 }
+
+
+# Heights of fixtures (metres). Counters are a slab on a run of cabinets (kitchens and bathroom
+# vanities); a kitchen sink is set into its counter, resting on the cabinets below the slab, with
+# its rim above the counter; a bathroom sink is a wall-hung basin. Contents of a sink may rise
+# above its rim (a pot in a sink), those of other open-top receptacles stay below theirs.
+COUNTER_THICKNESS = 0.06
+COUNTER_TOP = {"kitchen": 0.9, "bathroom": 0.85}
+WALL_HUNG_BOTTOM = {"Sink": 0.75}
+RECESSED_IN = {"Sink": "CounterTop"}  # object type -> the surface it is set into
+_ABOVE_RIM = {"Sink": 0.25}
+WALL_MOUNTED = ("LightSwitch", "Mirror")  # on walls: neither furniture nor obstacles
 
 
 def object_id(object_type: str, center: np.ndarray) -> str:
@@ -251,9 +264,7 @@ def generate_scene(name: str) -> SceneSpec:
     """Generate the scene of a name deterministically (the `_physics` suffix is accepted)."""
     canonical, room, index = parse_scene(name)
     for attempt in range(64):
-        spec = _try_generate(
-            canonical, room, index, np.random.default_rng(scene_seed(canonical, attempt))
-        )
+        spec = _try_generate(canonical, room, index, np.random.default_rng(scene_seed(canonical, attempt)))
         if spec is not None:
             return spec
     raise RuntimeError(f"could not lay out {canonical}; this is a bug in thorgym.sim.layout")
@@ -362,14 +373,10 @@ class _Builder:
         for s in self.segments:
             if s.along_x:
                 zlo = s.c - t if s.facing == 0 else s.c
-                self.walls.append(
-                    (np.array([s.a - t, 0.0, zlo]), np.array([s.b + t, WALL_HEIGHT, zlo + t]))
-                )
+                self.walls.append((np.array([s.a - t, 0.0, zlo]), np.array([s.b + t, WALL_HEIGHT, zlo + t])))
             else:
                 xlo = s.c - t if s.facing == 1 else s.c
-                self.walls.append(
-                    (np.array([xlo, 0.0, s.a - t]), np.array([xlo + t, WALL_HEIGHT, s.b + t]))
-                )
+                self.walls.append((np.array([xlo, 0.0, s.a - t]), np.array([xlo + t, WALL_HEIGHT, s.b + t])))
 
     def add_partition(self) -> None:
         """A wall from the south side towards the north, leaving a passage of 0.75–1.0 m."""
@@ -453,8 +460,11 @@ class _Builder:
             rect = self.place_at_wall(w, d, seg)
             if rect is None:
                 continue
+            if otype == "CounterTop":
+                return self.counter_run(rect, seg, COUNTER_TOP[self.room])
             sx, sz = (w, d) if seg.along_x else (d, w)
-            center = ((rect[0] + rect[2]) / 2, h / 2, (rect[1] + rect[3]) / 2)
+            y = WALL_HUNG_BOTTOM.get(otype, 0.0) + h / 2
+            center = ((rect[0] + rect[2]) / 2, y, (rect[1] + rect[3]) / 2)
             return self.add(otype, center, (sx, h, sz), seg.facing)
         return None
 
@@ -492,7 +502,7 @@ class _Builder:
             n_cab = int(min((seg.length - 0.2) // 0.5, self.rng.integers(4, 8)))
             if n_cab < 3:
                 continue
-            length, depth, height = 0.5 * n_cab, 0.62, 0.9
+            length, depth = 0.5 * n_cab, 0.62
             rect = None
             for _ in range(20):
                 rect = self.place_at_wall(length, depth, seg)
@@ -500,24 +510,33 @@ class _Builder:
                     break
             if rect is None:
                 continue
-            top = self.add(
-                "CounterTop",
-                ((rect[0] + rect[2]) / 2, height - 0.03, (rect[1] + rect[3]) / 2),
-                (rect[2] - rect[0], 0.06, rect[3] - rect[1]),
-                seg.facing,
-            )
-            if top is None:
+            if self.counter_run(rect, seg, COUNTER_TOP["kitchen"]) is None:
                 continue
-            for k in range(n_cab):
-                if seg.along_x:
-                    c = (rect[0] + 0.25 + 0.5 * k, 0.42, (rect[1] + rect[3]) / 2)
-                    size = (0.5, 0.84, depth)
-                else:
-                    c = ((rect[0] + rect[2]) / 2, 0.42, rect[1] + 0.25 + 0.5 * k)
-                    size = (depth, 0.84, 0.5)
-                self.add("Cabinet", c, size, seg.facing)
             total += length
         return total >= 3.0
+
+    def counter_run(self, rect, seg: _Segment, top: float) -> SceneObject | None:
+        """A CounterTop slab with its top at `top` on a row of 0.5 m cabinets filling `rect`."""
+        counter = self.add(
+            "CounterTop",
+            ((rect[0] + rect[2]) / 2, top - COUNTER_THICKNESS / 2, (rect[1] + rect[3]) / 2),
+            (rect[2] - rect[0], COUNTER_THICKNESS, rect[3] - rect[1]),
+            seg.facing,
+        )
+        if counter is None:
+            return None
+        length = (rect[2] - rect[0]) if seg.along_x else (rect[3] - rect[1])
+        depth = (rect[3] - rect[1]) if seg.along_x else (rect[2] - rect[0])
+        h = round(top - COUNTER_THICKNESS, 4)
+        for k in range(int(round(length / 0.5))):
+            if seg.along_x:
+                c = (rect[0] + 0.25 + 0.5 * k, h / 2, (rect[1] + rect[3]) / 2)
+                size = (0.5, h, depth)
+            else:
+                c = ((rect[0] + rect[2]) / 2, h / 2, rect[1] + 0.25 + 0.5 * k)
+                size = (depth, h, 0.5)
+            self.add("Cabinet", c, size, seg.facing)
+        return counter
 
     def wall_furniture(self) -> bool:
         for otype, required in _WALL_FURNITURE[self.room]:
@@ -614,6 +633,7 @@ class _SurfacePlanner:
                 )
             ]
         base = lo[1] + 0.03
+        top = hi[1] - 0.03 + _ABOVE_RIM.get(rec.object_type, 0.0)
         if rec.object_type == "Fridge":
             levels = [base, lo[1] + 0.62, lo[1] + 1.18]
             return [
@@ -627,16 +647,14 @@ class _SurfacePlanner:
         return [
             (
                 np.array([lo[0] + margin, base, lo[2] + margin]),
-                np.array([hi[0] - margin, hi[1] - 0.03, hi[2] - margin]),
+                np.array([hi[0] - margin, top, hi[2] - margin]),
                 True,
             )
         ]
 
     def candidates(self, otype: str, rtypes: list[str], exclude: set[str] | None = None):
         recs = [
-            o
-            for o in self.objects
-            if o.object_type in rtypes and not OBJECT_TYPES[o.object_type].pickupable
+            o for o in self.objects if o.object_type in rtypes and not OBJECT_TYPES[o.object_type].pickupable
         ]
         if exclude:
             recs = [o for o in recs if o.object_id not in exclude]
@@ -666,11 +684,7 @@ class _SurfacePlanner:
                 c = np.empty(3)
                 for ax in (0, 2):
                     span = rhi[ax] - rlo[ax] - size[ax]
-                    c[ax] = (
-                        rlo[ax]
-                        + size[ax] / 2
-                        + (self.rng.uniform(0, span) if span > 0 else span / 2)
-                    )
+                    c[ax] = rlo[ax] + size[ax] / 2 + (self.rng.uniform(0, span) if span > 0 else span / 2)
                 if against_back:
                     fx, fz = _DIRS[rec.facing]
                     if fx:
@@ -678,6 +692,8 @@ class _SurfacePlanner:
                     else:
                         c[2] = (rlo[2] + size[2] / 2) if fz > 0 else (rhi[2] - size[2] / 2)
                 c[1] = rlo[1] + size[1] / 2
+                if RECESSED_IN.get(otype) == rec.object_type:
+                    c[1] -= rec.size[1]  # set into the surface, resting on what is below it
                 lo, hi = c - size / 2, c + size / 2
                 if self.fits(lo, hi, ignore=rec.object_id):
                     return c, size, inside
