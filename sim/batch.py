@@ -498,11 +498,14 @@ class BatchedSimulator:
         return out, self._visible
 
     def _visibility(self, out: RenderOutput) -> torch.Tensor:
+        """AI2-THOR's rule: an object is visible when a pixel shows it (in frame, unobstructed)
+        and that pixel's surface point is within visibilityDistance of the agent's central
+        vertical axis (horizontal distance; the camera sits on that axis)."""
         n, a = self.num_worlds, self.agent_count
         o = max(1, max(len(w.objects) for w in self.worlds))
         c = n * a
         inst = out.inst.reshape(c, -1).to(torch.long)
-        ok = (inst >= 0) & (out.distance.reshape(c, -1) <= self.visibility_distance)
+        ok = (inst >= 0) & (out.horizontal.reshape(c, -1) <= self.visibility_distance)
         flat = torch.arange(c, device=self.device)[:, None] * o + inst.clamp(min=0)
         counts = torch.bincount(flat[ok], minlength=c * o)
         return (counts > 0).reshape(n, a, o)

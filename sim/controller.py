@@ -8,10 +8,11 @@ A failed action leaves the world unchanged and reports ``lastActionSuccess=False
 ``errorMessage`` (as AI2-THOR does, also for an objectId that does not exist); an unknown action,
 an unknown keyword or a badly typed argument raises ``ValueError`` naming it.
 
-Visibility rule (``objects[i]["visible"]``): an object is visible to an agent when at least one
-pixel of a 64-row raster of the agent's view (same camera and field of view) shows it and that
-pixel's surface point lies within ``visibilityDistance`` metres of the camera. Objects inside a
-closed Fridge, Cabinet or Microwave are hidden by its walls until it is opened.
+Visibility rule (``objects[i]["visible"]``, AI2-THOR's): an object is visible to an agent when at
+least one pixel of a 64-row raster of the agent's view (same camera and field of view) shows it
+and that pixel's surface point lies within ``visibilityDistance`` metres of the agent's central
+vertical axis (horizontal distance, whatever the height). Objects inside a closed Fridge, Cabinet
+or Microwave are hidden by its walls until it is opened.
 """
 
 from __future__ import annotations
