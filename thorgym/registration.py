@@ -10,11 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 ENVS: tuple[dict[str, Any], ...] = (
+    # SAVN's protocol (start anywhere reachable) under AI2-THOR's visibility rule: the default
+    {
+        "id": "thorgym/ObjectNav-v1",
+        "entry_point": "thorgym.envs.objectnav:ObjectNavEnv",
+        "vector_entry_point": "thorgym.envs.vector:make_objectnav_vec",
+        "kwargs": {"backend": "sim", "version": "v1"},
+    },
+    # thorgym's first protocol: starts never see the target
     {
         "id": "thorgym/ObjectNav-v0",
         "entry_point": "thorgym.envs.objectnav:ObjectNavEnv",
         "vector_entry_point": "thorgym.envs.vector:make_objectnav_vec",
-        "kwargs": {"backend": "sim"},
+        "kwargs": {"backend": "sim", "version": "v0"},
     },
 )
 

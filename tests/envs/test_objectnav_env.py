@@ -21,7 +21,10 @@ import thorgym
 from thorgym.registration import env_ids
 
 # Per registered id: the small settings its checks run with (sim backend).
-CHECK_KWARGS = {"thorgym/ObjectNav-v0": {**SMALL, "depth": True}}
+CHECK_KWARGS = {
+    "thorgym/ObjectNav-v0": {**SMALL, "depth": True},
+    "thorgym/ObjectNav-v1": {**SMALL, "depth": True},
+}
 
 
 def _obs_equal(a: dict, b: dict) -> bool:
@@ -31,7 +34,7 @@ def _obs_equal(a: dict, b: dict) -> bool:
 def test_import_thorgym_imports_neither_torch_nor_ai2thor():
     code = (
         "import sys, gymnasium, thorgym\n"
-        "assert 'thorgym/ObjectNav-v0' in gymnasium.registry\n"
+        "assert {'thorgym/ObjectNav-v0', 'thorgym/ObjectNav-v1'} <= set(gymnasium.registry)\n"
         "bad = [m for m in ('torch', 'ai2thor') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
@@ -205,3 +208,23 @@ def test_bad_arguments():
 
 def test_thorgym_version():
     assert thorgym.__version__
+
+
+def test_v1_starts_anywhere_reachable_v0_never_sees_the_target():
+    seen = {"v0": [], "v1": []}
+    for version in seen:
+        env = gym.make(f"thorgym/ObjectNav-{version}", **SMALL)
+        for s in range(40):
+            _, info = env.reset(seed=s)
+            seen[version].append(info["l_opt"])
+        env.close()
+    assert min(seen["v0"]) >= 2
+    assert min(seen["v1"]) >= 1 and 1 in seen["v1"]  # some SAVN-protocol starts already see it
+
+
+def test_cached_make_vec_is_registered():
+    venv = gym.make_vec("thorgym/ObjectNav-v1", num_envs=2, scenes=SMALL["scenes"], cached=True,
+                        features_fn=lambda scene: np.zeros((on.build_pose_graph(scene).num_poses, 4)))
+    obs, info = venv.reset(seed=0)
+    assert obs["features"].shape == (2, 4) and "rgb" not in obs
+    venv.close()
