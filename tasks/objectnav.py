@@ -27,7 +27,6 @@ import functools
 import hashlib
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,6 +34,8 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+
+from thorgym.atomic import atomic_writer
 from thorgym.sim.scenes import ROOM_TYPES, parse_scene, room_type, scenes_for
 
 from .base import StepResult
@@ -737,6 +738,10 @@ def _sim_visibility(
     )
 
 
+SHIPPED_GRAPHS = Path(__file__).parent / "data" / "posegraphs"  # package data, see ship_pose_graphs
+_NO_CACHE = Path("/nonexistent-thorgym-cache")
+
+
 def cache_dir() -> Path | None:
     """Directory of the on-disk pose-graph cache: ``$THORGYM_CACHE`` (empty or "0": off), else
     ``$XDG_CACHE_HOME/thorgym`` or ``~/.cache/thorgym``; a subfolder ``objectnav``."""
@@ -773,7 +778,10 @@ class _SimVisibility:
         cached = _cache_load(self.path)
         key = f"visible_{target}"
         if cached is not None and key in cached:
-            return cached[key]
+            v = cached[key]
+            if v.dtype == np.uint8 and "num_poses" in cached:  # a shipped, bit-packed copy
+                v = np.unpackbits(v, count=int(cached["num_poses"])).astype(bool)
+            return v
         fov, dist, aspect = self.params
         vis = _sim_visibility(self.scene, self.positions, [target], fov, dist, aspect)[target]
         _cache_store(self.path, {key: vis})
@@ -781,28 +789,64 @@ class _SimVisibility:
 
 
 def _cache_load(path: Path | None) -> dict[str, np.ndarray] | None:
-    if path is None or not path.is_file():
-        return None
-    try:
-        with np.load(path) as f:
-            return {k: f[k] for k in f.files}
-    except (OSError, ValueError, EOFError):
-        return None
+    """The arrays of a pose-graph cache file: the user's cache, else the copy shipped with the
+    package (same file name; see :func:`ship_pose_graphs`)."""
+    for p in (path, None if path is None else SHIPPED_GRAPHS / path.name):
+        if p is None or not p.is_file():
+            continue
+        try:
+            with np.load(p) as f:
+                return {k: f[k] for k in f.files}
+        except (OSError, ValueError, EOFError):
+            continue
+    return None
 
 
 def _cache_store(path: Path | None, arrays: dict[str, np.ndarray]) -> None:
     """Merge arrays into the cache file (atomic replace; failures are ignored)."""
-    if path is None:
+    if path is None or path.parent == _NO_CACHE:
         return
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         merged = {**(_cache_load(path) or {}), **arrays}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.npz")
-        with os.fdopen(fd, "wb") as f:
+        with atomic_writer(path) as f:
             np.savez_compressed(f, **merged)
-        os.replace(tmp, path)
     except OSError:
         pass
+
+
+def _graph_file(
+    scene: str, field_of_view: float, visibility_distance: float, aspect: float, grid_size: float
+) -> str:
+    from thorgym.sim.batch import VISIBILITY_ROWS
+
+    vis_w = max(1, round(VISIBILITY_ROWS * aspect))
+    tag = f"{field_of_view:g}-{visibility_distance:g}-{vis_w}-{grid_size:g}"
+    return f"{scene}-{tag}-{_sim_fingerprint()}.npz"
+
+
+def ship_pose_graphs(scenes: Sequence[str], out: Path = SHIPPED_GRAPHS, progress: bool = True) -> list[Path]:
+    """Write the pose graphs of scenes (ObjectNav's default camera, every target of the room
+    type) as the package's shipped copies, so that no first run builds them. Run again whenever
+    the simulator changes (its fingerprint names the files); stale copies are removed."""
+    from tqdm import tqdm
+
+    written = []
+    for scene in tqdm(list(scenes), desc="pose graphs", disable=not progress):
+        scene = parse_scene(scene)[0]
+        positions, move_to = _sim_transitions(scene, GRID_SIZE)
+        arrays = {"positions": positions, "move_to": move_to}
+        targets = list(TARGETS[room_type(scene)])
+        vis = _sim_visibility(scene, positions, targets, FIELD_OF_VIEW, VISIBILITY_DISTANCE, 1.0)
+        arrays.update({f"visible_{t}": np.packbits(v) for t, v in vis.items()})
+        arrays["num_poses"] = np.array(len(positions) * POSES_PER_POSITION)
+        path = out / _graph_file(scene, FIELD_OF_VIEW, VISIBILITY_DISTANCE, 1.0, GRID_SIZE)
+        for stale in out.glob(f"{scene}-*.npz"):
+            if stale != path:
+                stale.unlink()
+        with atomic_writer(path) as f:
+            np.savez_compressed(f, **arrays)
+        written.append(path)
+    return written
 
 
 @functools.lru_cache(maxsize=128)
@@ -819,16 +863,12 @@ def build_pose_graph(
     Args:
         aspect: frame width / height (visibility is decided on a 64-row raster of this aspect).
     """
-    from thorgym.sim.batch import VISIBILITY_ROWS
-
     scene = parse_scene(scene)[0]
-    vis_w = max(1, round(VISIBILITY_ROWS * aspect))
     params = (float(field_of_view), float(visibility_distance), float(aspect))
     root = cache_dir()
-    path = None
-    if root is not None:
-        tag = f"{field_of_view:g}-{visibility_distance:g}-{vis_w}-{grid_size:g}"
-        path = root / f"{scene}-{tag}-{_sim_fingerprint()}.npz"
+    name = _graph_file(scene, field_of_view, visibility_distance, aspect, grid_size)
+    # without a user cache the shipped copy is still read (the path's folder is then never written)
+    path = (root if root is not None else _NO_CACHE) / name
     cached = _cache_load(path)
     if cached is not None and "positions" in cached and "move_to" in cached:
         positions, move_to = cached["positions"], cached["move_to"]
@@ -992,6 +1032,7 @@ __all__ = [
     "max_steps_for",
     "pose_graph_from_controller",
     "pose_id",
+    "ship_pose_graphs",
     "resolve_scenes",
     "rotation_transitions",
     "spl",
