@@ -62,7 +62,8 @@ def test_write_checkpoint_is_atomic_with_meta(tmp_path):
     with pytest.raises(RuntimeError):
         run.write_checkpoint(path, broken)
     assert path.read_bytes() == b"payload"
-    assert sorted(p.name for p in run.checkpoints.iterdir()) == sorted([path.name, path.with_suffix(".json").name])
+    names = sorted(p.name for p in run.checkpoints.iterdir())
+    assert names == sorted([path.name, path.with_suffix(".json").name])
 
 
 def test_resolve_checkpoint(tmp_path):
