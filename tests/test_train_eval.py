@@ -66,6 +66,9 @@ def test_eval_checkpoint_is_deterministic_and_complete(run_dir, tmp_path):
     a = _eval(tmp_path / "a", "--checkpoint", str(run_dir), "--seed", "3", "--video", "1")
     b = _eval(tmp_path / "b", "--checkpoint", str(run_dir / "final.zip"), "--seed", "3")
     assert a["metrics"] == b["metrics"] and a["per_room_type"] == b["per_room_type"]
+    # --agent ppo (the name SB3 runs had) still loads SB3 .zip checkpoints
+    c = _eval(tmp_path / "c", "--agent", "ppo", "--checkpoint", str(run_dir), "--seed", "3")
+    assert c["metrics"] == a["metrics"]
     for key in (
         "task",
         "agent",
@@ -162,6 +165,17 @@ def test_resume_after_kill(tmp_path):
     meta = json.loads((out / "final.json").read_text())
     # continued, not restarted (SB3 finishes the rollout in progress: 2 envs x 128 steps)
     assert done + 128 <= meta["num_timesteps"] <= done + 128 + 256
+
+
+def test_seeds_train_in_parallel_processes(tmp_path):
+    out = tmp_path / "seeds"
+    res = _train(out, 64, "--agent", "ppo-ff", "--seeds", "0,1", "--threads", "1")
+    for s in (0, 1):
+        run = out / f"seed_{s}"
+        assert (run / "final.zip").exists() and (run / "learning_curve.png").exists()
+        args = json.loads((run / "args.json").read_text())
+        assert args["seed"] == s and args["out"] == str(run) and args["threads"] == 1
+        assert f"seed {s} ok: seed {s}: wrote {run / 'final.zip'}" in res.output
 
 
 @pytest.mark.slow
