@@ -50,7 +50,11 @@ def train(args: TrainArgs) -> Path:
         steps=args.steps,
         rollout=args.n_steps,
         epochs=args.epochs,
+        minibatches=_minibatches(args.envs),
         lr=args.lr,
+        backbone=args.backbone,
+        backbone_ckpt=args.backbone_ckpt,
+        freeze_backbone=args.freeze_backbone,
         seed=args.seed,
         device=args.device,
         threads=args.threads,
@@ -75,6 +79,12 @@ def train(args: TrainArgs) -> Path:
         env.close()
     write_learning_curve(args.out)
     return final
+
+
+def _minibatches(envs: int, most: int = 4) -> int:
+    """Minibatches split the environments, so their count must divide ``envs``: the largest
+    divisor up to ``most``."""
+    return max(k for k in range(1, min(most, envs) + 1) if envs % k == 0)
 
 
 class BatchedPPOPolicy:

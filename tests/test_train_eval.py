@@ -204,3 +204,16 @@ def test_short_training_beats_random(tmp_path):
     # RESULTS.md: 5.9 ± 1.0 % (seed 0: 6.0 %) vs 2.5 % for random on these 200 episodes
     assert trained["metrics"]["success"] >= rnd["metrics"]["success"] + 2.0
     assert trained["metrics"]["spl"] > rnd["metrics"]["spl"]
+
+
+def test_batched_ppo_agent_trains_and_evaluates(tmp_path):
+    """--agent ppo through the registry adapter of thorgym.agents.ppo (where that is built)."""
+    pytest.importorskip("thorgym.agents.ppo")
+    out = tmp_path / "ppo"
+    _train(out, 256, "--agent", "ppo")
+    assert (out / "final.pt").exists() and (out / "learning_curve.png").exists()
+    args = json.loads((out / "args.json").read_text())
+    assert args["agent"] == "ppo" and args["envs"] == 2
+    a = _eval(tmp_path / "a", "--agent", "ppo", "--checkpoint", str(out), "--seed", "3")
+    b = _eval(tmp_path / "b", "--agent", "ppo", "--checkpoint", str(out / "final.pt"), "--seed", "3")
+    assert a["metrics"] == b["metrics"] and a["checkpoint"] == str(out / "final.pt")
