@@ -217,3 +217,18 @@ def test_batched_ppo_agent_trains_and_evaluates(tmp_path):
     a = _eval(tmp_path / "a", "--agent", "ppo", "--checkpoint", str(out), "--seed", "3")
     b = _eval(tmp_path / "b", "--agent", "ppo", "--checkpoint", str(out / "final.pt"), "--seed", "3")
     assert a["metrics"] == b["metrics"] and a["checkpoint"] == str(out / "final.pt")
+
+
+def test_agent_ppo_falls_back_to_sb3_where_the_batched_trainer_is_not_built(tmp_path):
+    from thorgym.agents import batched_ppo
+
+    if batched_ppo.available():
+        pytest.skip("thorgym.agents.ppo is built: --agent ppo trains it")
+    out = tmp_path / "ppo"
+    res = _train(out, 128, "--agent", "ppo")
+    assert "trains the recurrent SB3 PPO" in res.output
+    meta = json.loads((out / "final.json").read_text())
+    assert meta["algo"] == "RecurrentPPO" and meta["agent"] == "ppo"
+    assert _eval(tmp_path / "e", "--agent", "ppo", "--checkpoint", str(out))["checkpoint"] == str(
+        out / "final.zip"
+    )
