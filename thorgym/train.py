@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,13 +42,17 @@ def _check(args: TrainArgs) -> TrainArgs:
     return args
 
 
-def train(args: TrainArgs) -> Path:
-    """Train (or resume) ``args.agent`` and return the final checkpoint path."""
-    args = _check(args)
+def _trainer(args: TrainArgs) -> Callable[[TrainArgs], Path]:
     spec = get_agent(args.agent)
     if spec.train is None:
         raise ValueError(f"agent {args.agent!r} has nothing to train: it is an evaluation baseline")
-    return spec.train(args)
+    return spec.train
+
+
+def train(args: TrainArgs) -> Path:
+    """Train (or resume) ``args.agent`` and return the final checkpoint path."""
+    args = _check(args)
+    return _trainer(args)(args)
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ def train_seeds(args: TrainArgs, seeds: Sequence[int]) -> list[SeedResult]:
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds needs distinct seeds, e.g. 0,1,2; got {list(seeds)}")
     args = _check(args)
-    get_agent(args.agent)
+    _trainer(args)
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     procs: list[tuple[int, Path, subprocess.Popen[bytes]]] = []
     try:
