@@ -16,21 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from thorgym.atomic import atomic_writer
+from thorgym.rundir import read_scalars
 
-
-def read_scalars(out: Path, tag: str) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, values) of a TensorBoard scalar over all event files of a run (resumes included)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    points: dict[int, float] = {}
-    for d in sorted({p.parent for p in (Path(out) / "tb").rglob("events.out.tfevents.*")}):
-        acc = EventAccumulator(str(d), size_guidance={"scalars": 0})
-        acc.Reload()
-        if tag in acc.Tags().get("scalars", []):
-            for e in acc.Scalars(tag):
-                points[e.step] = e.value
-    steps = np.array(sorted(points), dtype=np.int64)
-    return steps, np.array([points[s] for s in steps], dtype=np.float64)
+__all__ = ["expand_runs", "group_curve", "plot_curves", "read_scalars", "smooth"]
 
 
 def expand_runs(patterns: Sequence[str]) -> list[Path]:

@@ -10,12 +10,18 @@ import json
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from thorgym.agents.policy import EvalContext, Policy
+from thorgym.agents.registry import get_agent
 from thorgym.sim.scenes import ROOM_TYPES, room_type
 
 from thorgym.atomic import atomic_writer, write_bytes_atomic, write_json_atomic
+from thorgym.rundir import resolve_checkpoint
+
+if TYPE_CHECKING:
+    import gymnasium
 
 
 def select_episodes(episodes: Sequence[dict[str, Any]], n: int | None) -> list[dict[str, Any]]:
@@ -37,25 +43,29 @@ def select_episodes(episodes: Sequence[dict[str, Any]], n: int | None) -> list[d
 
 
 def evaluate(
-    policy: Any,
-    make_env: Callable[[list[dict[str, Any]]], Any],
+    policy: Policy,
+    make_env: Callable[[list[dict[str, Any]]], gymnasium.Env],
     episodes: Sequence[dict[str, Any]],
     seed: int = 0,
 ) -> list[dict[str, Any]]:
     """Run `policy` on each fixed episode in order; one record per episode.
 
     ``make_env(episodes)`` must return an ObjectNav env that plays the given episodes in order
-    (``ObjectNavEnv(episodes=...)``, optionally wrapped, e.g. by the video recorder).
+    (``ObjectNavEnv(episodes=...)``, optionally wrapped, e.g. by the video recorder). The policy
+    acts as a batch of one: ``episode_start`` is set on the first step of each episode.
     """
     env = make_env(list(episodes))
     records = []
+    policy.reset(1)
     try:
         for i, ep in enumerate(episodes):
             obs, info = env.reset(seed=seed) if i == 0 else env.reset()
-            policy.reset()
-            total, done = 0.0, False
+            total, done, start = 0.0, False, True
             while not done:
-                obs, reward, terminated, truncated, info = env.step(policy.act(obs, env))
+                batch = {k: np.asarray(v)[None] for k, v in obs.items()}
+                action = policy.act(batch, np.array([start]), env)
+                start = False
+                obs, reward, terminated, truncated, info = env.step(int(np.asarray(action).reshape(-1)[0]))
                 total += float(reward)
                 done = terminated or truncated
             records.append(
@@ -182,31 +192,18 @@ def run_eval(
     from thorgym.envs.objectnav import ObjectNavEnv
     from thorgym.envs.video import RecordEpisodeVideo
 
-    from .policies import CheckpointPolicy, OraclePolicy, RandomPolicy
-
-    if agent in ("random", "oracle"):
-        policy = RandomPolicy(seed) if agent == "random" else OraclePolicy()
-        env_kw: dict[str, Any] = {"width": 64, "height": 64}
-        ckpt_path = None
-    else:
+    spec = get_agent(agent)
+    path: Path | None = None
+    if spec.needs_checkpoint:
         if checkpoint is None:
             raise ValueError(f"--agent {agent} needs --checkpoint (a checkpoint file or run dir)")
-        if agent in ("savn", "nonadaptive"):
-            from .policies import resolve_checkpoint
-            from .savn_policy import SAVNPolicy
-
-            policy = SAVNPolicy(
-                resolve_checkpoint(checkpoint),
-                device=device,
-                seed=seed,
-                deterministic=deterministic,
-                adapt=agent == "savn",
-            )
-        else:
-            policy = CheckpointPolicy(checkpoint, device=device, seed=seed, deterministic=deterministic)
-        args = policy.meta.get("args", {})
-        env_kw = {"width": args.get("width", 64), "height": args.get("height", 64)}
-        ckpt_path = str(policy.path)
+        path = resolve_checkpoint(checkpoint, spec.checkpoint_suffixes)
+    policy = spec.load_policy(path, EvalContext(device=device, seed=seed, deterministic=deterministic))
+    env_kw: dict[str, Any] = {
+        "width": policy.train_args.get("width", 64),
+        "height": policy.train_args.get("height", 64),
+    }
+    ckpt_path = str(policy.checkpoint) if policy.checkpoint is not None else None
     eps = select_episodes(load_episodes(episode_file or split), episodes)
     out.mkdir(parents=True, exist_ok=True)
 

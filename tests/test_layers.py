@@ -4,7 +4,7 @@ Every import in the package counts, lazy ones inside functions included. Layers,
 (modules of one layer may import each other only within their own package):
 
 0 utilities (atomic writes, the registration table) · 1 sim · 2 tasks · 3 datasets, kqa,
-backbones (models that know only tensors) · 4 envs · 5 agents, rundir · 6 train/eval entry points
+backbones (models that know only tensors), rundir (run directories, device, threads) · 4 envs · 5 agents · 6 train/eval entry points
 (eval, pretrain) · 7 benchmarks, KQA baselines · 8 cli.
 """
 
@@ -30,7 +30,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "thorgym.agents.metrics": (3, "backbones"),
     "thorgym.envs": (4, "envs"),
     "thorgym.agents": (5, "agents"),
-    "thorgym.rundir": (5, "rundir"),
+    "thorgym.rundir": (3, "rundir"),
     "thorgym.train": (6, "train"),
     "thorgym.train_savn": (6, "train"),
     "thorgym.pretrain": (6, "pretrain"),

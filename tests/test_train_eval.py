@@ -66,6 +66,9 @@ def test_eval_checkpoint_is_deterministic_and_complete(run_dir, tmp_path):
     a = _eval(tmp_path / "a", "--checkpoint", str(run_dir), "--seed", "3", "--video", "1")
     b = _eval(tmp_path / "b", "--checkpoint", str(run_dir / "final.zip"), "--seed", "3")
     assert a["metrics"] == b["metrics"] and a["per_room_type"] == b["per_room_type"]
+    # --agent ppo (the name SB3 runs had) still loads SB3 .zip checkpoints
+    c = _eval(tmp_path / "c", "--agent", "ppo", "--checkpoint", str(run_dir), "--seed", "3")
+    assert c["metrics"] == a["metrics"]
     for key in (
         "task",
         "agent",
@@ -164,6 +167,17 @@ def test_resume_after_kill(tmp_path):
     assert done + 128 <= meta["num_timesteps"] <= done + 128 + 256
 
 
+def test_seeds_train_in_parallel_processes(tmp_path):
+    out = tmp_path / "seeds"
+    res = _train(out, 64, "--agent", "ppo-ff", "--seeds", "0,1", "--threads", "1")
+    for s in (0, 1):
+        run = out / f"seed_{s}"
+        assert (run / "final.zip").exists() and (run / "learning_curve.png").exists()
+        args = json.loads((run / "args.json").read_text())
+        assert args["seed"] == s and args["out"] == str(run) and args["threads"] == 1
+        assert f"seed {s} ok: seed {s}: wrote {run / 'final.zip'}" in res.output
+
+
 @pytest.mark.slow
 def test_short_training_beats_random(tmp_path):
     """A shortened cpu30 run (RESULTS.md has the full one): the agent must beat random clearly."""
@@ -190,3 +204,31 @@ def test_short_training_beats_random(tmp_path):
     # RESULTS.md: 5.9 ± 1.0 % (seed 0: 6.0 %) vs 2.5 % for random on these 200 episodes
     assert trained["metrics"]["success"] >= rnd["metrics"]["success"] + 2.0
     assert trained["metrics"]["spl"] > rnd["metrics"]["spl"]
+
+
+def test_batched_ppo_agent_trains_and_evaluates(tmp_path):
+    """--agent ppo through the registry adapter of thorgym.agents.ppo (where that is built)."""
+    pytest.importorskip("thorgym.agents.ppo")
+    out = tmp_path / "ppo"
+    _train(out, 256, "--agent", "ppo")
+    assert (out / "final.pt").exists() and (out / "learning_curve.png").exists()
+    args = json.loads((out / "args.json").read_text())
+    assert args["agent"] == "ppo" and args["envs"] == 2
+    a = _eval(tmp_path / "a", "--agent", "ppo", "--checkpoint", str(out), "--seed", "3")
+    b = _eval(tmp_path / "b", "--agent", "ppo", "--checkpoint", str(out / "final.pt"), "--seed", "3")
+    assert a["metrics"] == b["metrics"] and a["checkpoint"] == str(out / "final.pt")
+
+
+def test_agent_ppo_falls_back_to_sb3_where_the_batched_trainer_is_not_built(tmp_path):
+    from thorgym.agents import batched_ppo
+
+    if batched_ppo.available():
+        pytest.skip("thorgym.agents.ppo is built: --agent ppo trains it")
+    out = tmp_path / "ppo"
+    res = _train(out, 128, "--agent", "ppo")
+    assert "trains the recurrent SB3 PPO" in res.output
+    meta = json.loads((out / "final.json").read_text())
+    assert meta["algo"] == "RecurrentPPO" and meta["agent"] == "ppo"
+    assert _eval(tmp_path / "e", "--agent", "ppo", "--checkpoint", str(out))["checkpoint"] == str(
+        out / "final.zip"
+    )

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from thorgym.agents.registry import DEFAULT_AGENT
+
 app = typer.Typer(
     help="thorgym: Gymnasium environments and fast simulation for AI2-THOR research.",
     no_args_is_help=True,
@@ -142,16 +144,17 @@ def bench_compress(
         raise typer.BadParameter(str(e)) from None
 
 
+def _agent_help(trained: bool) -> str:
+    from thorgym.agents.registry import agent_names, get_agent
+
+    names = [n for n in agent_names() if not trained or get_agent(n).train is not None]
+    return "; ".join(f"{n}: {get_agent(n).description}" for n in names) + "."
+
+
 @app.command()
 def train(
     task: Annotated[str, typer.Argument(help="Task to train: objectnav.")],
-    agent: Annotated[
-        str,
-        typer.Option(
-            help="ppo: recurrent PPO (sb3-contrib RecurrentPPO, LSTM 256); ppo-ff: feed-forward PPO; "
-            "savn: SAVN meta-RL (Wortsman et al. 2019); nonadaptive: the same network without adaptation."
-        ),
-    ] = "ppo",
+    agent: Annotated[str, typer.Option(help=_agent_help(trained=True))] = DEFAULT_AGENT,
     backbone: Annotated[
         str | None,
         typer.Option(
@@ -170,7 +173,20 @@ def train(
     envs: Annotated[int | None, typer.Option(help="Parallel environments (one batched simulator).")] = None,
     steps: Annotated[int | None, typer.Option(help="Total environment steps.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of everything (envs, policy, sampling).")] = 0,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (simulator and policy).")] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option(
+            help="Train these seeds (comma-separated, e.g. 0,1,2) as parallel processes into OUT/seed_<s>, "
+            "each with --threads threads; replaces --seed."
+        ),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="auto, cpu, cuda or cuda:K (simulator and policy).")
+    ] = None,
+    threads: Annotated[int, typer.Option(help="Torch threads per training process.")] = 1,
+    env_version: Annotated[
+        str, typer.Option(help="Environment version: trains on thorgym/ObjectNav-<version> (v0).")
+    ] = "v0",
     out: Annotated[Path, typer.Option(help="Run directory: checkpoints, TensorBoard logs, curve.")] = Path(
         "runs/objectnav"
     ),
@@ -196,8 +212,8 @@ def train(
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
-    """Train an agent (PPO on the batched vector env); checkpoints, TensorBoard, learning curve."""
-    from thorgym.train import TrainArgs
+    """Train an agent on the batched vector env; checkpoints, TensorBoard, learning curve."""
+    from thorgym.train import TrainArgs, train_seeds
     from thorgym.train import train as run_train
 
     given = {
@@ -225,16 +241,29 @@ def train(
         preset=preset,
         resume=resume,
         checkpoint_every=checkpoint_every,
+        env_version=env_version,
+        threads=threads,
         progress=progress,
         explicit=set(explicit),
         **explicit,
     )
     try:
-        final = run_train(args)
+        if seeds is not None:
+            results = train_seeds(args, _ints(seeds, "--seeds"))
+        else:
+            final = run_train(args)
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"wrote {final} and {out / 'learning_curve.png'}; tensorboard --logdir {out / 'tb'}")
+    if seeds is None:
+        typer.echo(f"wrote {final} and {out / 'learning_curve.png'}; tensorboard --logdir {out / 'tb'}")
+        return
+    for r in results:
+        status = "ok" if r.returncode == 0 else f"failed (exit {r.returncode}, log {r.out / 'train.log'})"
+        typer.echo(f"seed {r.seed} {status}: {r.final_line}")
+    typer.echo(f"tensorboard --logdir {out}")
+    if any(r.returncode != 0 for r in results):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -302,12 +331,8 @@ def eval_objectnav(
         typer.Option(help="Checkpoint file or run directory (its final/newest checkpoint)."),
     ] = None,
     agent: Annotated[
-        str,
-        typer.Option(
-            help="ppo, savn (test-time adaptation) or nonadaptive (these need --checkpoint), random or "
-            "oracle (shortest path)."
-        ),
-    ] = "ppo",
+        str, typer.Option(help=_agent_help(trained=False) + " All but random and oracle need --checkpoint.")
+    ] = DEFAULT_AGENT,
     split: Annotated[str, typer.Option(help="val or test (held-out scenes).")] = "test",
     episodes: Annotated[
         int | None,
@@ -320,17 +345,20 @@ def eval_objectnav(
     out: Annotated[Path, typer.Option(help="Output dir: metrics.json, episodes.jsonl, videos.")] = Path(
         "runs/eval"
     ),
-    device: Annotated[str, typer.Option(help="Device of the policy network.")] = "cpu",
+    device: Annotated[str, typer.Option(help="Device of the policy network (cpu, cuda, auto).")] = "cpu",
     deterministic: Annotated[
         bool, typer.Option(help="Argmax actions instead of seeded samples from the policy.")
     ] = False,
+    threads: Annotated[int, typer.Option(help="Torch threads of the evaluation.")] = 1,
 ) -> None:
     """Evaluate on the fixed held-out episodes; writes metrics.json and episodes.jsonl."""
     from thorgym.eval.objectnav import format_table, run_eval
+    from thorgym.rundir import set_threads
 
     if split not in ("val", "test", "train"):
         raise typer.BadParameter("--split must be val or test")
     try:
+        set_threads(threads)
         result = run_eval(
             agent, checkpoint, split, episodes, video, seed, out, device, deterministic=deterministic
         )
@@ -416,14 +444,14 @@ def demo(
 
     explicit = {"steps": steps} if steps is not None else {}
     args = TrainArgs(preset="demo", out=out / "train", explicit=set(explicit), **explicit)
-    typer.echo(f"training ({args.with_preset().steps} steps) into {args.out} ...")
+    typer.echo(f"training {args.agent} ({args.with_preset().steps} steps) into {args.out} ...")
     final = run_train(args)
     rows = {}
-    for agent in ("ppo", "random", "oracle"):
+    for agent in (args.agent, "random", "oracle"):
         typer.echo(f"evaluating {agent} on {episodes} held-out test episodes ...")
         res = run_eval(
             agent,
-            str(final) if agent == "ppo" else None,
+            str(final) if agent == args.agent else None,
             "test",
             episodes,
             video=1,

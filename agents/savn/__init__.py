@@ -5,7 +5,9 @@
 * :mod:`.loss` — the learned interaction loss (temporal convolution over the last 6 steps);
 * :mod:`.adapt` — the inner loop (fast weights, one SGD step every 6 actions, ≤ 4 per episode).
 
-Only tensors come in and out; the training loop over environments is ``thorgym.train_savn``.
+Only tensors come in and out of those three; the training loop over environments is
+:mod:`.trainer`, the checkpoint format :mod:`.checkpoint`, the evaluation policy :mod:`.policy`
+(imported on use, not here).
 """
 
 from .adapt import FastWeightLearner

@@ -155,9 +155,8 @@ def savn_run(tmp_path_factory):
 
 
 def test_training_smoke_checkpoint_round_trip_and_resume(savn_run):
-    from thorgym.eval.savn_policy import SAVNPolicy
-
-    from thorgym.train_savn import load_savn_checkpoint
+    from thorgym.agents.savn.checkpoint import load_savn_checkpoint
+    from thorgym.agents.savn.policy import SAVNPolicy
 
     final = savn_run / "final.pt"
     assert final.exists() and (savn_run / "learning_curve.png").exists()
@@ -194,19 +193,23 @@ def test_eval_of_savn_checkpoint_adapts_at_test_time(savn_run, tmp_path):
 
 
 def test_test_time_adaptation_counts(savn_run):
-    from thorgym.eval.savn_policy import SAVNPolicy
+    import numpy as np
+    from thorgym.agents.savn.policy import SAVNPolicy
 
     policy = SAVNPolicy(savn_run / "final.pt")
     obs = {
-        "rgb": torch.randint(0, 255, (64, 64, 3), dtype=torch.uint8).numpy(),
-        "target_embedding": [0.1] * 50,
+        "rgb": torch.randint(0, 255, (2, 64, 64, 3), dtype=torch.uint8).numpy(),
+        "target_embedding": np.full((2, 50), 0.1, dtype=np.float32),
     }
-    policy.reset()
-    for _ in range(30):
-        policy.act(obs, None)
-    assert policy.inner_steps == 4
-    policy.reset()
-    assert policy.inner_steps == 0
+    policy.reset(2)
+    for t in range(30):
+        actions = policy.act(obs, np.full(2, t == 0), None)
+        assert actions.shape == (2,)
+    assert policy.inner_steps.tolist() == [4, 4]
+    policy.act(obs, np.ones(2, dtype=bool), None)  # a new episode starts from the initial weights
+    assert policy.inner_steps.tolist() == [0, 0]
+    with pytest.raises(ValueError, match="start together"):
+        policy.act(obs, np.array([True, False]), None)
     with pytest.raises(ValueError, match="nonadaptive"):
         nonad = savn_run / "na.pt"
         ck = torch.load(savn_run / "final.pt", weights_only=True)
@@ -230,7 +233,7 @@ def _train_tiny(out, steps: int, *extra: str) -> None:
 
 
 def test_training_is_seeded_and_resume_is_exact(tmp_path):
-    from thorgym.train_savn import load_savn_checkpoint
+    from thorgym.agents.savn.checkpoint import load_savn_checkpoint
 
     _train_tiny(tmp_path / "a", 40)
     _train_tiny(tmp_path / "b", 20)

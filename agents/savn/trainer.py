@@ -1,0 +1,290 @@
+"""`thorgym train objectnav --agent savn|nonadaptive`: SAVN meta-RL and its non-adaptive baseline.
+
+Training runs synchronous batches of episodes on the natively batched ObjectNav vector env: the
+N environments start new episodes together (seeded ``seed + 1000003·batch + i``, so a run and its
+resumption sample the same episodes), act with one batched forward per step, and an environment
+that ends is masked until the whole batch has ended or reached the training step limit (the
+paper's 30-step training rollouts). During the episode SAVN adapts its fast weights every 6
+actions (:class:`thorgym.agents.savn.FastWeightLearner`); at the end one actor-critic loss
+(γ 0.99, GAE λ 1, entropy 0.01, value 0.5, bootstrapped value for truncated episodes) is
+differentiated through the inner steps to the initial weights and the interaction-loss network,
+then Adam (the paper's SharedAdam, lr 1e-4) takes a step. ``nonadaptive`` is the same loop
+without inner steps (the paper's A3C row).
+
+Run directory layout is :class:`thorgym.rundir.RunDir`'s: ``checkpoints/ckpt_<steps>.pt``
+(atomic), ``final.pt``, ``args.json``, ``tb/`` with ``objectnav/success|spl|episode_length`` and
+``rollout/ep_rew_mean``, ``learning_curve.png``; the checkpoint format is :mod:`.checkpoint`'s.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from thorgym.agents.backbones import build_backbone, load_backbone_state
+from thorgym.agents.train_args import TrainArgs
+
+from thorgym.rundir import RunDir, resolve_device, set_threads, write_learning_curve
+
+from .adapt import FastWeightLearner
+from .checkpoint import CKPT_FORMAT, EXT, load_savn_checkpoint
+from .model import SAVNConfig, SAVNNet, SpatialBackbone
+
+SAVN_AGENTS = ("savn", "nonadaptive")
+ENTROPY_COEF = 0.01
+VALUE_COEF = 0.5
+GAMMA = 0.99
+GAE_LAMBDA = 1.0
+MAX_GRAD_NORM = 50.0
+
+
+def resolve_backbone_ckpt(path: str | None, backbone: str) -> str | None:
+    """``None`` → ``runs/pretrain_<backbone>/backbone.pt`` if it exists (the simulator-pretrained
+    backbone of `thorgym pretrain`), else None (random frozen features); an explicit file or
+    pretrain run directory is passed on as given (``load_backbone_state`` resolves a directory
+    and raises FileNotFoundError for a missing checkpoint)."""
+    if path is None:
+        default = Path("runs") / f"pretrain_{backbone}" / "backbone.pt"
+        return str(default) if default.is_file() else None
+    return str(path)
+
+
+def build_savn(
+    backbone: str, grid: int, hidden: int, backbone_ckpt: str | None, device: str | torch.device
+) -> tuple[SpatialBackbone, SAVNNet]:
+    """The frozen spatial backbone and a freshly initialised SAVN network on ``device``."""
+    bb = build_backbone(backbone)
+    if backbone_ckpt is not None:
+        load_backbone_state(bb, backbone_ckpt)
+    spatial = SpatialBackbone(bb.to(device), grid)
+    net = SAVNNet(SAVNConfig(feature_channels=spatial.channels, grid=grid, hidden=hidden)).to(device)
+    return spatial, net
+
+
+class SAVNTrainer:
+    """Owns the env, networks, optimiser and counters of one SAVN/non-adaptive training run."""
+
+    def __init__(self, args: TrainArgs) -> None:
+        import gymnasium
+
+        if args.agent not in SAVN_AGENTS:
+            raise ValueError(f"SAVNTrainer trains {SAVN_AGENTS}, not {args.agent!r}")
+        self.args = args
+        self.device = resolve_device(args.device)
+        torch.manual_seed(args.seed)
+        self.backbone_ckpt = resolve_backbone_ckpt(args.backbone_ckpt, args.backbone)
+        self.spatial, self.net = build_savn(
+            args.backbone, args.grid, args.hidden, self.backbone_ckpt, self.device
+        )
+        self.learner = FastWeightLearner(
+            self.net,
+            args.envs,
+            adaptive=args.agent == "savn",
+            inner_lr=args.inner_lr,
+            first_order=args.first_order,
+        )
+        params = self.net.parameters() if args.agent == "savn" else self.net.policy_params().values()
+        self.opt = torch.optim.Adam(params, lr=args.lr)
+        kw: dict[str, Any] = {"width": args.width, "height": args.height, "max_steps": args.max_steps}
+        if args.room_types:
+            kw["room_types"] = list(args.room_types)
+        kw["device"] = str(self.device)
+        self.env = gymnasium.make_vec(args.env_id, num_envs=args.envs, split="train", **kw)
+        self.gen = torch.Generator(device=self.device).manual_seed(args.seed)
+        self.env_steps = 0
+        self.batches = 0
+        self.episodes: deque[dict[str, float]] = deque(maxlen=100)
+
+    # -- one synchronous batch of episodes ---------------------------------------------------
+    def _tensors(self, obs: dict[str, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        rgb = torch.from_numpy(obs["rgb"]).to(self.device)
+        emb = torch.from_numpy(obs["target_embedding"]).to(self.device)
+        return self.spatial(rgb), emb
+
+    def train_batch(self) -> dict[str, float]:
+        """Play one batch of episodes, take one outer (meta) step; returns its statistics."""
+        n = self.args.envs
+        obs, _ = self.env.reset(seed=self.args.seed * 7919 + 1_000_003 * self.batches)
+        self.learner.reset()
+        active = np.ones(n, dtype=bool)
+        logps, values, ents, rewards, masks = [], [], [], [], []
+        truncated = np.zeros(n, dtype=bool)
+        inner = 0
+        while active.any():
+            feats, emb = self._tensors(obs)
+            logits, value = self.learner.act(feats, emb)
+            dist = torch.distributions.Categorical(logits=logits)
+            probs = dist.probs.detach()
+            action = torch.multinomial(probs, 1, generator=self.gen).squeeze(1)
+            logps.append(dist.log_prob(action))
+            values.append(value)
+            ents.append(dist.entropy())
+            obs, rew, term, trunc, info = self.env.step(action.cpu().numpy())
+            m = active.copy()
+            masks.append(torch.from_numpy(m.astype(np.float32)).to(self.device))
+            rewards.append(torch.from_numpy(np.where(m, rew, 0.0).astype(np.float32)).to(self.device))
+            ended = m & (term | trunc)
+            for i in np.nonzero(ended)[0]:
+                self.episodes.append(
+                    {
+                        "success": float(info["success"][i]),
+                        "spl": float(info["spl"][i]),
+                        "length": float(info["path_length"][i]),
+                        "reward": float(sum(r[i].item() for r in rewards)),
+                    }
+                )
+            truncated |= m & trunc
+            active = m & ~(term | trunc)
+            self.env_steps += int(m.sum())
+            inner += int(self.learner.maybe_adapt(torch.from_numpy(active).to(self.device)).sum())
+        # bootstrap truncated episodes with the value of their last observation
+        boot = torch.zeros(n, device=self.device)
+        if truncated.any():
+            feats, emb = self._tensors(obs)
+            with torch.no_grad():
+                boot = self.learner.value(feats, emb) * torch.from_numpy(truncated).float().to(self.device)
+        loss, stats = a2c_loss(logps, values, ents, rewards, masks, boot)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.net.parameters(), MAX_GRAD_NORM)
+        self.opt.step()
+        self.batches += 1
+        stats["inner_steps"] = inner / n
+        return stats
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def state(self, meta: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "format": CKPT_FORMAT,
+            "agent": self.args.agent,
+            "config": self.net.config.to_dict(),
+            "backbone": {"name": self.args.backbone, "grid": self.args.grid},
+            "backbone_state": {k: v.cpu() for k, v in self.spatial.backbone.state_dict().items()},
+            "model": {k: v.cpu() for k, v in self.net.state_dict().items()},
+            "optimizer": self.opt.state_dict(),
+            "env_steps": self.env_steps,
+            "batches": self.batches,
+            "rng": {"torch": torch.get_rng_state(), "sampler": self.gen.get_state().cpu()},
+            "meta_json": json.dumps(meta),
+        }
+
+    def load_state(self, ckpt: dict[str, Any]) -> None:
+        self.net.load_state_dict(ckpt["model"])
+        self.spatial.backbone.load_state_dict(ckpt["backbone_state"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.env_steps = int(ckpt["env_steps"])
+        self.batches = int(ckpt["batches"])
+        torch.set_rng_state(ckpt["rng"]["torch"].cpu())
+        self.gen.set_state(ckpt["rng"]["sampler"].cpu())
+        self.learner.reset()
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def a2c_loss(
+    logps: list[torch.Tensor],
+    values: list[torch.Tensor],
+    ents: list[torch.Tensor],
+    rewards: list[torch.Tensor],
+    masks: list[torch.Tensor],
+    bootstrap: torch.Tensor,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """A3C's loss on (T, N) sequences: Σ_t over each episode, mean over environments.
+
+    GAE with λ (=1: the discounted return minus the value) gives the policy-gradient advantage;
+    the value regresses the discounted return; entropy bonus 0.01, value weight 0.5.
+    """
+    lp, v, ent, r, m = (torch.stack(x) for x in (logps, values, ents, rewards, masks))
+    t_len = r.shape[0]
+    ret = bootstrap.detach()
+    gae = torch.zeros_like(ret)
+    next_v = bootstrap.detach()
+    returns, advs = [], []
+    for t in reversed(range(t_len)):
+        ret = r[t] + GAMMA * ret * m[t]
+        delta = r[t] + GAMMA * next_v - v[t].detach()
+        gae = (gae * GAMMA * GAE_LAMBDA + delta) * m[t]
+        next_v = v[t].detach()
+        returns.append(ret)
+        advs.append(gae)
+    returns = torch.stack(returns[::-1])
+    advs = torch.stack(advs[::-1])
+    policy = -(lp * advs * m).sum(0)
+    value = (0.5 * (returns - v) ** 2 * m).sum(0)
+    entropy = (ent * m).sum(0)
+    loss = (policy + VALUE_COEF * value - ENTROPY_COEF * entropy).mean()
+    return loss, {
+        "loss": float(loss.detach()),
+        "value_loss": float(value.mean().detach()),
+        "entropy": float((entropy / m.sum(0).clamp(min=1)).mean().detach()),
+    }
+
+
+def train_savn(args: TrainArgs) -> Path:
+    """Train (or resume) SAVN / non-adaptive A3C; returns the final checkpoint path."""
+    set_threads(args.threads)
+    out = Path(args.out)
+    run = RunDir(out, EXT)
+    out.mkdir(parents=True, exist_ok=True)
+    trainer = SAVNTrainer(args)
+    meta = {
+        "agent": args.agent,
+        "algo": "SAVN" if args.agent == "savn" else "A3C (non-adaptive)",
+        "task": args.task,
+        "args": args.to_json(),
+        "backbone_ckpt": trainer.backbone_ckpt,
+    }
+    if trainer.backbone_ckpt is not None:
+        print(f"frozen {args.backbone} backbone from {trainer.backbone_ckpt}")
+    else:
+        print(
+            f"note: no pretrained {args.backbone} checkpoint (runs/pretrain_{args.backbone}/backbone.pt); "
+            "the frozen backbone keeps random weights. Run `thorgym pretrain` or pass --backbone-ckpt."
+        )
+    ckpt_path = run.resume_from(args.resume)
+    if ckpt_path is not None:
+        trainer.load_state(load_savn_checkpoint(ckpt_path, trainer.device))
+        print(f"resuming from {ckpt_path} at {trainer.env_steps} steps")
+    run.write_args(args.to_json())
+    writer = run.tb_writer(f"{args.agent}_{trainer.env_steps:010d}")
+    next_ckpt = run.next_checkpoint(trainer.env_steps, args.checkpoint_every)
+    t0, steps0 = time.time(), trainer.env_steps
+    try:
+        while trainer.env_steps < args.steps:
+            stats = trainer.train_batch()
+            step = trainer.env_steps
+            eps = list(trainer.episodes)
+            writer.add_scalar("objectnav/success", float(np.mean([e["success"] for e in eps])), step)
+            writer.add_scalar("objectnav/spl", float(np.mean([e["spl"] for e in eps])), step)
+            writer.add_scalar("objectnav/episode_length", float(np.mean([e["length"] for e in eps])), step)
+            writer.add_scalar("rollout/ep_rew_mean", float(np.mean([e["reward"] for e in eps])), step)
+            for k, v in stats.items():
+                writer.add_scalar(f"train/{k}", v, step)
+            writer.add_scalar("time/steps_per_s", (step - steps0) / max(time.time() - t0, 1e-9), step)
+            if args.progress and trainer.batches % 10 == 0:
+                print(
+                    f"{step:>9} steps  success {np.mean([e['success'] for e in eps]):.3f}  "
+                    f"spl {np.mean([e['spl'] for e in eps]):.3f}  "
+                    f"{(step - steps0) / max(time.time() - t0, 1e-9):.0f} steps/s",
+                    flush=True,
+                )
+            if step >= next_ckpt:
+                _save(run, trainer.state(meta), run.checkpoint(step))
+                next_ckpt = run.next_checkpoint(step, args.checkpoint_every)
+        meta["train_seconds"] = time.time() - t0
+        final = _save(run, trainer.state(meta), run.final)
+    finally:
+        writer.close()
+        trainer.close()
+    write_learning_curve(out)
+    return final
+
+
+def _save(run: RunDir, state: dict[str, Any], path: Path) -> Path:
+    return run.write_checkpoint(path, lambda f: torch.save(state, f))

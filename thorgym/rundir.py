@@ -1,0 +1,253 @@
+"""The run directory of `thorgym train`, and the device and thread choice of every trainer.
+
+Layout (one agent writes one checkpoint format ``EXT``: ``zip`` for SB3, ``pt`` for torch)::
+
+    OUT/checkpoints/ckpt_<steps>.<EXT>   atomic, every --checkpoint-every steps (+ .json meta for SB3)
+    OUT/final.<EXT>                      the end of training
+    OUT/args.json                        the run's arguments
+    OUT/tb/                              TensorBoard logs
+    OUT/learning_curve.png               success, SPL and episode reward against steps
+
+``--checkpoint FILE|DIR`` accepts a checkpoint file or a run directory, which means its latest
+checkpoint (``final.<EXT>`` when training finished, else the newest ``ckpt_*``).
+Importing this module imports neither torch nor NumPy; the functions that need them import them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from thorgym.atomic import atomic_writer, write_json_atomic
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from torch.utils.tensorboard import SummaryWriter
+
+__all__ = [
+    "RunDir",
+    "checkpoint_steps",
+    "read_scalars",
+    "resolve_checkpoint",
+    "resolve_device",
+    "set_threads",
+    "write_learning_curve",
+]
+
+_CKPT = re.compile(r"^ckpt_(\d+)$")
+
+
+def checkpoint_steps(path: Path) -> int:
+    """The step count in a ``ckpt_<steps>.<ext>`` name (zero-padded or not)."""
+    m = _CKPT.match(path.stem)
+    if m is None:
+        raise ValueError(f"{path.name} is not a checkpoint name: expected ckpt_<steps>.<ext>")
+    return int(m.group(1))
+
+
+def _newest(folder: Path, suffixes: Sequence[str]) -> Path | None:
+    found = [
+        p
+        for s in suffixes
+        for p in folder.glob(f"ckpt_*{s}")
+        if p.is_file() and _CKPT.match(p.stem)
+    ]
+    return max(found, key=lambda p: (checkpoint_steps(p), p.name)) if found else None
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """The files of one training run under ``root`` for checkpoints with suffix ``ext`` (".zip")."""
+
+    root: Path
+    ext: str
+
+    def __post_init__(self) -> None:
+        if not self.ext.startswith("."):
+            raise ValueError(f"checkpoint suffix {self.ext!r} must start with a dot, e.g. '.pt'")
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def final(self) -> Path:
+        return self.root / f"final{self.ext}"
+
+    @property
+    def args_file(self) -> Path:
+        return self.root / "args.json"
+
+    @property
+    def tb(self) -> Path:
+        return self.root / "tb"
+
+    @property
+    def curve(self) -> Path:
+        return self.root / "learning_curve.png"
+
+    def checkpoint(self, steps: int) -> Path:
+        return self.checkpoints / f"ckpt_{steps:010d}{self.ext}"
+
+    def latest_checkpoint(self) -> Path | None:
+        """The newest ``checkpoints/ckpt_*`` of this run (by step count), or None."""
+        return _newest(self.checkpoints, (self.ext,))
+
+    def resume_from(self, resume: bool) -> Path | None:
+        """The checkpoint ``--resume`` continues from; None (with a note) when there is none."""
+        if not resume:
+            return None
+        ckpt = self.latest_checkpoint()
+        if ckpt is None:
+            print(f"--resume: no checkpoint in {self.checkpoints}; starting from scratch")
+        return ckpt
+
+    def write_args(self, args: Mapping[str, object]) -> Path:
+        return write_json_atomic(self.args_file, dict(args), indent=1)
+
+    def write_checkpoint(
+        self, path: Path, write: Callable[[IO[bytes]], object], meta: Mapping[str, object] | None = None
+    ) -> Path:
+        """Write a checkpoint atomically with ``write(file)``; ``meta`` goes beside it as ``.json``."""
+        with atomic_writer(path) as f:
+            write(f)
+        if meta is not None:
+            write_json_atomic(path.with_suffix(".json"), dict(meta), indent=1)
+        return path
+
+    def next_checkpoint(self, steps: int, every: int) -> int:
+        """The first multiple of ``every`` above ``steps``: when the next checkpoint is due."""
+        if every < 1:
+            raise ValueError(f"--checkpoint-every must be >= 1, got {every}")
+        return (steps // every + 1) * every
+
+    def tb_writer(self, name: str) -> SummaryWriter:
+        """A TensorBoard writer into ``OUT/tb/<name>`` (one folder per start or resumption)."""
+        from torch.utils.tensorboard import SummaryWriter
+
+        return SummaryWriter(str(self.tb / name))
+
+
+def resolve_checkpoint(path: str | os.PathLike, suffixes: Sequence[str] = (".zip", ".pt")) -> Path:
+    """A checkpoint file as given, or for a run directory its latest checkpoint: ``final.<ext>``
+    if training finished, else the newest ``checkpoints/ckpt_*`` (or ``ckpt_*`` in the folder)."""
+    p = Path(path)
+    names = "|".join(s.lstrip(".") for s in suffixes)
+    if p.is_dir():
+        for s in suffixes:
+            if (p / f"final{s}").is_file():
+                return p / f"final{s}"
+        found = _newest(p / "checkpoints", suffixes) or _newest(p, suffixes)
+        if found is None:
+            raise FileNotFoundError(
+                f"no checkpoint in run directory {p}: expected final.{names} or checkpoints/ckpt_*.{names} "
+                "(train one with `thorgym train objectnav --out DIR`, or pass the --agent that wrote it)"
+            )
+        return found
+    if not p.exists():
+        raise FileNotFoundError(
+            f"checkpoint {p} does not exist: pass a .{names} file written by `thorgym train` "
+            "or its run directory"
+        )
+    return p
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` → CUDA if available else CPU; ``cpu``; ``cuda`` or ``cuda:k`` (checked to exist)."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if re.fullmatch(r"cuda(:\d+)?", device):
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device {device!r} was asked for but CUDA is not available here; "
+                "use --device cpu (or auto)"
+            )
+        dev = torch.device(device)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here; "
+                "use cuda:0 .. cuda:N-1"
+            )
+        return dev
+    raise ValueError(f"unknown device {device!r}: use auto, cpu, cuda or cuda:K")
+
+
+def set_threads(n: int = 1) -> None:
+    """Torch intra-op and inter-op threads of this process (1 per process by default, so that
+    parallel runs on a shared machine do not oversubscribe the cores)."""
+    import torch
+
+    if n < 1:
+        raise ValueError(f"--threads must be >= 1, got {n}")
+    torch.set_num_threads(n)
+    try:
+        torch.set_num_interop_threads(n)
+    except RuntimeError:
+        pass  # only settable before the first parallel work; intra-op threads are the ones that count
+
+
+def read_scalars(out: Path, tag: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of a TensorBoard scalar over all event files of a run (resumes included)."""
+    import numpy as np
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    points: dict[int, float] = {}
+    for d in sorted({p.parent for p in (Path(out) / "tb").rglob("events.out.tfevents.*")}):
+        acc = EventAccumulator(str(d), size_guidance={"scalars": 0})
+        acc.Reload()
+        if tag in acc.Tags().get("scalars", []):
+            for e in acc.Scalars(tag):
+                points[e.step] = e.value
+    steps = np.array(sorted(points), dtype=np.int64)
+    return steps, np.array([points[s] for s in steps], dtype=np.float64)
+
+
+def write_learning_curve(out: Path) -> Path:
+    """Plot success, SPL and episode reward against steps from the run's TensorBoard logs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for ax, tag, label in zip(
+        axes,
+        ("objectnav/success", "objectnav/spl", "rollout/ep_rew_mean"),
+        ("success (last 100 episodes)", "SPL (last 100 episodes)", "episode reward"),
+        strict=True,
+    ):
+        s, v = read_scalars(out, tag)
+        ax.plot(s, v)
+        ax.set_xlabel("environment steps")
+        ax.set_title(label)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"thorgym train: {out}")
+    fig.tight_layout()
+    path = Path(out) / "learning_curve.png"
+    with atomic_writer(path) as f:
+        fig.savefig(f, format="png", dpi=100)
+    plt.close(fig)
+    return path
+
+
+def last_line(log: Path) -> str:
+    """The last non-empty line of a text log (progress-bar carriage returns split lines too)."""
+    if not log.is_file():
+        return ""
+    lines = [ln.strip() for ln in re.split(r"[\r\n]", log.read_text(errors="replace")) if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def read_json(path: Path) -> dict[str, object]:
+    """A JSON object file (a checkpoint's meta, args.json); {} when absent."""
+    return json.loads(path.read_text()) if path.is_file() else {}
