@@ -208,3 +208,33 @@ def test_sampler_is_deterministic_and_valid(graph):
         pose = graph.pose(ep.x, ep.z, ep.rotation, ep.horizon)
         assert not graph.visibility(ep.target)[pose]
         assert graph.l_opt(pose, ep.target) == ep.l_opt
+
+
+def test_shipped_pose_graphs_are_current_and_complete():
+    """Every scene's pose graph ships for the current simulator (else: run ship_pose_graphs)."""
+    from thorgym.sim.scenes import scenes_for
+
+    names = {p.name for p in on.SHIPPED_GRAPHS.glob("*.npz")}
+    stale = [
+        s
+        for s in scenes_for("train") + scenes_for("val") + scenes_for("test")
+        if on._graph_file(s, on.FIELD_OF_VIEW, on.VISIBILITY_DISTANCE, 1.0, on.GRID_SIZE) not in names
+    ]
+    assert not stale, (
+        f"{len(stale)} shipped pose graphs are missing or stale (e.g. {stale[:3]}); the simulator "
+        "changed: run `python -c 'import thorgym.tasks.objectnav as o, thorgym.sim.scenes as s; "
+        "o.ship_pose_graphs(s.scenes_for(\"train\")+s.scenes_for(\"val\")+s.scenes_for(\"test\"))'`"
+    )
+
+
+def test_shipped_pose_graph_equals_a_fresh_build(tmp_path, monkeypatch):
+    monkeypatch.setenv("THORGYM_CACHE", str(tmp_path))
+    on.build_pose_graph.cache_clear()
+    shipped = on.build_pose_graph("FloorPlan402")
+    vis = shipped.visibility("Sink")
+    monkeypatch.setattr(on, "SHIPPED_GRAPHS", tmp_path / "none")
+    on.build_pose_graph.cache_clear()
+    fresh = on.build_pose_graph("FloorPlan402")
+    np.testing.assert_array_equal(shipped.next_pose, fresh.next_pose)
+    np.testing.assert_array_equal(vis, fresh.visibility("Sink"))
+    on.build_pose_graph.cache_clear()
