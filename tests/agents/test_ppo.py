@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 from gymnasium.vector import AutoresetMode
-
 from thorgym.agents.ppo import PPOConfig, latest_checkpoint, load_policy, train
 from thorgym.agents.ppo.toy import CueMemoryEnv, SyntheticPoseEnv
 from thorgym.agents.ppo.trainer import compute_gae
