@@ -109,9 +109,7 @@ class BatchedSimulator:
             raise ValueError("scenes must name at least one scene")
         for name, v in (("width", width), ("height", height)):
             if not isinstance(v, int) or not 32 <= v <= MAX_RESOLUTION:
-                raise ValueError(
-                    f"{name} must be an integer between 32 and {MAX_RESOLUTION}, got {v!r}"
-                )
+                raise ValueError(f"{name} must be an integer between 32 and {MAX_RESOLUTION}, got {v!r}")
         if not isinstance(agent_count, int) or agent_count < 1:
             raise ValueError(f"agentCount must be a positive integer, got {agent_count!r}")
         if not (isinstance(grid_size, int | float) and 0.05 <= grid_size <= 1.0):
@@ -246,9 +244,7 @@ class BatchedSimulator:
             bx.hi[:, j + 1] = head + 0.09
 
     # -- collisions --------------------------------------------------------------------------
-    def _collides(
-        self, xz: torch.Tensor, agent: int
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _collides(self, xz: torch.Tensor, agent: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """For positions (N, 2) of `agent`: (blocked (N,), error code (N,), blocking box (N,))."""
         bx = self._boxes
         nb = self._world_boxes
@@ -293,6 +289,71 @@ class BatchedSimulator:
         xz[i] = torch.tensor([x, z], device=self.device)
         return not bool(self._collides(xz, agent)[0][i])
 
+    # -- poses -------------------------------------------------------------------------------
+    def agent_poses(self, agent: int = 0) -> torch.Tensor:
+        """(N, 4) float32 poses [x, z, yaw, horizon] of agent `agent` in every world."""
+        self._check_agent(agent)
+        p = self.pos[:, agent]
+        return torch.stack([p[:, 0], p[:, 2], self.yaw[:, agent], self.horizon[:, agent]], -1)
+
+    def teleport(
+        self,
+        worlds: Sequence[int] | torch.Tensor,
+        x: Sequence[float] | torch.Tensor,
+        z: Sequence[float] | torch.Tensor,
+        yaw: Sequence[float] | torch.Tensor | None = None,
+        horizon: Sequence[float] | torch.Tensor | None = None,
+        agent: int = 0,
+        check: bool = True,
+    ) -> torch.Tensor:
+        """Put agent `agent` of the K given worlds at (x, z) (standing height), optionally turned.
+
+        All arguments but `agent`/`check` are per-world values (K,); yaw/horizon None keep the
+        current ones. With `check`, a pose whose position collides (walls, objects, other agents)
+        or whose horizon is outside [-30, 60] is not applied, as AI2-THOR's Teleport fails.
+        Returns (K,) bool: whether each world's pose was applied.
+        """
+        self._check_agent(agent)
+        dev = self.device
+        w = torch.as_tensor(worlds, dtype=torch.long, device=dev).reshape(-1)
+        k = w.numel()
+        if k and (int(w.min()) < 0 or int(w.max()) >= self.num_worlds):
+            raise ValueError(f"world indices must be in [0, {self.num_worlds}), got {w.tolist()}")
+        if torch.unique(w).numel() != k:
+            raise ValueError("teleport: each world may appear only once in `worlds`")
+
+        def per_world(name: str, v) -> torch.Tensor:
+            t = torch.as_tensor(v, dtype=torch.float32, device=dev).reshape(-1)
+            if t.numel() != k:
+                raise ValueError(f"teleport: {name} must have one value per world ({k}), got {t.numel()}")
+            return t
+
+        xs, zs = per_world("x", x), per_world("z", z)
+        ok = torch.ones(k, dtype=torch.bool, device=dev)
+        hs = None if horizon is None else per_world("horizon", horizon)
+        ys = None if yaw is None else torch.remainder(per_world("yaw", yaw), 360.0)
+        if check:
+            self._sync_boxes()
+            xz = self.pos[:, agent, [0, 2]].clone()
+            xz[w, 0], xz[w, 1] = xs, zs
+            ok &= ~self._collides(xz, agent)[0][w]
+            if hs is not None:
+                ok &= (hs >= HORIZON_MIN - 1e-4) & (hs <= HORIZON_MAX + 1e-4)
+        sel = w[ok]
+        self.pos[sel, agent, 0] = xs[ok]
+        self.pos[sel, agent, 1] = AGENT_Y
+        self.pos[sel, agent, 2] = zs[ok]
+        if ys is not None:
+            self.yaw[sel, agent] = ys[ok]
+        if hs is not None:
+            self.horizon[sel, agent] = hs[ok]
+        self._visible = None
+        return ok
+
+    def _check_agent(self, agent: int) -> None:
+        if not isinstance(agent, int) or not 0 <= agent < self.agent_count:
+            raise ValueError(f"agent must be an integer in [0, {self.agent_count}), got {agent!r}")
+
     # -- navigation --------------------------------------------------------------------------
     def step_nav(
         self,
@@ -316,9 +377,7 @@ class BatchedSimulator:
                 f"({self.num_worlds},), got {tuple(actions.shape)}"
             )
         if ((actions < -1) | (actions >= len(NAV_ACTIONS))).any():
-            raise ValueError(
-                f"action indices must be -1 or in [0, {len(NAV_ACTIONS)}): {NAV_ACTIONS}"
-            )
+            raise ValueError(f"action indices must be -1 or in [0, {len(NAV_ACTIONS)}): {NAV_ACTIONS}")
         mag = self.grid_size if magnitude is None else magnitude
         deg = self.rotate_step_degrees if degrees is None else degrees
         mag = torch.as_tensor(mag, device=self.device, dtype=torch.float32).expand(n, a_count)
@@ -439,11 +498,14 @@ class BatchedSimulator:
         return out, self._visible
 
     def _visibility(self, out: RenderOutput) -> torch.Tensor:
+        """AI2-THOR's rule: an object is visible when a pixel shows it (in frame, unobstructed)
+        and that pixel's surface point is within visibilityDistance of the agent's central
+        vertical axis (horizontal distance; the camera sits on that axis)."""
         n, a = self.num_worlds, self.agent_count
         o = max(1, max(len(w.objects) for w in self.worlds))
         c = n * a
         inst = out.inst.reshape(c, -1).to(torch.long)
-        ok = (inst >= 0) & (out.distance.reshape(c, -1) <= self.visibility_distance)
+        ok = (inst >= 0) & (out.horizontal.reshape(c, -1) <= self.visibility_distance)
         flat = torch.arange(c, device=self.device)[:, None] * o + inst.clamp(min=0)
         counts = torch.bincount(flat[ok], minlength=c * o)
         return (counts > 0).reshape(n, a, o)

@@ -8,10 +8,11 @@ A failed action leaves the world unchanged and reports ``lastActionSuccess=False
 ``errorMessage`` (as AI2-THOR does, also for an objectId that does not exist); an unknown action,
 an unknown keyword or a badly typed argument raises ``ValueError`` naming it.
 
-Visibility rule (``objects[i]["visible"]``): an object is visible to an agent when at least one
-pixel of a 64-row raster of the agent's view (same camera and field of view) shows it and that
-pixel's surface point lies within ``visibilityDistance`` metres of the camera. Objects inside a
-closed Fridge, Cabinet or Microwave are hidden by its walls until it is opened.
+Visibility rule (``objects[i]["visible"]``, AI2-THOR's): an object is visible to an agent when at
+least one pixel of a 64-row raster of the agent's view (same camera and field of view) shows it
+and that pixel's surface point lies within ``visibilityDistance`` metres of the agent's central
+vertical axis (horizontal distance, whatever the height). Objects inside a closed Fridge, Cabinet
+or Microwave are hidden by its walls until it is opened.
 """
 
 from __future__ import annotations
@@ -106,9 +107,7 @@ def _check_kwargs(where: str, given: dict[str, Any], allowed: dict[str, Any]) ->
         if isinstance(v, bool) and t in (_NUM, int) and k != "forceAction":
             raise ValueError(f"{where}: argument {k!r} must be a number, got {v!r}")
         if not isinstance(v, t):
-            raise ValueError(
-                f"{where}: argument {k!r} has the wrong type {type(v).__name__} ({v!r})"
-            )
+            raise ValueError(f"{where}: argument {k!r} has the wrong type {type(v).__name__} ({v!r})")
 
 
 def _vec(x: float, y: float, z: float) -> dict[str, float]:
@@ -187,9 +186,7 @@ class Controller:
             init["scene"] = scene
         _check_kwargs("Controller", init, _INIT_ARGS)
         if init.get("agentMode", "default") != "default":
-            raise ValueError(
-                f"Controller: agentMode {init['agentMode']!r} is not supported; use 'default'"
-            )
+            raise ValueError(f"Controller: agentMode {init['agentMode']!r} is not supported; use 'default'")
         init.pop("agentMode", None)
         init.pop("snapToGrid", None)
         cfg = {**self._init, **init}
@@ -227,9 +224,7 @@ class Controller:
     @property
     def simulator(self) -> BatchedSimulator:
         if self._sim is None:
-            raise RuntimeError(
-                "the controller was stopped; create a new Controller or call reset()"
-            )
+            raise RuntimeError("the controller was stopped; create a new Controller or call reset()")
         return self._sim
 
     # -- actions -----------------------------------------------------------------------------
@@ -241,16 +236,12 @@ class Controller:
         if not isinstance(action, str):
             raise ValueError(f"step: action must be an action name string, got {action!r}")
         if action not in ACTION_ARGS:
-            raise ValueError(
-                f"step: unknown action {action!r}; valid actions: {sorted(ACTION_ARGS)}"
-            )
+            raise ValueError(f"step: unknown action {action!r}; valid actions: {sorted(ACTION_ARGS)}")
         _check_kwargs(action, kwargs, {**ACTION_ARGS[action], **_COMMON})
         sim = self.simulator
         agent = kwargs.pop("agentId", 0)
         if not 0 <= agent < sim.agent_count:
-            raise ValueError(
-                f"{action}: agentId {agent} out of range for agentCount={sim.agent_count}"
-            )
+            raise ValueError(f"{action}: agentId {agent} out of range for agentCount={sim.agent_count}")
         force = kwargs.pop("forceAction", False)
         if action in NAV_INDEX:
             return self._nav(action, agent, kwargs)
@@ -274,9 +265,7 @@ class Controller:
             h = kwargs.get("y", sim.height)
             for name, v in (("x", w), ("y", h)):
                 if not 32 <= v <= MAX_RESOLUTION:
-                    raise ValueError(
-                        f"ChangeResolution: {name}={v} must be between 32 and {MAX_RESOLUTION}"
-                    )
+                    raise ValueError(f"ChangeResolution: {name}={v} must be between 32 and {MAX_RESOLUTION}")
             sim.width, sim.height = w, h
             self._init["width"], self._init["height"] = w, h
         elif action == "GetScenesInBuild":
@@ -311,9 +300,7 @@ class Controller:
             oid = sim.worlds[0].objects[inst].object_id
             return f"{oid} is blocking Agent {agent} from moving with {action}"
         if code == BLOCKED_AGENT:
-            return (
-                f"Agent {AGENT_BASE - blocker} is blocking Agent {agent} from moving with {action}"
-            )
+            return f"Agent {AGENT_BASE - blocker} is blocking Agent {agent} from moving with {action}"
         if code == BLOCKED_WALL:
             return f"a wall is blocking Agent {agent} from moving with {action}"
         return f"{action} failed"
@@ -326,34 +313,30 @@ class Controller:
                 raise ValueError(f"TeleportFull: missing required argument(s) {missing}")
         pos = kw.get("position")
         if pos is not None and not all(isinstance(pos.get(k), _NUM) for k in ("x", "z")):
-            raise ValueError(
-                f"{action}: position must be a dict with numeric 'x' and 'z', got {pos!r}"
-            )
+            raise ValueError(f"{action}: position must be a dict with numeric 'x' and 'z', got {pos!r}")
         rot = kw.get("rotation")
         if isinstance(rot, dict):
             if not isinstance(rot.get("y"), _NUM):
-                raise ValueError(
-                    f"{action}: rotation must be a number or a dict with 'y', got {rot!r}"
-                )
+                raise ValueError(f"{action}: rotation must be a number or a dict with 'y', got {rot!r}")
             rot = rot["y"]
         horizon = kw.get("horizon")
         if horizon is not None and not HORIZON_MIN <= horizon <= HORIZON_MAX:
-            return False, (
-                f"{action}: horizon {horizon} is outside [{HORIZON_MIN:g}, {HORIZON_MAX:g}]"
-            )
+            return False, (f"{action}: horizon {horizon} is outside [{HORIZON_MIN:g}, {HORIZON_MAX:g}]")
         if kw.get("standing") is False:
             return False, f"{action}: crouching (standing=False) is not supported by thorgym.sim"
-        if pos is not None:
-            x, z = float(pos["x"]), float(pos["z"])
-            if not sim.position_free(0, x, z, agent):
-                return False, f"{action}: position ({x:g}, {z:g}) is not a valid agent position"
-            sim.pos[0, agent, 0] = x
-            sim.pos[0, agent, 2] = z
-        if rot is not None:
-            sim.yaw[0, agent] = float(rot) % 360.0
-        if horizon is not None:
-            sim.horizon[0, agent] = float(horizon)
-        sim._visible = None
+        cur = sim.agent_poses(agent)[0].tolist()
+        x, z = (float(pos["x"]), float(pos["z"])) if pos is not None else (cur[0], cur[1])
+        ok = sim.teleport(
+            [0],
+            [x],
+            [z],
+            None if rot is None else [float(rot)],
+            None if horizon is None else [float(horizon)],
+            agent=agent,
+            check=pos is not None,  # staying in place needs no collision test
+        )
+        if not bool(ok[0]):
+            return False, f"{action}: position ({x:g}, {z:g}) is not a valid agent position"
         return True, ""
 
     def _interact(
@@ -386,9 +369,7 @@ class Controller:
     def _finish(self, action: str, agent: int, ok: bool, err: str, ret: Any) -> Event:
         sim = self.simulator
         out, visible = sim.render()
-        events = [
-            self._event(a, out, visible, action, ok, err, ret) for a in range(sim.agent_count)
-        ]
+        events = [self._event(a, out, visible, action, ok, err, ret) for a in range(sim.agent_count)]
         ev = events[agent]
         ev.events = events
         self.last_event = ev
@@ -456,20 +437,13 @@ class Controller:
             "size": _vec(x1 - x0, 2.6, z1 - z0),
         }
 
-    def _objects_metadata(
-        self, agent: int, cam: list[float], vis: np.ndarray
-    ) -> list[dict[str, Any]]:
+    def _objects_metadata(self, agent: int, cam: list[float], vis: np.ndarray) -> list[dict[str, Any]]:
         world = self.simulator.worlds[0]
         out = []
         for i, o in enumerate(world.objects):
             t = OBJECT_TYPES[o.object_type]
             lo, hi = o.lo, o.hi
-            corners = [
-                _vec(x, y, z)
-                for x in (lo[0], hi[0])
-                for y in (lo[1], hi[1])
-                for z in (lo[2], hi[2])
-            ]
+            corners = [_vec(x, y, z) for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
             held = o.object_id in world.picked_by
             contents = world.contents(o.object_id) if t.receptacle else None
             out.append(

@@ -3,7 +3,8 @@
 Every scene is generated from its name alone (a CRC32 seed), so FloorPlan7 is the same room on
 every machine. Floor plans are rectangles, L-shapes (one corner removed) and rooms split by a
 partition wall that leaves a narrow passage; kitchens may also get an island table.
-Furniture stands against walls facing the room; small objects sit on top surfaces or inside
+Furniture stands against walls facing the room at real-world heights (counters on cabinets, a
+kitchen sink set into its counter, a wall-hung bathroom sink); small objects sit on top surfaces or inside
 receptacles (Fridge, Cabinet, Microwave, GarbageCan, Sink, Bathtub).
 """
 
@@ -35,6 +36,18 @@ INTERIOR_RECEPTACLES = {
     "Sink": "top",
     "Bathtub": "top",
 }
+
+
+# Heights of fixtures (metres). Counters are a slab on a run of cabinets (kitchens and bathroom
+# vanities); a kitchen sink is set into its counter, resting on the cabinets below the slab, with
+# its rim above the counter; a bathroom sink is a wall-hung basin. Contents of a sink may rise
+# above its rim (a pot in a sink), those of other open-top receptacles stay below theirs.
+COUNTER_THICKNESS = 0.06
+COUNTER_TOP = {"kitchen": 0.9, "bathroom": 0.85}
+WALL_HUNG_BOTTOM = {"Sink": 0.75}
+RECESSED_IN = {"Sink": "CounterTop"}  # object type -> the surface it is set into
+_ABOVE_RIM = {"Sink": 0.25}
+WALL_MOUNTED = ("LightSwitch", "Mirror")  # on walls: neither furniture nor obstacles
 
 
 def object_id(object_type: str, center: np.ndarray) -> str:
@@ -251,85 +264,135 @@ def generate_scene(name: str) -> SceneSpec:
     """Generate the scene of a name deterministically (the `_physics` suffix is accepted)."""
     canonical, room, index = parse_scene(name)
     for attempt in range(64):
-        spec = _try_generate(
-            canonical, room, index, np.random.default_rng(scene_seed(canonical, attempt))
-        )
+        spec = _try_generate(canonical, room, index, np.random.default_rng(scene_seed(canonical, attempt)))
         if spec is not None:
             return spec
     raise RuntimeError(f"could not lay out {canonical}; this is a bug in thorgym.sim.layout")
 
 
 def _try_generate(name: str, room: str, index: int, rng: np.random.Generator) -> SceneSpec | None:
-    (wmin, wmax), (dmin, dmax) = _ROOM_CELLS[room]
-    w_cells = int(rng.integers(wmin, wmax + 1))
-    d_cells = int(rng.integers(dmin, dmax + 1))
-    x0 = -GRID * (w_cells // 2)
-    z0 = -GRID * (d_cells // 2)
-    x1, z1 = x0 + GRID * w_cells, z0 + GRID * d_cells
-    # Spread the floor-plan shapes over the scene indices so every room type has each kind.
-    shape = ("rect", "L", "partition", "L+partition")[index % 4]
-    if room == "bathroom" and "partition" in shape:
-        shape = shape.replace("partition", "").strip("+") or "rect"
+    """One layout attempt; None when a required piece does not fit (the caller reseeds).
 
-    segments: list[_Segment] = []
-    walls: list[tuple[np.ndarray, np.ndarray]] = []
-    cut = None
-    if "L" in shape:
-        cw = GRID * int(rng.integers(int(w_cells * 0.3), int(w_cells * 0.45) + 1))
-        cd = GRID * int(rng.integers(int(d_cells * 0.3), int(d_cells * 0.45) + 1))
-        cut = (x1 - cw, z1 - cd)  # the north-east corner is removed
-        cx, cz = cut
-        segments += [
-            _Segment(x0, x1, z0, 0),
-            _Segment(z0, z1, x0, 1),
-            _Segment(x0, cx, z1, 2),
-            _Segment(z0, cz, x1, 3),
-            _Segment(cx, x1, cz, 2),
-            _Segment(cz, z1, cx, 3),
-        ]
-    else:
-        segments += [
-            _Segment(x0, x1, z0, 0),
-            _Segment(z0, z1, x0, 1),
-            _Segment(x0, x1, z1, 2),
-            _Segment(z0, z1, x1, 3),
-        ]
-    t = WALL_THICKNESS
-    for s in segments:
-        if s.along_x:
-            zlo = s.c - t if s.facing == 0 else s.c
-            walls.append((np.array([s.a - t, 0.0, zlo]), np.array([s.b + t, WALL_HEIGHT, zlo + t])))
-        else:
-            xlo = s.c - t if s.facing == 1 else s.c
-            walls.append((np.array([xlo, 0.0, s.a - t]), np.array([xlo + t, WALL_HEIGHT, s.b + t])))
+    The steps draw from `rng` in this fixed order, so a scene is a function of its name.
+    """
+    b = _Builder(room, index, rng)
+    b.floor_plan()
+    b.build_walls()
+    b.add_partition()
+    if room == "kitchen" and not b.kitchen_counters():
+        return None
+    if not (b.wall_furniture() and b.islands() and b.wall_mounts() and b.surface_objects()):
+        return None
+    return b.finish(name)
 
-    def inside(x: float, z: float) -> bool:
-        if not (x0 <= x <= x1 and z0 <= z <= z1):
+
+class _Floor:
+    """Inside test of the floor (a rectangle, maybe without its north-east corner)."""
+
+    def __init__(self, bounds: tuple[float, float, float, float], cut: tuple[float, float] | None):
+        self.x0, self.z0, self.x1, self.z1 = bounds
+        self.cut = cut
+
+    def __call__(self, x: float, z: float) -> bool:
+        if not (self.x0 <= x <= self.x1 and self.z0 <= z <= self.z1):
             return False
-        return not (cut is not None and x > cut[0] and z > cut[1])
+        return not (self.cut is not None and x > self.cut[0] and z > self.cut[1])
 
-    def inside_vec(X: np.ndarray, Z: np.ndarray) -> np.ndarray:
-        ok = (x0 <= X) & (X <= x1) & (z0 <= Z) & (Z <= z1)
-        if cut is not None:
-            ok &= ~((X > cut[0]) & (Z > cut[1]))
+    def vec(self, X: np.ndarray, Z: np.ndarray) -> np.ndarray:
+        ok = (self.x0 <= X) & (X <= self.x1) & (self.z0 <= Z) & (Z <= self.z1)
+        if self.cut is not None:
+            ok &= ~((X > self.cut[0]) & (Z > self.cut[1]))
         return ok
 
-    inside.vec = inside_vec  # type: ignore[attr-defined]
+    def holds(self, rect: tuple[float, float, float, float]) -> bool:
+        """All four corners of a floor rectangle are inside."""
+        return all(
+            self(px, pz)
+            for px, pz in (
+                (rect[0], rect[1]),
+                (rect[2], rect[3]),
+                (rect[0], rect[3]),
+                (rect[2], rect[1]),
+            )
+        )
 
-    floor_rects = _Rects()
-    keep_free = _Rects()  # clearance in front of furniture, kept free of other furniture
-    if "partition" in shape:
-        # A wall from the south side towards the north, leaving a passage of 0.75–1.0 m.
-        xs = x0 + GRID * int(rng.integers(int(w_cells * 0.4), int(w_cells * 0.6) + 1))
-        top = (cut[1] if cut is not None and xs > cut[0] else z1) - GRID * int(rng.integers(3, 5))
-        lo = np.array([xs - t / 2, 0.0, z0 - t])
+
+class _Builder:
+    """The state of one layout attempt: floor plan, walls, occupied floor and objects so far."""
+
+    def __init__(self, room: str, index: int, rng: np.random.Generator) -> None:
+        self.room, self.index, self.rng = room, index, rng
+        (wmin, wmax), (dmin, dmax) = _ROOM_CELLS[room]
+        self.w_cells = int(rng.integers(wmin, wmax + 1))
+        self.d_cells = int(rng.integers(dmin, dmax + 1))
+        self.x0 = -GRID * (self.w_cells // 2)
+        self.z0 = -GRID * (self.d_cells // 2)
+        self.x1, self.z1 = self.x0 + GRID * self.w_cells, self.z0 + GRID * self.d_cells
+        # Spread the floor-plan shapes over the scene indices so every room type has each kind.
+        shape = ("rect", "L", "partition", "L+partition")[index % 4]
+        if room == "bathroom" and "partition" in shape:
+            shape = shape.replace("partition", "").strip("+") or "rect"
+        self.shape = shape
+        self.segments: list[_Segment] = []
+        self.walls: list[tuple[np.ndarray, np.ndarray]] = []
+        self.cut: tuple[float, float] | None = None
+        self.inside = _Floor((self.x0, self.z0, self.x1, self.z1), None)
+        self.floor_rects = _Rects()
+        self.keep_free = _Rects()  # clearance in front of furniture, kept free of other furniture
+        self.objects: list[SceneObject] = []
+
+    # -- floor plan and walls ----------------------------------------------------------------
+    def floor_plan(self) -> None:
+        """The wall segments of the room outline (an L-shape removes the north-east corner)."""
+        x0, z0, x1, z1 = self.x0, self.z0, self.x1, self.z1
+        if "L" in self.shape:
+            rng = self.rng
+            cw = GRID * int(rng.integers(int(self.w_cells * 0.3), int(self.w_cells * 0.45) + 1))
+            cd = GRID * int(rng.integers(int(self.d_cells * 0.3), int(self.d_cells * 0.45) + 1))
+            self.cut = (x1 - cw, z1 - cd)
+            cx, cz = self.cut
+            self.segments += [
+                _Segment(x0, x1, z0, 0),
+                _Segment(z0, z1, x0, 1),
+                _Segment(x0, cx, z1, 2),
+                _Segment(z0, cz, x1, 3),
+                _Segment(cx, x1, cz, 2),
+                _Segment(cz, z1, cx, 3),
+            ]
+        else:
+            self.segments += [
+                _Segment(x0, x1, z0, 0),
+                _Segment(z0, z1, x0, 1),
+                _Segment(x0, x1, z1, 2),
+                _Segment(z0, z1, x1, 3),
+            ]
+        self.inside = _Floor((x0, z0, x1, z1), self.cut)
+
+    def build_walls(self) -> None:
+        t = WALL_THICKNESS
+        for s in self.segments:
+            if s.along_x:
+                zlo = s.c - t if s.facing == 0 else s.c
+                self.walls.append((np.array([s.a - t, 0.0, zlo]), np.array([s.b + t, WALL_HEIGHT, zlo + t])))
+            else:
+                xlo = s.c - t if s.facing == 1 else s.c
+                self.walls.append((np.array([xlo, 0.0, s.a - t]), np.array([xlo + t, WALL_HEIGHT, s.b + t])))
+
+    def add_partition(self) -> None:
+        """A wall from the south side towards the north, leaving a passage of 0.75–1.0 m."""
+        if "partition" not in self.shape:
+            return
+        rng, t, cut = self.rng, WALL_THICKNESS, self.cut
+        xs = self.x0 + GRID * int(rng.integers(int(self.w_cells * 0.4), int(self.w_cells * 0.6) + 1))
+        top = (cut[1] if cut is not None and xs > cut[0] else self.z1) - GRID * int(rng.integers(3, 5))
+        lo = np.array([xs - t / 2, 0.0, self.z0 - t])
         hi = np.array([xs + t / 2, WALL_HEIGHT, top])
-        walls.append((lo, hi))
-        floor_rects.items.append((lo[0], lo[2], hi[0], hi[2]))
+        self.walls.append((lo, hi))
+        self.floor_rects.items.append((lo[0], lo[2], hi[0], hi[2]))
 
-    objects: list[SceneObject] = []
-
-    def add(otype: str, center, size, facing: int, parent: str | None = None, inside_=False):
+    # -- primitives ----------------------------------------------------------------------------
+    def add(self, otype: str, center, size, facing: int, parent: str | None = None, inside_=False):
+        """Add an object (None when one with the same objectId exists)."""
         c = np.round(np.asarray(center, dtype=np.float64), 4)
         obj = SceneObject(
             otype,
@@ -340,19 +403,23 @@ def _try_generate(name: str, room: str, index: int, rng: np.random.Generator) ->
             parent,
             inside_,
         )
-        if any(o.object_id == obj.object_id for o in objects):
+        if any(o.object_id == obj.object_id for o in self.objects):
             return None
-        objects.append(obj)
+        self.objects.append(obj)
         return obj
 
-    def grid_ok() -> bool:
-        reach, n = _reachable(x0, z0, x1, z1, inside, floor_rects)
+    def reachable(self) -> tuple[list[tuple[float, float]], int]:
+        return _reachable(self.x0, self.z0, self.x1, self.z1, self.inside, self.floor_rects)
+
+    def grid_ok(self) -> bool:
+        reach, n = self.reachable()
         return n == 1 and len(reach) >= 12
 
-    def place_at_wall(w: float, d: float, seg: _Segment, pos: float | None = None):
+    def place_at_wall(self, w: float, d: float, seg: _Segment, pos: float | None = None):
+        """Reserve a w × d floor rectangle against a wall segment (None when it does not fit)."""
         if seg.length < w + 0.1:
             return None
-        s = pos if pos is not None else float(rng.uniform(seg.a + 0.02, seg.b - w - 0.02))
+        s = pos if pos is not None else float(self.rng.uniform(seg.a + 0.02, seg.b - w - 0.02))
         s = round(s / 0.05) * 0.05
         s = min(max(s, seg.a + 0.01), seg.b - w - 0.01)
         nx, nz = _DIRS[seg.facing]
@@ -374,123 +441,46 @@ def _try_generate(name: str, room: str, index: int, rng: np.random.Generator) ->
                 max(xs_[1], seg.c + nx * (d + 0.55)),
                 s + w,
             )
-        if floor_rects.overlaps(rect, 0.02) or keep_free.overlaps(rect, 0.0):
+        if self.floor_rects.overlaps(rect, 0.02) or self.keep_free.overlaps(rect, 0.0):
             return None
-        if not all(
-            inside(px, pz)
-            for px, pz in (
-                (rect[0], rect[1]),
-                (rect[2], rect[3]),
-                (rect[0], rect[3]),
-                (rect[2], rect[1]),
-            )
-        ):
+        if not self.inside.holds(rect):
             return None
-        floor_rects.items.append(rect)
-        if not grid_ok():
-            floor_rects.items.pop()
+        self.floor_rects.items.append(rect)
+        if not self.grid_ok():
+            self.floor_rects.items.pop()
             return None
-        keep_free.items.append(clear)
+        self.keep_free.items.append(clear)
         return rect
 
-    def wall_item(otype: str, tries: int = 40) -> SceneObject | None:
+    def wall_item(self, otype: str, tries: int = 40) -> SceneObject | None:
         size = np.array(OBJECT_TYPES[otype].size, dtype=np.float64)
         w, h, d = size
         for _ in range(tries):
-            seg = segments[int(rng.integers(len(segments)))]
-            rect = place_at_wall(w, d, seg)
+            seg = self.segments[int(self.rng.integers(len(self.segments)))]
+            rect = self.place_at_wall(w, d, seg)
             if rect is None:
                 continue
+            if otype == "CounterTop":
+                return self.counter_run(rect, seg, COUNTER_TOP[self.room])
             sx, sz = (w, d) if seg.along_x else (d, w)
-            center = ((rect[0] + rect[2]) / 2, h / 2, (rect[1] + rect[3]) / 2)
-            return add(otype, center, (sx, h, sz), seg.facing)
+            y = WALL_HUNG_BOTTOM.get(otype, 0.0) + h / 2
+            center = ((rect[0] + rect[2]) / 2, y, (rect[1] + rect[3]) / 2)
+            return self.add(otype, center, (sx, h, sz), seg.facing)
         return None
 
-    # Kitchens: counter runs with cabinets below, placed first on the longest walls.
-    if room == "kitchen":
-        total = 0.0
-        for seg in sorted(segments, key=lambda s: -s.length)[:3]:
-            if total >= 3.5:
-                break
-            n_cab = int(min((seg.length - 0.2) // 0.5, rng.integers(4, 8)))
-            if n_cab < 3:
-                continue
-            length, depth, height = 0.5 * n_cab, 0.62, 0.9
-            rect = None
-            for _ in range(20):
-                rect = place_at_wall(length, depth, seg)
-                if rect is not None:
-                    break
-            if rect is None:
-                continue
-            nx, nz = _DIRS[seg.facing]
-            top = add(
-                "CounterTop",
-                ((rect[0] + rect[2]) / 2, height - 0.03, (rect[1] + rect[3]) / 2),
-                (rect[2] - rect[0], 0.06, rect[3] - rect[1]),
-                seg.facing,
-            )
-            if top is None:
-                continue
-            for k in range(n_cab):
-                if seg.along_x:
-                    c = (rect[0] + 0.25 + 0.5 * k, 0.42, (rect[1] + rect[3]) / 2)
-                    size = (0.5, 0.84, depth)
-                else:
-                    c = ((rect[0] + rect[2]) / 2, 0.42, rect[1] + 0.25 + 0.5 * k)
-                    size = (depth, 0.84, 0.5)
-                add("Cabinet", c, size, seg.facing)
-            total += length
-        if total < 3.0:
-            return None
-
-    for otype, required in _WALL_FURNITURE[room]:
-        if wall_item(otype) is None and required:
-            return None
-
-    for otype in _ISLANDS[room]:
+    def wall_mount(self, otype: str, y: float, near: str | None = None) -> bool:
+        """A wall-mounted thing (not an obstacle) at height y, on a wall facing like `near`."""
         size = np.array(OBJECT_TYPES[otype].size)
-        placed = False
-        for _ in range(60):
-            cx = float(rng.uniform(x0 + 1.0, x1 - 1.0))
-            cz = float(rng.uniform(z0 + 1.0, z1 - 1.0))
-            cx, cz = round(cx / 0.05) * 0.05, round(cz / 0.05) * 0.05
-            rect = (cx - size[0] / 2, cz - size[2] / 2, cx + size[0] / 2, cz + size[2] / 2)
-            if not all(
-                inside(px, pz)
-                for px, pz in (
-                    (rect[0], rect[1]),
-                    (rect[2], rect[3]),
-                    (rect[0], rect[3]),
-                    (rect[2], rect[1]),
-                )
-            ):
-                continue
-            if floor_rects.overlaps(rect, 0.6) or keep_free.overlaps(rect):
-                continue
-            floor_rects.items.append(rect)
-            if not grid_ok():
-                floor_rects.items.pop()
-                continue
-            add(otype, (cx, size[1] / 2, cz), size, int(rng.integers(4)))
-            placed = True
-            break
-        if not placed:
-            return None
-
-    # Wall-mounted things (not obstacles).
-    def wall_mount(otype: str, y: float, near: str | None = None) -> bool:
-        size = np.array(OBJECT_TYPES[otype].size)
-        cands = list(segments)
+        cands = list(self.segments)
         if near is not None:
-            anchor = next((o for o in objects if o.object_type == near), None)
+            anchor = next((o for o in self.objects if o.object_type == near), None)
             if anchor is not None:
-                cands = [s for s in segments if s.facing == anchor.facing] or cands
+                cands = [s for s in self.segments if s.facing == anchor.facing] or cands
         for _ in range(30):
-            seg = cands[int(rng.integers(len(cands)))]
+            seg = cands[int(self.rng.integers(len(cands)))]
             if seg.length < size[0] + 0.3:
                 continue
-            s = float(rng.uniform(seg.a + 0.1, seg.b - size[0] - 0.1))
+            s = float(self.rng.uniform(seg.a + 0.1, seg.b - size[0] - 0.1))
             nx, nz = _DIRS[seg.facing]
             if seg.along_x:
                 c = (s + size[0] / 2, y, seg.c + nz * size[2] / 2)
@@ -498,44 +488,127 @@ def _try_generate(name: str, room: str, index: int, rng: np.random.Generator) ->
             else:
                 c = (seg.c + nx * size[2] / 2, y, s + size[0] / 2)
                 sz = (size[2], size[1], size[0])
-            if add(otype, c, sz, seg.facing) is not None:
+            if self.add(otype, c, sz, seg.facing) is not None:
                 return True
         return False
 
-    if not wall_mount("LightSwitch", 1.3):
-        return None
-    if room == "bathroom":
-        wall_mount("Mirror", 1.55, near="Sink")
+    # -- furnishing steps (each False: the attempt fails) ----------------------------------
+    def kitchen_counters(self) -> bool:
+        """Counter runs with cabinets below, placed first on the longest walls (>= 3 m in all)."""
+        total = 0.0
+        for seg in sorted(self.segments, key=lambda s: -s.length)[:3]:
+            if total >= 3.5:
+                break
+            n_cab = int(min((seg.length - 0.2) // 0.5, self.rng.integers(4, 8)))
+            if n_cab < 3:
+                continue
+            length, depth = 0.5 * n_cab, 0.62
+            rect = None
+            for _ in range(20):
+                rect = self.place_at_wall(length, depth, seg)
+                if rect is not None:
+                    break
+            if rect is None:
+                continue
+            if self.counter_run(rect, seg, COUNTER_TOP["kitchen"]) is None:
+                continue
+            total += length
+        return total >= 3.0
 
-    surfaces = _SurfacePlanner(objects, rng)
-    for otype, rtype, required in _ON_FURNITURE[room]:
-        if (
-            surfaces.place(otype, [rtype], add, against_back=otype in ("Television",)) is None
-            and required
-        ):
+    def counter_run(self, rect, seg: _Segment, top: float) -> SceneObject | None:
+        """A CounterTop slab with its top at `top` on a row of 0.5 m cabinets filling `rect`."""
+        counter = self.add(
+            "CounterTop",
+            ((rect[0] + rect[2]) / 2, top - COUNTER_THICKNESS / 2, (rect[1] + rect[3]) / 2),
+            (rect[2] - rect[0], COUNTER_THICKNESS, rect[3] - rect[1]),
+            seg.facing,
+        )
+        if counter is None:
             return None
-    for otype, cmin, cmax, recs in _SMALL_OBJECTS[room]:
-        for _ in range(int(rng.integers(cmin, cmax + 1))):
-            if surfaces.place(otype, recs, add) is None and cmin > 0:
-                return None
+        length = (rect[2] - rect[0]) if seg.along_x else (rect[3] - rect[1])
+        depth = (rect[3] - rect[1]) if seg.along_x else (rect[2] - rect[0])
+        h = round(top - COUNTER_THICKNESS, 4)
+        for k in range(int(round(length / 0.5))):
+            if seg.along_x:
+                c = (rect[0] + 0.25 + 0.5 * k, h / 2, (rect[1] + rect[3]) / 2)
+                size = (0.5, h, depth)
+            else:
+                c = ((rect[0] + rect[2]) / 2, h / 2, rect[1] + 0.25 + 0.5 * k)
+                size = (depth, h, 0.5)
+            self.add("Cabinet", c, size, seg.facing)
+        return counter
 
-    reach, _ = _reachable(x0, z0, x1, z1, inside, floor_rects)
-    if len(reach) < 12:
-        return None
-    sx, sz = reach[int(rng.integers(len(reach)))]
-    start = (sx, sz, 90.0 * int(rng.integers(4)))
-    return SceneSpec(
-        name,
-        room,
-        index,
-        (x0, z0, x1, z1),
-        walls,
-        objects,
-        start,
-        shape=shape,
-        cut=cut,
-        reachable=reach,
-    )
+    def wall_furniture(self) -> bool:
+        for otype, required in _WALL_FURNITURE[self.room]:
+            if self.wall_item(otype) is None and required:
+                return False
+        return True
+
+    def islands(self) -> bool:
+        """Free-standing tables away from the walls."""
+        rng = self.rng
+        for otype in _ISLANDS[self.room]:
+            size = np.array(OBJECT_TYPES[otype].size)
+            placed = False
+            for _ in range(60):
+                cx = float(rng.uniform(self.x0 + 1.0, self.x1 - 1.0))
+                cz = float(rng.uniform(self.z0 + 1.0, self.z1 - 1.0))
+                cx, cz = round(cx / 0.05) * 0.05, round(cz / 0.05) * 0.05
+                rect = (cx - size[0] / 2, cz - size[2] / 2, cx + size[0] / 2, cz + size[2] / 2)
+                if not self.inside.holds(rect):
+                    continue
+                if self.floor_rects.overlaps(rect, 0.6) or self.keep_free.overlaps(rect):
+                    continue
+                self.floor_rects.items.append(rect)
+                if not self.grid_ok():
+                    self.floor_rects.items.pop()
+                    continue
+                self.add(otype, (cx, size[1] / 2, cz), size, int(rng.integers(4)))
+                placed = True
+                break
+            if not placed:
+                return False
+        return True
+
+    def wall_mounts(self) -> bool:
+        if not self.wall_mount("LightSwitch", 1.3):
+            return False
+        if self.room == "bathroom":
+            self.wall_mount("Mirror", 1.55, near="Sink")
+        return True
+
+    def surface_objects(self) -> bool:
+        """Fixed on-furniture items, then the room's small objects on or in receptacles."""
+        surfaces = _SurfacePlanner(self.objects, self.rng)
+        for otype, rtype, required in _ON_FURNITURE[self.room]:
+            back = otype in ("Television",)
+            if surfaces.place(otype, [rtype], self.add, against_back=back) is None and required:
+                return False
+        for otype, cmin, cmax, recs in _SMALL_OBJECTS[self.room]:
+            for _ in range(int(self.rng.integers(cmin, cmax + 1))):
+                if surfaces.place(otype, recs, self.add) is None and cmin > 0:
+                    return False
+        return True
+
+    def finish(self, name: str) -> SceneSpec | None:
+        """The scene with a random start on the reachable grid (None when too little is free)."""
+        reach, _ = self.reachable()
+        if len(reach) < 12:
+            return None
+        sx, sz = reach[int(self.rng.integers(len(reach)))]
+        start = (sx, sz, 90.0 * int(self.rng.integers(4)))
+        return SceneSpec(
+            name,
+            self.room,
+            self.index,
+            (self.x0, self.z0, self.x1, self.z1),
+            self.walls,
+            self.objects,
+            start,
+            shape=self.shape,
+            cut=self.cut,
+            reachable=reach,
+        )
 
 
 class _SurfacePlanner:
@@ -560,6 +633,7 @@ class _SurfacePlanner:
                 )
             ]
         base = lo[1] + 0.03
+        top = hi[1] - 0.03 + _ABOVE_RIM.get(rec.object_type, 0.0)
         if rec.object_type == "Fridge":
             levels = [base, lo[1] + 0.62, lo[1] + 1.18]
             return [
@@ -573,16 +647,14 @@ class _SurfacePlanner:
         return [
             (
                 np.array([lo[0] + margin, base, lo[2] + margin]),
-                np.array([hi[0] - margin, hi[1] - 0.03, hi[2] - margin]),
+                np.array([hi[0] - margin, top, hi[2] - margin]),
                 True,
             )
         ]
 
     def candidates(self, otype: str, rtypes: list[str], exclude: set[str] | None = None):
         recs = [
-            o
-            for o in self.objects
-            if o.object_type in rtypes and not OBJECT_TYPES[o.object_type].pickupable
+            o for o in self.objects if o.object_type in rtypes and not OBJECT_TYPES[o.object_type].pickupable
         ]
         if exclude:
             recs = [o for o in recs if o.object_id not in exclude]
@@ -612,11 +684,7 @@ class _SurfacePlanner:
                 c = np.empty(3)
                 for ax in (0, 2):
                     span = rhi[ax] - rlo[ax] - size[ax]
-                    c[ax] = (
-                        rlo[ax]
-                        + size[ax] / 2
-                        + (self.rng.uniform(0, span) if span > 0 else span / 2)
-                    )
+                    c[ax] = rlo[ax] + size[ax] / 2 + (self.rng.uniform(0, span) if span > 0 else span / 2)
                 if against_back:
                     fx, fz = _DIRS[rec.facing]
                     if fx:
@@ -624,6 +692,8 @@ class _SurfacePlanner:
                     else:
                         c[2] = (rlo[2] + size[2] / 2) if fz > 0 else (rhi[2] - size[2] / 2)
                 c[1] = rlo[1] + size[1] / 2
+                if RECESSED_IN.get(otype) == rec.object_type:
+                    c[1] -= rec.size[1]  # set into the surface, resting on what is below it
                 lo, hi = c - size / 2, c + size / 2
                 if self.fits(lo, hi, ignore=rec.object_id):
                     return c, size, inside

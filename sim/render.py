@@ -6,7 +6,9 @@ the slab method; the nearest hit gives depth, instance and the face for shading.
 
 Camera conventions (AI2-THOR): y up, yaw 0 looks along +z, positive yaw turns right (towards +x),
 positive horizon looks down; ``fov`` is the vertical field of view. Depth is the distance along
-the camera's forward axis (as AI2-THOR's depth frame), in metres.
+the camera's forward axis (as AI2-THOR's depth frame), in metres. Each hit also reports its
+euclidean distance from the camera and its horizontal distance from the camera's vertical axis
+(the agent's central axis, which AI2-THOR's visibility rule measures from).
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ class RenderOutput:
     depth: torch.Tensor  # (C, H, W) float32, metres along the view axis
     inst: torch.Tensor  # (C, H, W) int32 instance code (object index, or structure code)
     distance: torch.Tensor  # (C, H, W) float32, euclidean distance of the hit from the camera
+    # (C, H, W) float32: horizontal (x, z) distance of the hit from the camera's vertical axis
+    horizontal: torch.Tensor
 
 
 def camera_basis(yaw: torch.Tensor, horizon: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -270,6 +274,7 @@ def render(
     inst = torch.index_select(boxes.inst.reshape(-1), 0, flat).reshape(C, P)
     inst = torch.where(hit, inst, torch.full_like(inst, -100))
     distance = t_all * d.norm(dim=-1)
+    horizontal = t_all * torch.sqrt(d[..., 0] * d[..., 0] + d[..., 2] * d[..., 2])
     out_rgb = None
     if rgb:
 
@@ -294,6 +299,7 @@ def render(
         depth=t_all.reshape(C, height, width),
         inst=inst.to(torch.int32).reshape(C, height, width),
         distance=distance.reshape(C, height, width),
+        horizontal=horizontal.reshape(C, height, width),
     )
 
 

@@ -16,7 +16,9 @@ import numpy as np
 from .layout import (
     _SMALL_OBJECTS,
     INTERIOR_RECEPTACLES,
+    RECESSED_IN,
     WALL_HEIGHT,
+    WALL_MOUNTED,
     SceneObject,
     SceneSpec,
     _SurfacePlanner,
@@ -63,6 +65,27 @@ def _hollow(lo: np.ndarray, hi: np.ndarray, open_axis: int, open_sign: int) -> l
     return out
 
 
+def _slab_pieces(lo: np.ndarray, hi: np.ndarray, holes: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple]:
+    """A box minus vertical shafts through it: holes are (x, z) rectangles (lo (2,), hi (2,))."""
+    pieces = [(np.array(lo, dtype=np.float64), np.array(hi, dtype=np.float64))]
+    for hlo, hhi in holes:
+        out = []
+        for a, b in pieces:
+            if not (hlo[0] < b[0] and a[0] < hhi[0] and hlo[1] < b[2] and a[2] < hhi[1]):
+                out.append((a, b))
+                continue
+            # Up to four pieces: the strips beside the hole along x, then along z within it.
+            x0, x1 = max(a[0], hlo[0]), min(b[0], hhi[0])
+            for xa, xb in ((a[0], x0), (x1, b[0])):
+                if xb - xa > 1e-6:
+                    out.append((np.array([xa, a[1], a[2]]), np.array([xb, b[1], b[2]])))
+            for za, zb in ((a[2], max(a[2], hlo[1])), (min(b[2], hhi[1]), b[2])):
+                if zb - za > 1e-6:
+                    out.append((np.array([x0, a[1], za]), np.array([x1, b[1], zb])))
+        pieces = out
+    return pieces
+
+
 class World:
     """One scene instance: objects with their current state, and per-agent inventories."""
 
@@ -102,6 +125,18 @@ class World:
             self._boxes = self._build_boxes()
         return self._boxes
 
+    def _recessed_footprints(self, surface: SceneObject) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(x, z) footprints (lo, hi) of what is set into `surface` (a kitchen sink in its counter)."""
+        if surface.object_type not in RECESSED_IN.values():
+            return []
+        return [
+            (o.lo[[0, 2]], o.hi[[0, 2]])
+            for o in self.objects
+            if o.parent == surface.object_id
+            and RECESSED_IN.get(o.object_type) == surface.object_type
+            and o.lo[1] < surface.hi[1] - 1e-6
+        ]
+
     def _build_boxes(self) -> Boxes:
         x0, z0, x1, z1 = self.spec.bounds
         rows: list[tuple] = []  # lo, hi, inst, color, pattern, active, blocks
@@ -128,12 +163,14 @@ class World:
             t = OBJECT_TYPES[o.object_type]
             color = TYPE_COLORS[o.object_type]
             held = o.object_id in self.picked_by
-            blocks = (
-                o.parent is None
-                and o.lo[1] < 0.05
-                and o.object_type not in ("LightSwitch", "Mirror")
-            )
+            # Furniture blocks the agent, also when raised off the floor (a wall-hung sink).
+            blocks = o.parent is None and o.object_type not in WALL_MOUNTED
             lo, hi = o.lo, o.hi
+            holes = self._recessed_footprints(o)
+            if holes:
+                for a, b in _slab_pieces(lo, hi, holes):
+                    add(a, b, i, color, t.pattern, not held, blocks)
+                continue
             mode = INTERIOR_RECEPTACLES.get(o.object_type)
             if mode == "top":
                 for a, b in _hollow(lo, hi, 1, +1):
@@ -217,9 +254,7 @@ class World:
         obj = self.object(held)
         del self.picked_by[held]
         rng = np.random.default_rng(zlib.crc32(f"{held}|{receptacle_id}|{self.version}".encode()))
-        others = [
-            o for o in self.objects if o.object_id != held and o.object_id not in self.picked_by
-        ]
+        others = [o for o in self.objects if o.object_id != held and o.object_id not in self.picked_by]
         spot = _SurfacePlanner(others, rng).spot(obj.object_type, rec)
         if spot is None:
             self.picked_by[held] = agent
@@ -254,11 +289,7 @@ class World:
             recs = allowed.get(o.object_type) or [
                 t for t, ot in OBJECT_TYPES.items() if ot.receptacle and not ot.pickupable
             ]
-            cands = [
-                r
-                for r in planner.candidates(o.object_type, recs)
-                if r.object_type not in excluded_rec
-            ]
+            cands = [r for r in planner.candidates(o.object_type, recs) if r.object_type not in excluded_rec]
             placed = False
             for k in rng.permutation(len(cands)):
                 spot = planner.spot(o.object_type, cands[k])

@@ -397,8 +397,9 @@ class SceneSampler:
 
 # -- pose graphs on the built-in simulator ------------------------------------------------------
 def _point_box_distance(p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Euclidean distance from points (C, 3) to boxes (B, 3) → (C, B)."""
-    d = np.maximum(np.maximum(lo[None] - p[:, None], 0.0), p[:, None] - hi[None])
+    """Horizontal distance from points (C, 3) to the (x, z) footprints of boxes (B, 3) → (C, B):
+    what AI2-THOR's visibilityDistance bounds (measured from the agent's vertical axis)."""
+    d = np.maximum(np.maximum(lo[None] - p[:, None], 0.0), p[:, None] - hi[None])[..., [0, 2]]
     return np.sqrt((d * d).sum(-1))
 
 
@@ -425,59 +426,10 @@ def _in_frustum(
 
 def _sim_transitions(scene: str, grid_size: float) -> tuple[np.ndarray, np.ndarray]:
     """Grid positions closed under MoveAhead at the 8 headings, and the MoveAhead table (P, 8),
-    computed with the simulator's own collision test (``BatchedSimulator.step_nav``)."""
-    import torch
-    from thorgym.sim import BatchedSimulator
+    computed with the simulator's own collision test (:func:`thorgym.sim.poses.move_table`)."""
+    from thorgym.sim.poses import move_table
 
-    probe = BatchedSimulator(
-        [scene],
-        width=32,
-        height=32,
-        grid_size=grid_size,
-        rotate_step_degrees=ROTATE_DEGREES,
-        render_depth=False,
-        render_instance_segmentation=False,
-        render_rgb=False,
-    )
-    positions = [tuple(p) for p in probe.reachable_positions(0)]
-    index = {PoseGraph._key(*p): i for i, p in enumerate(positions)}
-    chunk = 96
-    sim = BatchedSimulator(
-        [scene] * chunk,
-        width=32,
-        height=32,
-        grid_size=grid_size,
-        rotate_step_degrees=ROTATE_DEGREES,
-        render_depth=False,
-        render_instance_segmentation=False,
-        render_rgb=False,
-    )
-    move_rows: list[list[int]] = []
-    done = 0
-    while done < len(positions):
-        batch = positions[done : done + chunk]
-        n = len(batch)
-        rows = [[0] * len(HEADINGS) for _ in range(n)]
-        xz = torch.tensor(batch, dtype=torch.float32)
-        for h, yaw in enumerate(HEADINGS):
-            sim.pos[:n, 0, 0] = xz[:, 0]
-            sim.pos[:n, 0, 2] = xz[:, 1]
-            sim.yaw[:] = yaw
-            sim.horizon[:] = 0.0
-            acts = torch.full((chunk,), -1, dtype=torch.long)
-            acts[:n] = 0  # MoveAhead
-            sim.step_nav(acts)
-            reached = sim.pos[:n, 0].numpy()
-            for j in range(n):
-                x, z = float(reached[j, 0]), float(reached[j, 2])
-                key = PoseGraph._key(x, z)
-                if key not in index:  # reached by a diagonal move only: add it
-                    index[key] = len(positions)
-                    positions.append((round(x, 4), round(z, 4)))
-                rows[j][h] = index[key]
-        move_rows.extend(rows)
-        done += n
-    return np.asarray(positions, dtype=np.float64), np.asarray(move_rows, dtype=np.int64)
+    return move_table(scene, grid_size=grid_size, headings=HEADINGS)
 
 
 def _sim_visibility(
@@ -487,97 +439,24 @@ def _sim_visibility(
     field_of_view: float,
     visibility_distance: float,
     aspect: float,
-    chunk: int = 512,
 ) -> dict[str, np.ndarray]:
-    """Per target type, (P·16,) bool: visible from each pose under the simulator's rule.
+    """Per target type, (P·16,) bool: visible from each pose, exactly as
+    ``BatchedSimulator.visible()`` says (:func:`thorgym.sim.poses.visible_from_poses`)."""
+    from thorgym.sim.poses import visible_from_poses
 
-    Exactly the rule of ``BatchedSimulator.visible()``: the same renderer on the same 64-row
-    raster and camera; only boxes farther than the visibility distance from the camera (which
-    cannot decide visibility) are left out, and only poses from which a target box is within
-    the visibility distance and inside the view frustum are rendered at all.
-    """
-    import torch
-    from thorgym.sim.batch import VISIBILITY_ROWS, get_scene
-    from thorgym.sim.layout import AGENT_Y, CAMERA_HEIGHT
-    from thorgym.sim.render import BoxTensors, Cameras, camera_basis, render
-    from thorgym.sim.world import World
-
-    world = World(get_scene(scene), 1)
-    wb = world.boxes()
-    act = wb.active
-    lo_all, hi_all, inst_all = wb.lo[act], wb.hi[act], wb.inst[act]
-    type_of = [o.object_type for o in world.objects]
-    n_pos = len(positions)
-    n_pose = n_pos * POSES_PER_POSITION
-    out = {t: np.zeros(n_pose, dtype=bool) for t in targets}
-    tgt_obj = {t: [i for i, ty in enumerate(type_of) if ty == t] for t in targets}
-    tgt_boxes = np.isin(inst_all, [i for t in targets for i in tgt_obj[t]])
-    if not tgt_boxes.any():
-        return out
-
-    # Camera of every pose, as the simulator computes it (float32 torch arithmetic).
-    pose = np.arange(n_pose)
+    pose = np.arange(len(positions) * POSES_PER_POSITION)
     p, rest = np.divmod(pose, POSES_PER_POSITION)
     h, v = np.divmod(rest, len(HORIZONS))
-    pos = torch.zeros(n_pose, 3)
-    pos[:, 0] = torch.from_numpy(positions[p, 0]).float()
-    pos[:, 1] = AGENT_Y
-    pos[:, 2] = torch.from_numpy(positions[p, 1]).float()
-    cam = pos.clone()
-    cam[:, 1] = pos[:, 1] + CAMERA_HEIGHT
-    yaw = torch.tensor(np.asarray(HEADINGS)[h], dtype=torch.float32)
-    hor = torch.tensor(np.asarray(HORIZONS)[v], dtype=torch.float32)
-    fwd, right, up = (t.numpy().astype(np.float64) for t in camera_basis(yaw, hor))
-    cam_np = cam.numpy().astype(np.float64)
-
-    vis_h = VISIBILITY_ROWS
-    vis_w = max(1, round(VISIBILITY_ROWS * aspect))
-    ty = math.tan(math.radians(field_of_view) / 2)
-    tx = ty * vis_w / vis_h
-    reach = visibility_distance + 0.05
-    tlo, thi = lo_all[tgt_boxes], hi_all[tgt_boxes]
-    cand = np.zeros(n_pose, dtype=bool)
-    for s in range(0, n_pose, 4096):
-        sl = slice(s, s + 4096)
-        near = _point_box_distance(cam_np[sl], tlo, thi) <= reach
-        near &= _in_frustum(cam_np[sl], fwd[sl], right[sl], up[sl], tx, ty, tlo, thi)
-        cand[sl] = near.any(1)
-    todo = np.nonzero(cand)[0]
-    target_of_inst = np.full(len(type_of) + 1, -1)
-    tnames = list(targets)
-    for k, t in enumerate(tnames):
-        target_of_inst[tgt_obj[t]] = k
-    for s in range(0, len(todo), chunk):
-        idx = todo[s : s + chunk]
-        c = len(idx)
-        keep = _point_box_distance(cam_np[idx], lo_all, hi_all) <= reach  # (c, B)
-        kmax = max(1, int(keep.sum(1).max()))
-        order = np.argsort(~keep, axis=1, kind="stable")[:, :kmax]
-        valid = np.take_along_axis(keep, order, 1)
-        boxes = BoxTensors(
-            lo=torch.from_numpy(lo_all[order]),
-            hi=torch.from_numpy(hi_all[order]),
-            inst=torch.from_numpy(inst_all[order]),
-            color=torch.zeros(c, kmax, 3),
-            pattern=torch.zeros(c, kmax, dtype=torch.int8),
-            active=torch.from_numpy(valid),
-        )
-        ti = torch.from_numpy(idx)
-        cams = Cameras(
-            world=torch.arange(c),
-            pos=cam[ti],
-            yaw=yaw[ti],
-            horizon=hor[ti],
-            hide_lo=torch.full((c,), kmax, dtype=torch.long),
-            hide_hi=torch.full((c,), kmax, dtype=torch.long),
-        )
-        r = render(boxes, cams, vis_h, vis_w, field_of_view, rgb=False)
-        inst = r.inst.reshape(c, -1).numpy()
-        ok = (inst >= 0) & (r.distance.reshape(c, -1).numpy() <= visibility_distance)
-        seen_t = np.where(ok, target_of_inst[np.clip(inst, 0, None)], -1)
-        for k, t in enumerate(tnames):
-            out[t][idx] = (seen_t == k).any(1)
-    return out
+    return visible_from_poses(
+        scene,
+        positions[p],
+        np.asarray(HEADINGS)[h],
+        np.asarray(HORIZONS)[v],
+        list(targets),
+        field_of_view=field_of_view,
+        visibility_distance=visibility_distance,
+        aspect=aspect,
+    )
 
 
 def cache_dir() -> Path | None:
@@ -598,9 +477,9 @@ def _sim_fingerprint() -> str:
     """Hash of the simulator sources that decide poses and visibility (cache invalidation)."""
     import thorgym.sim as sim_pkg
 
-    h = hashlib.sha256(b"objectnav-posegraph-v1")
+    h = hashlib.sha256(b"objectnav-posegraph-v2-horizontal-visibility")
     base = Path(sim_pkg.__file__).parent
-    for name in ("batch.py", "render.py", "layout.py", "world.py", "objects.py", "scenes.py"):
+    for name in ("batch.py", "render.py", "layout.py", "world.py", "objects.py", "scenes.py", "poses.py"):
         f = base / name
         h.update(f.read_bytes() if f.is_file() else name.encode())
     return h.hexdigest()[:16]

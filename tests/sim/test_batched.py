@@ -91,3 +91,45 @@ def test_unavailable_cuda_is_a_clear_error():
         pytest.skip("CUDA is present on this machine")
     with pytest.raises(ValueError, match="CUDA is not available"):
         BatchedSimulator(SCENES[:1], device="cuda")
+
+
+def test_teleport_batched_equals_one_by_one():
+    scenes = ["FloorPlan2", "FloorPlan208", "FloorPlan317"]
+    batched = BatchedSimulator(scenes, width=48, height=48)
+    single = BatchedSimulator(scenes, width=48, height=48)
+    # A reachable position of each world other than the start, with a new yaw and horizon.
+    targets = [batched.reachable_positions(i)[3] for i in range(len(scenes))]
+    xs, zs = [t[0] for t in targets], [t[1] for t in targets]
+    yaws, horizons = [90.0, 225.0, -45.0], [30.0, -30.0, 60.0]
+    ok = batched.teleport(range(3), xs, zs, yaws, horizons)
+    assert ok.tolist() == [True, True, True]
+    for i in (2, 0, 1):
+        assert single.teleport([i], [xs[i]], [zs[i]], [yaws[i]], [horizons[i]]).item()
+    assert torch.equal(batched.agent_poses(), single.agent_poses())
+    assert torch.equal(batched.pos, single.pos)
+    expected = torch.tensor([[x, z, y % 360, h] for x, z, y, h in zip(xs, zs, yaws, horizons, strict=True)])
+    torch.testing.assert_close(batched.agent_poses(), expected)
+    assert torch.equal(batched.visible(), single.visible())
+    fresh = BatchedSimulator(scenes, width=48, height=48)
+    fresh.teleport(range(3), xs, zs, yaws, horizons, check=False)
+    assert torch.equal(fresh.visible(), batched.visible())
+
+
+def test_teleport_blocked_pose_fails_and_leaves_state_unchanged():
+    sim = BatchedSimulator(["FloorPlan2", "FloorPlan208"], width=48, height=48)
+    before = sim.agent_poses().clone()
+    sim.visible()
+    x0, z0, _, _ = sim.worlds[0].spec.bounds
+    free = sim.reachable_positions(1)[1]
+    # World 0: outside the room (a wall); world 1: a free spot but a horizon beyond the limit.
+    ok = sim.teleport([0, 1], [x0 - 1.0, free[0]], [z0 - 1.0, free[1]], [90.0, 90.0], [0.0, 90.0])
+    assert ok.tolist() == [False, False]
+    assert torch.equal(sim.agent_poses(), before)
+    # Only world 1's pose is applied when world 0's is blocked.
+    ok = sim.teleport([0, 1], [x0 - 1.0, free[0]], [z0 - 1.0, free[1]], None, [0.0, 30.0])
+    assert ok.tolist() == [False, True]
+    poses = sim.agent_poses()
+    assert torch.equal(poses[0], before[0])
+    assert poses[1].tolist() == pytest.approx([free[0], free[1], float(before[1, 2]), 30.0])
+    with pytest.raises(ValueError, match="one value per world"):
+        sim.teleport([0, 1], [0.0], [0.0])

@@ -112,8 +112,8 @@ def test_small_objects_rest_on_or_in_receptacles():
                 o.hi[[0, 2]] <= p.hi[[0, 2]] + 1e-6
             )
             assert inside_xz, (o.object_id, o.parent)
-            if o.inside:
-                assert o.lo[1] >= p.lo[1] - 1e-6 and o.hi[1] <= p.hi[1] + 1e-6
+            if o.inside:  # its bottom is within the receptacle (it may rise above a sink's rim)
+                assert p.lo[1] - 1e-6 <= o.lo[1] < p.hi[1]
             else:
                 assert abs(o.lo[1] - p.hi[1]) < 1e-6
 
