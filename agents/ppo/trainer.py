@@ -44,7 +44,7 @@ from thorgym.agents.runtime import DistInfo, all_reduce_mean, init_distributed, 
 
 from .model import PolicySpec, RecurrentActorCritic, spec_from_space
 
-__all__ = ["CKPT_FORMAT", "PPOConfig", "PPOPolicy", "latest_checkpoint", "load_policy", "make_spec", "train"]
+__all__ = ["CKPT_FORMAT", "PPOConfig", "compute_gae", "latest_checkpoint", "make_spec", "train"]
 
 CKPT_FORMAT = "thorgym.ppo/1"
 
@@ -91,7 +91,7 @@ def _segment_seed(seed: int, rank: int, iteration: int) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
-def _obs_to_torch(
+def obs_to_torch(
     obs: dict[str, np.ndarray], spec: PolicySpec, device: torch.device
 ) -> dict[str, torch.Tensor]:
     keys = ["features" if spec.feature_dim else "rgb", "target"] + (
@@ -188,7 +188,9 @@ def train(
     n, t_len = env.num_envs, cfg.rollout
     spec = make_spec(env, cfg)
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    model = RecurrentActorCritic(spec).to(device)
+    # eval mode throughout: batch-norm layers of a registry backbone keep their (pretrained)
+    # statistics, so the update re-evaluates exactly the function that acted in the rollout
+    model = RecurrentActorCritic(spec).to(device).eval()
     if cfg.backbone_ckpt and model.backbone is not None:
         load_backbone_state(model.backbone, cfg.backbone_ckpt)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -245,10 +247,9 @@ def train(
         b_obs: dict[str, list[torch.Tensor]] = {}
         b_vis, b_prev, b_starts, b_valid, b_act, b_logp, b_val, b_rew, b_term = ([] for _ in range(9))
         finished: dict[str, list[float]] = {"return": [], "length": [], "success": [], "spl": []}
-        model.eval()
         with torch.no_grad():
             for _ in range(t_len):
-                obs = _obs_to_torch(obs_np, spec, device)
+                obs = obs_to_torch(obs_np, spec, device)
                 vis = model.visual(obs)
                 logits, value, state = model.forward_sequence(
                     vis[None], {k: v[None] for k, v in obs.items()}, prev[None], starts[None], state
@@ -287,7 +288,7 @@ def train(
                 starts = ~valid  # the step after a reset step starts a new episode
                 valid = (~ended).to(device)
                 prev = torch.where(starts, num_a, action)
-            obs = _obs_to_torch(obs_np, spec, device)
+            obs = obs_to_torch(obs_np, spec, device)
             vis = model.visual(obs)
             _, next_value, _ = model.forward_sequence(
                 vis[None], {k: v[None] for k, v in obs.items()}, prev[None], starts[None], state.clone()
@@ -311,7 +312,6 @@ def train(
         seq_prev, seq_starts = torch.stack(b_prev), torch.stack(b_starts)
         acts, old_logp = torch.stack(b_act), torch.stack(b_logp)
         mb_envs = n // cfg.minibatches
-        model.train()
         stats: dict[str, list[float]] = {
             k: [] for k in ("policy", "value", "entropy", "approx_kl", "clipfrac")
         }
@@ -387,67 +387,6 @@ def train(
     if info.enabled:
         torch.distributed.barrier()
     return final
-
-
-class PPOPolicy:
-    """A trained policy acting for a batch of environments; keeps its own recurrent state."""
-
-    def __init__(self, model: RecurrentActorCritic, device: torch.device, seed: int = 0) -> None:
-        self.model = model.eval()
-        self.device = device
-        self.spec = model.spec
-        self.gen = torch.Generator(device=device).manual_seed(seed)
-        self.state: torch.Tensor | None = None
-        self.prev: torch.Tensor | None = None
-
-    def reset(self, n: int) -> None:
-        """Forget the recurrent state: ``n`` environments, all at an episode start."""
-        self.state = torch.zeros(n, self.model.state_size, device=self.device)
-        self.prev = torch.full((n,), self.spec.num_actions, dtype=torch.long, device=self.device)
-
-    @torch.no_grad()
-    def act(
-        self, obs: dict[str, np.ndarray], episode_start: np.ndarray, deterministic: bool = False
-    ) -> np.ndarray:
-        """(N,) int64 actions for the observations ``obs``; ``episode_start`` (N,) bool marks
-        environments whose observation is the first of an episode (their state is zeroed)."""
-        o = _obs_to_torch(obs, self.spec, self.device)
-        n = o["target"].shape[0]
-        if self.state is None or self.state.shape[0] != n:
-            self.reset(n)
-        starts = torch.as_tensor(np.asarray(episode_start, dtype=bool), device=self.device).reshape(n)
-        prev = torch.where(starts, self.spec.num_actions, self.prev)
-        vis = self.model.visual(o)
-        logits, _, self.state = self.model.forward_sequence(
-            vis[None], {k: v[None] for k, v in o.items()}, prev[None], starts[None], self.state
-        )
-        logits = logits[0]
-        if deterministic:
-            action = logits.argmax(-1)
-        else:
-            action = torch.multinomial(logits.softmax(-1), 1, generator=self.gen).squeeze(1)
-        self.prev = action
-        return action.cpu().numpy().astype(np.int64)
-
-
-def load_policy(path: Path, device: str = "cpu", seed: int = 0) -> PPOPolicy:
-    """Load a PPO checkpoint (``final.pt``, a ``ckpt_<steps>.pt`` or a run directory: its
-    ``final.pt``, else its latest checkpoint) as a batched acting :class:`PPOPolicy`."""
-    path = Path(path)
-    if path.is_dir():
-        found = path / "final.pt" if (path / "final.pt").is_file() else latest_checkpoint(path)
-        if found is None:
-            raise FileNotFoundError(f"{path} holds neither final.pt nor checkpoints/ckpt_*.pt")
-        path = found
-    if not path.is_file():
-        raise FileNotFoundError(f"PPO checkpoint not found: {path}")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != CKPT_FORMAT:
-        raise ValueError(f"{path} is not a thorgym PPO checkpoint (format {CKPT_FORMAT!r})")
-    dev = resolve_device(device)
-    model = RecurrentActorCritic(PolicySpec.from_dict(payload["spec"]))
-    model.load_state_dict(payload["model"])
-    return PPOPolicy(model.to(dev), dev, seed)
 
 
 def make_spec(env: gym.vector.VectorEnv, cfg: PPOConfig) -> PolicySpec:
