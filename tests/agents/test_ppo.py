@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import torch
 from gymnasium.vector import AutoresetMode
-from thorgym.agents.ppo import PPOConfig, latest_checkpoint, load_policy, train
+from thorgym.agents.ppo import (
+    PPOConfig,
+    RecurrentActorCritic,
+    latest_checkpoint,
+    load_policy,
+    make_spec,
+    train,
+)
 from thorgym.agents.ppo.toy import CueMemoryEnv, SyntheticPoseEnv
 from thorgym.agents.ppo.trainer import compute_gae
 
@@ -139,3 +146,35 @@ def test_objectnav_online_smoke(tmp_path: Path) -> None:
     actions = policy.act(obs, np.ones(2, dtype=bool))
     assert actions.shape == (2,) and actions.dtype == np.int64 and ((0 <= actions) & (actions < 6)).all()
     env.close()
+
+
+def test_frozen_backbone_from_checkpoint_stays_fixed(tmp_path: Path) -> None:
+    """rgb observations through a `thorgym pretrain`-style checkpoint, frozen: the trained
+    policy's backbone weights are the checkpoint's, the rest has moved."""
+    from thorgym.agents.backbones import build_backbone, save_backbone
+    from thorgym.envs.vector import ObjectNavVectorEnv
+
+    torch.manual_seed(5)
+    ckpt = save_backbone(build_backbone("cnn_small"), tmp_path / "pre" / "backbone.pt")
+    env = ObjectNavVectorEnv(2, scenes=["FloorPlan1"], width=64, height=64)
+    cfg = PPOConfig(steps=128, rollout=32, epochs=2, minibatches=1, hidden=32,
+                    backbone_ckpt=str(tmp_path / "pre"), freeze_backbone=True)  # fmt: skip
+    trained = _params(train(env, cfg, tmp_path / "run"))
+    env.close()
+    saved = torch.load(ckpt, weights_only=True)["state_dict"]
+    assert all(torch.equal(trained[f"backbone.{k}"], v) for k, v in saved.items())
+    torch.manual_seed(cfg.seed)
+    init = RecurrentActorCritic(make_spec(env, cfg)).state_dict()
+    assert not torch.equal(trained["actor.weight"], init["actor.weight"])
+
+
+def test_bench_record_on_any_env_factory() -> None:
+    from thorgym.benchmarks.train import ppo_env_factory, run_ppo
+
+    rec = run_ppo(ppo_env_factory("synthetic", 8, dim=32), "synthetic", rollouts=1, rollout=8, minibatches=2)
+    assert {k: rec[k] for k in ("agent", "mode", "device", "threads", "envs")} == {
+        "agent": "ppo", "mode": "synthetic", "device": "cpu", "threads": 1, "envs": 8,
+    }  # fmt: skip
+    assert rec["env_steps"] == 64 and rec["steps_per_s"] > 0
+    with pytest.raises(ValueError, match="mode"):
+        ppo_env_factory("nope", 8)
