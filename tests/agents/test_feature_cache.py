@@ -78,3 +78,32 @@ def test_cache_builds_once_and_keys_on_its_inputs(tmp_path: Path, monkeypatch: p
         FeatureCache(tmp_path, "cnn_small", tmp_path / "missing.pt")
     with pytest.raises(ValueError):
         FeatureCache(tmp_path, "no_such_backbone")
+
+
+def test_walking_reaches_the_cached_frames() -> None:
+    """Frames met by stepping the simulator (not teleporting) match the cached features of the
+    poses the pose graph predicts: the cache can stand in for rendering during training."""
+    from thorgym.sim.batch import NAV_INDEX
+    from thorgym.tasks.objectnav import ACTIONS, MOVE_AHEAD
+
+    graph = build_pose_graph(SCENE)
+    moves = graph.next_pose[:, MOVE_AHEAD] // 16 != np.arange(graph.num_poses) // 16
+    pose = int(np.nonzero(moves & (np.arange(graph.num_poses) % 2 == 0))[0][0])  # horizon 0, can move
+    plan = ["MoveAhead", "RotateRight", "MoveAhead", "LookDown", "RotateLeft", "MoveAhead", "LookUp"]
+    torch.manual_seed(0)
+    net = build_backbone("cnn_small").eval()
+    x, z, yaw, horizon = graph.pose_values(pose)
+    sim = BatchedSimulator([SCENE], width=64, height=64, rotate_step_degrees=45.0, field_of_view=90.0)
+    sim.teleport([0], [x], [z], yaw=[yaw], horizon=[horizon])
+    poses, frames = [], []
+    for name in plan:
+        sim.step_nav(torch.tensor([[NAV_INDEX[name]]]))
+        pose = int(graph.next_pose[pose, ACTIONS.index(name)])
+        poses.append(pose)
+        frames.append(sim.observe().rgb[0, 0])
+        np.testing.assert_allclose(sim.agent_poses()[0].numpy(), graph.pose_values(pose), atol=1e-4)
+    cached = build_pose_features(SCENE, net, size=64, grid=3, poses=poses).astype(np.float32)
+    trunk = torch.nn.Sequential(*list(net.features)[:-2])
+    with torch.no_grad():
+        walked = F.adaptive_avg_pool2d(trunk(net.normalize(torch.stack(frames).permute(0, 3, 1, 2))), 3)
+    np.testing.assert_allclose(cached, walked.flatten(1).numpy(), rtol=2e-3, atol=2e-3)
