@@ -61,7 +61,10 @@ def init_distributed(device: str | None = "cpu") -> DistInfo:
         return DistInfo()
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     if not dist.is_initialized():
-        use_cuda = device not in (None, "auto", "cpu") and str(device).startswith("cuda")
+        if device in (None, "auto"):
+            use_cuda = torch.cuda.is_available()
+        else:
+            use_cuda = str(device).startswith("cuda")
         dist.init_process_group("nccl" if use_cuda else "gloo")
     return DistInfo(rank, world, local)
 
