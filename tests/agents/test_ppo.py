@@ -178,3 +178,22 @@ def test_bench_record_on_any_env_factory() -> None:
     assert rec["env_steps"] == 64 and rec["steps_per_s"] > 0
     with pytest.raises(ValueError, match="mode"):
         ppo_env_factory("nope", 8)
+
+
+def test_runtime_helpers_single_process() -> None:
+    from thorgym.agents.runtime import (
+        DistInfo,
+        all_reduce_mean,
+        init_distributed,
+        resolve_device,
+        set_threads,
+    )
+
+    with pytest.raises(ValueError, match="threads"):
+        set_threads(0)
+    assert resolve_device("cpu") == torch.device("cpu")
+    info = init_distributed("cpu")
+    assert info == DistInfo() and info.is_main and not info.enabled
+    grads = [torch.ones(3)]
+    all_reduce_mean(grads, info)  # one process: unchanged
+    assert torch.equal(grads[0], torch.ones(3))
