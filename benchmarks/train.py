@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,5 +86,102 @@ def format_table(records: Sequence[dict[str, Any]]) -> str:
         lines.append(
             f"ratio {records[0]['agent']}/{records[1]['agent']}: "
             f"{records[0]['steps_per_s'] / records[1]['steps_per_s']:.2f}"
+        )
+    return "\n".join(lines)
+
+
+# -- PPO (thorgym.agents.ppo) -------------------------------------------------------------------
+PPO_MODES = ("online", "synthetic")  # "cached": the cached ObjectNav env, wired by its caller
+
+
+def ppo_env_factory(mode: str, envs: int, size: int = 64, dim: int = 576) -> Callable[[], Any]:
+    """A VectorEnv factory per mode: ``online`` = ObjectNavVectorEnv with ``rgb`` size×size frames
+    (the trainer's cnn_small encodes them); ``synthetic`` = a pose-table env with ``dim``-d fp16
+    ``features`` (the trainer alone, almost no environment cost)."""
+    if mode == "online":
+        from thorgym.envs.vector import ObjectNavVectorEnv
+
+        return lambda: ObjectNavVectorEnv(envs, width=size, height=size)
+    if mode == "synthetic":
+        from thorgym.agents.ppo.toy import SyntheticPoseEnv
+
+        return lambda: SyntheticPoseEnv(envs, dim=dim)
+    raise ValueError(f"unknown PPO bench mode {mode!r}: use one of {PPO_MODES} (or pass your own factory)")
+
+
+def run_ppo(
+    make_env: Callable[[], Any],
+    mode: str,
+    *,
+    rollouts: int = 3,
+    rollout: int = 32,
+    device: str = "cpu",
+    threads: int = 1,
+    **config: Any,
+) -> dict[str, Any]:
+    """Env steps/s of PPO training (rollout + GAE + update, everything included) on
+    ``make_env()``, timed over ``rollouts`` iterations after one warm-up iteration.
+
+    ``config`` overrides :class:`thorgym.agents.ppo.PPOConfig` fields (e.g. ``minibatches``,
+    ``hidden``, ``backbone``). The record: ``{agent, mode, device, threads, envs, steps_per_s,
+    rollout, env_steps, seconds}``.
+    """
+    import tempfile
+
+    from thorgym.agents.ppo import PPOConfig, train
+
+    if rollouts < 1:
+        raise ValueError(f"rollouts must be >= 1, got {rollouts}")
+    env = make_env()
+    try:
+        n = env.num_envs
+        cfg = PPOConfig(
+            steps=(rollouts + 1) * n * rollout, rollout=rollout, device=device, threads=threads, **config
+        )
+        stamps: list[tuple[int, float]] = []
+        with tempfile.TemporaryDirectory(prefix="thorgym-bench-ppo-") as out:
+            train(env, cfg, Path(out), log=lambda s: stamps.append((s["global_step"], time.perf_counter())))
+    finally:
+        env.close()
+    (s0, t0), (s1, t1) = stamps[0], stamps[-1]
+    return {
+        "agent": "ppo",
+        "mode": mode,
+        "device": device,
+        "threads": threads,
+        "envs": n,
+        "rollout": rollout,
+        "env_steps": s1 - s0,
+        "seconds": round(t1 - t0, 3),
+        "steps_per_s": round((s1 - s0) / (t1 - t0), 1),
+    }
+
+
+def run_ppo_modes(
+    modes: Sequence[str] = PPO_MODES,
+    envs: int = 128,
+    *,
+    size: int = 64,
+    rollouts: int = 3,
+    device: str = "cpu",
+    threads: int = 1,
+    **config: Any,
+) -> list[dict[str, Any]]:
+    """One :func:`run_ppo` record per mode, each on :func:`ppo_env_factory`'s environment."""
+    return [
+        run_ppo(
+            ppo_env_factory(m, envs, size), m, rollouts=rollouts, device=device, threads=threads, **config
+        )
+        for m in modes
+    ]
+
+
+def format_ppo_table(records: Sequence[dict[str, Any]]) -> str:
+    head = f"{'agent':6} {'mode':10} {'device':6} {'threads':>7} {'envs':>5} {'steps/s':>9}"
+    lines = [head, "-" * len(head)]
+    for r in records:
+        lines.append(
+            f"{r['agent']:6} {r['mode']:10} {r['device']:6} {r['threads']:>7} {r['envs']:>5} "
+            f"{r['steps_per_s']:>9.1f}"
         )
     return "\n".join(lines)
