@@ -2,7 +2,7 @@
 
 ObjectNav never changes a scene, so the frame at a pose is the same on every visit. Given each
 scene's pose graph (transitions and target visibility per pose, ``thorgym.tasks.objectnav``) and
-a frozen backbone's feature of every pose's frame (``thorgym.agents.feature_cache``), stepping is
+a frozen backbone's feature of every pose's frame (``thorgym.envs.feature_cache``), stepping is
 a table lookup: :class:`PoseTableWorlds` implements the navigation-worlds interface of
 :mod:`thorgym.envs.worlds` that way, and :class:`CachedObjectNavVectorEnv` is the ObjectNav task
 on it (observation ``features`` instead of ``rgb``). The same task code runs on it as on the
@@ -199,7 +199,7 @@ class CachedObjectNavVectorEnv(TaskVectorEnv):
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         scene_list = nav.resolve_scenes(split, room_types, scenes)
         if features_fn is None:
-            from thorgym.agents.feature_cache import FeatureCache
+            from thorgym.envs.feature_cache import FeatureCache
 
             cache = FeatureCache(
                 root=None if cache_root is None else Path(cache_root), backbone=backbone,

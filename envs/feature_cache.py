@@ -40,7 +40,7 @@ def default_root() -> Path:
 
 def _spatial(backbone: nn.Module | str, grid: int, device: torch.device, ckpt: Path | None = None):
     from thorgym.agents.backbones import build_backbone, load_backbone_state
-    from thorgym.agents.savn.model import SpatialBackbone
+    from thorgym.agents.backbones.spatial import SpatialBackbone
 
     if isinstance(backbone, str):
         net = build_backbone(backbone)
