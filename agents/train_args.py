@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_AGENT = "ppo-sb3"
+DEFAULT_AGENT = "ppo"
 
 # Presets: what a run of that name trains. Measured results are in RESULTS.md.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -100,7 +100,11 @@ class TrainArgs:
     n_steps: int = 128
     max_steps: int | None = 50
     room_types: tuple[str, ...] = ()
-    env_version: str = "v0"  # trains on thorgym/ObjectNav-<env_version>
+    env_version: str = "v1"  # trains on thorgym/ObjectNav-<env_version> (v1: SAVN's protocol)
+    # ppo / savn: "cached" trains on per-pose features of a frozen backbone (thorgym.envs.cached;
+    # no rendering), "online" on rendered frames
+    mode: str = "cached"
+    scenes: tuple[str, ...] = ()  # train on these scenes only (default: the split's)
     threads: int = 1  # torch threads of each training process
     lr: float = 3e-4
     epochs: int = 4
@@ -132,6 +136,7 @@ class TrainArgs:
         d.pop("explicit")
         d["out"] = str(self.out)
         d["room_types"] = list(self.room_types)
+        d["scenes"] = list(self.scenes)
         return d
 
     @classmethod
@@ -144,4 +149,10 @@ class TrainArgs:
         kw = dict(d)
         kw["out"] = Path(kw.get("out", cls.out))
         kw["room_types"] = tuple(kw.get("room_types", ()))
+        kw["scenes"] = tuple(kw.get("scenes", ()))
         return cls(**kw, explicit=set(kw))
+
+    def given(self, name: str) -> bool:
+        """Whether a field was set on the command line or by the preset (else: the agent's own
+        default applies, e.g. PPO's hidden size differs from SAVN's)."""
+        return name in self.explicit or (self.preset is not None and name in PRESETS.get(self.preset, {}))

@@ -185,8 +185,22 @@ def train(
     ] = None,
     threads: Annotated[int, typer.Option(help="Torch threads per training process.")] = 1,
     env_version: Annotated[
-        str, typer.Option(help="Environment version: trains on thorgym/ObjectNav-<version> (v0).")
-    ] = "v0",
+        str,
+        typer.Option(
+            help="Environment version: trains on thorgym/ObjectNav-<version> "
+            "(v1: SAVN's protocol, the default; v0: starts never see the target)."
+        ),
+    ] = "v1",
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="ppo/savn: cached (per-pose features of a frozen backbone, no rendering: fast) or "
+            "online (rendered frames, trainable backbone)."
+        ),
+    ] = "cached",
+    scenes: Annotated[
+        str | None, typer.Option(help="Train on these scenes only (comma-separated: FloorPlan1,FloorPlan2).")
+    ] = None,
     out: Annotated[Path, typer.Option(help="Run directory: checkpoints, TensorBoard logs, curve.")] = Path(
         "runs/objectnav"
     ),
@@ -205,7 +219,11 @@ def train(
     grid: Annotated[
         int | None, typer.Option(help="savn/nonadaptive: backbone feature grid G (paper 7).")
     ] = None,
-    hidden: Annotated[int | None, typer.Option(help="savn/nonadaptive: LSTM size (paper 512).")] = None,
+    hidden: Annotated[
+        int | None, typer.Option(help="Recurrent state size (ppo: GRU, default 128; savn: LSTM, paper 512).")
+    ] = None,
+    rollout: Annotated[int | None, typer.Option(help="ppo: steps per environment per update.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="ppo: passes over each rollout.")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate (Adam) of the policy.")] = None,
     first_order: Annotated[
         bool, typer.Option(help="savn: first-order meta-gradient (the loss network then does not learn).")
@@ -227,6 +245,9 @@ def train(
         "grid": grid,
         "hidden": hidden,
         "lr": lr,
+        "n_steps": rollout,
+        "epochs": epochs,
+        "scenes": None if scenes is None else tuple(x.strip() for x in scenes.split(",") if x.strip()),
     }
     explicit = {k: v for k, v in given.items() if v is not None}
     args = TrainArgs(
@@ -242,6 +263,7 @@ def train(
         resume=resume,
         checkpoint_every=checkpoint_every,
         env_version=env_version,
+        mode=mode,
         threads=threads,
         progress=progress,
         explicit=set(explicit),
@@ -350,6 +372,10 @@ def eval_objectnav(
         bool, typer.Option(help="Argmax actions instead of seeded samples from the policy.")
     ] = False,
     threads: Annotated[int, typer.Option(help="Torch threads of the evaluation.")] = 1,
+    env_version: Annotated[
+        str | None,
+        typer.Option(help="Task version of the episodes (default: the checkpoint's, else v1)."),
+    ] = None,
 ) -> None:
     """Evaluate on the fixed held-out episodes; writes metrics.json and episodes.jsonl."""
     from thorgym.eval.objectnav import format_table, run_eval
@@ -360,7 +386,8 @@ def eval_objectnav(
     try:
         set_threads(threads)
         result = run_eval(
-            agent, checkpoint, split, episodes, video, seed, out, device, deterministic=deterministic
+            agent, checkpoint, split, episodes, video, seed, out, device, deterministic=deterministic,
+            env_version=env_version,
         )
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
