@@ -124,7 +124,7 @@ def _file_hash(path: Path | None) -> str:
 class FeatureCache:
     """Per-scene pose features on disk: ``root/<key>/<scene>.npy``, built on first use.
 
-    ``key`` hashes the simulator fingerprint (for now ``tasks.objectnav._sim_fingerprint()``,
+    ``key`` hashes the simulator fingerprint (``tasks.objectnav.sim_fingerprint()``,
     the one the pose-graph cache uses), the backbone name, the checkpoint file's bytes (random
     init when None), ``size`` and ``grid``: change any and a new folder is used. A random-init
     backbone is seeded (``torch.manual_seed(0)``) before it is built, so its cache is
@@ -143,7 +143,7 @@ class FeatureCache:
         batch: int = 256,
     ) -> None:
         from thorgym.agents.backbones import get_spec
-        from thorgym.tasks.objectnav import _sim_fingerprint
+        from thorgym.tasks.objectnav import sim_fingerprint
 
         get_spec(backbone)  # unknown name → ValueError listing the valid ones
         self.root = Path(root) if root is not None else default_root()
@@ -152,7 +152,7 @@ class FeatureCache:
         self.device, self.batch = device, batch
         parts = [
             FORMAT_VERSION,
-            _sim_fingerprint(),
+            sim_fingerprint(),
             backbone,
             _file_hash(self.backbone_ckpt),
             str(size),
