@@ -15,18 +15,24 @@ DEFAULT_AGENT = "ppo"
 
 # Presets: what a run of that name trains. Measured results are in RESULTS.md.
 PRESETS: dict[str, dict[str, Any]] = {
-    # a few minutes on a laptop: the README's demo
+    # `make demo`: PPO on cached features of five train scenes per room type; minutes on a laptop
     "demo": {
-        "envs": 8,
-        "steps": 16_384,
-        "width": 64,
-        "height": 64,
-        "backbone": "cnn_small",
-        "n_steps": 128,
-        "max_steps": 50,
+        "envs": 64,
+        "steps": 600_000,
+        "n_steps": 32,
+        "epochs": 4,
+        "scenes": tuple(f"FloorPlan{b + k}" for b in (0, 200, 300, 400) for k in range(1, 6)),
     },
-    # fits 2 CPU cores in about 30 minutes
+    # the default agent (batched PPO on cached features) in at most 30 minutes on one CPU core
     "cpu30": {
+        "envs": 128,
+        "steps": 6_000_000,
+        "n_steps": 32,
+        "epochs": 4,
+        "checkpoint_every": 500_000,
+    },
+    # the Stable-Baselines3 path (`--agent ppo-sb3`, rendered frames): the old cpu30 settings
+    "cpu30-sb3": {
         "envs": 16,
         "steps": 90_000,
         "epochs": 3,
@@ -35,17 +41,34 @@ PRESETS: dict[str, dict[str, Any]] = {
         "backbone": "cnn_small",
         "n_steps": 64,
         "max_steps": 50,
+        "mode": "online",
     },
-    # one GPU: more envs, larger frames, an efficient backbone
+    # one GPU: rendered frames on the GPU, an efficient trainable backbone, many envs (unmeasured)
     "gpu": {
-        "envs": 128,
-        "steps": 20_000_000,
-        "width": 128,
-        "height": 128,
+        "envs": 1024,
+        "steps": 50_000_000,
+        "width": 64,
+        "height": 64,
         "backbone": "espnetv2_s0.5",
-        "n_steps": 128,
-        "max_steps": 100,
+        "n_steps": 32,
+        "epochs": 2,
+        "mode": "online",
         "device": "cuda",
+        "checkpoint_every": 2_000_000,
+    },
+    # N GPUs: `torchrun --nproc-per-node N -m thorgym train objectnav --preset gpu-ddp` (DD-PPO:
+    # each process steps its own 1024 envs; gradients all-reduced; unmeasured)
+    "gpu-ddp": {
+        "envs": 1024,
+        "steps": 200_000_000,
+        "width": 64,
+        "height": 64,
+        "backbone": "espnetv2_s0.5",
+        "n_steps": 32,
+        "epochs": 2,
+        "mode": "online",
+        "device": "cuda",
+        "checkpoint_every": 5_000_000,
     },
     # SAVN / non-adaptive (`--agent savn|nonadaptive`) on 2 CPU cores: 30-step training episodes
     # as the paper, a 3x3 grid and LSTM 128 (paper: 7x7, 512) to fit the CPU budget. lr 1e-3, not
@@ -98,7 +121,7 @@ class TrainArgs:
     width: int = 64
     height: int = 64
     n_steps: int = 128
-    max_steps: int | None = 50
+    max_steps: int | None = None  # training episode step limit (default: the task's, 100 / 200)
     room_types: tuple[str, ...] = ()
     env_version: str = "v1"  # trains on thorgym/ObjectNav-<env_version> (v1: SAVN's protocol)
     # ppo / savn: "cached" trains on per-pose features of a frozen backbone (thorgym.envs.cached;

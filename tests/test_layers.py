@@ -38,6 +38,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "thorgym.eval": (6, "eval"),
     "thorgym.benchmarks": (7, "benchmarks"),
     "thorgym.cli": (8, "cli"),
+    "thorgym.__main__": (8, "cli"),
 }
 # imports that cross the order on purpose: the package root registers the environments
 ALLOWED: set[tuple[str, str]] = {("root", "registration")}

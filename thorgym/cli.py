@@ -376,6 +376,9 @@ def eval_objectnav(
         str | None,
         typer.Option(help="Task version of the episodes (default: the checkpoint's, else v1)."),
     ] = None,
+    episode_file: Annotated[
+        Path | None, typer.Option(help="Play the episodes of this .json(.gz) file instead of --split's.")
+    ] = None,
 ) -> None:
     """Evaluate on the fixed held-out episodes; writes metrics.json and episodes.jsonl."""
     from thorgym.eval.objectnav import format_table, run_eval
@@ -387,7 +390,7 @@ def eval_objectnav(
         set_threads(threads)
         result = run_eval(
             agent, checkpoint, split, episodes, video, seed, out, device, deterministic=deterministic,
-            env_version=env_version,
+            env_version=env_version, episode_file=None if episode_file is None else str(episode_file),
         )
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
@@ -498,22 +501,45 @@ def demo(
 @bench_app.command("train")
 def bench_train(
     json_: Annotated[bool, typer.Option("--json", help="Print one JSON list of records.")] = False,
-    agent: Annotated[str, typer.Option(help="Agents, comma-separated.")] = "savn,nonadaptive",
-    preset: Annotated[str, typer.Option(help="Training preset (savn-cpu or savn-gpu).")] = "savn-cpu",
-    batches: Annotated[int, typer.Option(help="Timed episode batches per agent (after one warm-up).")] = 5,
-    envs: Annotated[int | None, typer.Option(help="Parallel environments (default: the preset's).")] = None,
-    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: the preset's).")] = None,
+    agent: Annotated[str, typer.Option(help="Agents, comma-separated: ppo, savn, nonadaptive.")] = "ppo",
+    modes: Annotated[
+        str,
+        typer.Option(
+            help="ppo: cached (per-pose features), online (rendered frames, frozen backbone), "
+            "online-trainable, synthetic (the trainer alone), sb3 (the Stable-Baselines3 path)."
+        ),
+    ] = "cached,online,sb3",
+    envs: Annotated[int | None, typer.Option(help="Environments (ppo: 128; online/sb3: 16).")] = None,
+    rollouts: Annotated[int, typer.Option(help="ppo: timed rollouts per mode (after one warm-up).")] = 3,
+    threads: Annotated[int, typer.Option(help="Torch threads.")] = 1,
+    preset: Annotated[str, typer.Option(help="savn/nonadaptive: training preset.")] = "savn-cpu",
+    batches: Annotated[int, typer.Option(help="savn: timed episode batches (after one warm-up).")] = 5,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda.")] = None,
     first_order: Annotated[bool, typer.Option(help="SAVN with the first-order meta-gradient.")] = False,
 ) -> None:
-    """Training env steps/s of SAVN and the non-adaptive baseline in the same run."""
-    from thorgym.benchmarks.train import format_table, run
+    """Training env steps/s of the agents, every mode measured in the same run."""
+    from thorgym.benchmarks.train import format_ppo_table, run, run_ppo_modes, run_sb3
+    from thorgym.rundir import set_threads
 
     agents = tuple(a.strip() for a in agent.split(",") if a.strip())
-    bad = [a for a in agents if a not in ("savn", "nonadaptive")]
+    bad = [a for a in agents if a not in ("ppo", "savn", "nonadaptive")]
     if bad or not agents:
-        raise typer.BadParameter(f"--agent takes savn and/or nonadaptive, got {agent!r}")
-    records = run(agents, preset=preset, batches=batches, envs=envs, device=device, first_order=first_order)
-    typer.echo(json.dumps(records) if json_ else format_table(records))
+        raise typer.BadParameter(f"--agent takes ppo, savn and/or nonadaptive, got {agent!r}")
+    set_threads(threads)
+    records: list[dict] = []
+    if "ppo" in agents:
+        wanted = [m.strip() for m in modes.split(",") if m.strip()]
+        ppo_modes = [m for m in wanted if m != "sb3"]
+        for m in ppo_modes:
+            n = envs or (128 if m in ("cached", "synthetic") else 16)
+            records += run_ppo_modes([m], n, rollouts=rollouts, device=device or "cpu", threads=threads)
+        if "sb3" in wanted:
+            records.append(run_sb3(envs=envs or 16, threads=threads))
+    savn = tuple(a for a in agents if a != "ppo")
+    if savn:
+        recs = run(savn, preset=preset, batches=batches, envs=envs, device=device, first_order=first_order)
+        records += [{**r, "device": str(r["device"]), "mode": "savn", "threads": threads} for r in recs]
+    typer.echo(json.dumps(records) if json_ else format_ppo_table(records))
 
 
 @bench_app.command("env")
