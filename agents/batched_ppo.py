@@ -101,6 +101,7 @@ def train(args: TrainArgs) -> Path:
         epochs=args.epochs,
         minibatches=_minibatches(args.envs),
         lr=args.lr,
+        anneal_lr=args.anneal_lr,
         hidden=args.hidden,
         backbone=args.backbone,
         backbone_ckpt=args.backbone_ckpt,

@@ -21,14 +21,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "steps": 600_000,
         "n_steps": 32,
         "epochs": 4,
+        "lr": 1e-3,
         "scenes": tuple(f"FloorPlan{b + k}" for b in (0, 200, 300, 400) for k in range(1, 6)),
     },
     # the default agent (batched PPO on cached features) in at most 30 minutes on one CPU core
     "cpu30": {
         "envs": 128,
-        "steps": 6_000_000,
+        "steps": 5_000_000,
         "n_steps": 32,
         "epochs": 4,
+        "lr": 1e-3,
         "checkpoint_every": 500_000,
     },
     # the Stable-Baselines3 path (`--agent ppo-sb3`, rendered frames): the old cpu30 settings
@@ -130,6 +132,7 @@ class TrainArgs:
     scenes: tuple[str, ...] = ()  # train on these scenes only (default: the split's)
     threads: int = 1  # torch threads of each training process
     lr: float = 3e-4
+    anneal_lr: bool = True  # ppo: decay the learning rate linearly to 0 over the run
     epochs: int = 4
     # SAVN / non-adaptive only (thorgym.agents.savn.trainer): feature grid G, LSTM size, inner loop
     grid: int = 7
