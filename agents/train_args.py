@@ -167,7 +167,10 @@ class TrainArgs:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> TrainArgs:
-        """The inverse of :meth:`to_json`; every field counts as given (a preset changes nothing)."""
+        """The inverse of :meth:`to_json`; every field counts as given (a preset changes nothing)
+        unless ``d["explicit"]`` lists the given ones."""
+        d = dict(d)
+        given = d.pop("explicit", None)
         known = {f.name for f in dataclasses.fields(cls)} - {"explicit"}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -176,7 +179,7 @@ class TrainArgs:
         kw["out"] = Path(kw.get("out", cls.out))
         kw["room_types"] = tuple(kw.get("room_types", ()))
         kw["scenes"] = tuple(kw.get("scenes", ()))
-        return cls(**kw, explicit=set(kw))
+        return cls(**kw, explicit=set(kw) if given is None else set(given))
 
     def given(self, name: str) -> bool:
         """Whether a field was set on the command line or by the preset (else: the agent's own
