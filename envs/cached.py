@@ -244,7 +244,7 @@ class PoseFeatures(gym.ObservationWrapper):
 
 
 def cached_objectnav_env(
-    features_fn: Callable[[str], np.ndarray],
+    features_fn: Callable[[str], np.ndarray] | None,
     *,
     version: str = "v1",
     split: str = "test",
@@ -254,12 +254,14 @@ def cached_objectnav_env(
     size: int = 64,
 ) -> TaskEnv:
     """One ObjectNav environment on pose tables (the single-env form of
-    :class:`CachedObjectNavVectorEnv`; no rendering, so no ``rgb`` and no video)."""
+    :class:`CachedObjectNavVectorEnv`; no rendering, so no ``rgb`` and no video). Without
+    ``features_fn`` the observation is the target only (for agents that read the env, such as
+    the random and shortest-path ones)."""
     scene_list = nav.resolve_scenes(split, None, scenes)
     worlds = PoseTableWorlds(1, scene_list[0], nav.build_pose_graph, features_fn)
     nav_task = make_objectnav_task(
         version=version, split=split, room_types=None, scenes=scenes, targets=None, width=size,
-        height=size, depth=False, max_steps=max_steps, sensors=("features",),
-        feature_dim=worlds.features.shape[1], track_paths=True,
+        height=size, depth=False, max_steps=max_steps, sensors=("features",) if features_fn else (),
+        feature_dim=0 if worlds.features is None else worlds.features.shape[1], track_paths=True,
     )  # fmt: skip
     return TaskEnv(nav_task, worlds, load_episode_list(episodes, version))

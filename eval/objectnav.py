@@ -235,8 +235,10 @@ def run_eval(
     eps = select_episodes(load_episodes(episode_file or split, version=version), episodes)
     out.mkdir(parents=True, exist_ok=True)
 
+    blind = not spec.needs_checkpoint  # random and oracle do not look at frames
+
     def make_env(episode_list: list[dict[str, Any]]):
-        if features_fn is not None and video == 0:
+        if (features_fn is not None or blind) and video == 0:
             return cached_objectnav_env(
                 features_fn, version=version, split=split, episodes=episode_list, size=int(env_kw["width"])
             )

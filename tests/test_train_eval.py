@@ -240,3 +240,10 @@ def test_agent_ppo_falls_back_to_sb3_where_the_batched_trainer_is_not_built(tmp_
     assert _eval(tmp_path / "e", "--agent", "ppo", "--checkpoint", str(out))["checkpoint"] == str(
         out / "final.zip"
     )
+
+
+def test_random_and_oracle_score_the_same_on_pose_tables_and_rendered_frames(tmp_path):
+    for agent in ("random", "oracle"):
+        tables = _eval(tmp_path / f"{agent}_t", "--agent", agent, "--seed", "1")  # no video: pose tables
+        frames = _eval(tmp_path / f"{agent}_f", "--agent", agent, "--seed", "1", "--video", "1")
+        assert tables["metrics"] == frames["metrics"] and tables["env_version"] == "v1"
