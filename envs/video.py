@@ -11,8 +11,6 @@ imageio-ffmpeg (H.264, yuv420p) to a temporary name and renamed when complete.
 
 from __future__ import annotations
 
-import os
-import uuid
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from thorgym.atomic import atomic_path
 from PIL import Image, ImageDraw, ImageFont
 
 __all__ = ["EpisodeVideoWriter", "RecordEpisodeVideo", "compose_frame", "draw_topdown"]
@@ -164,30 +163,25 @@ class EpisodeVideoWriter:
             return None
         import imageio_ffmpeg
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}.tmp.mp4")
         h, w = self.frames[0].shape[:2]
-        writer = imageio_ffmpeg.write_frames(
-            str(tmp),
-            (w, h),
-            fps=self.fps,
-            codec="libx264",
-            pix_fmt_in="rgb24",
-            pix_fmt_out="yuv420p",
-            macro_block_size=16,
-            quality=7,
-            ffmpeg_log_level="error",
-        )
-        try:
-            writer.send(None)
-            for f in self.frames:
-                writer.send(np.ascontiguousarray(f))
-            writer.close()
-            os.replace(tmp, self.path)
-        except BaseException:
-            writer.close()
-            tmp.unlink(missing_ok=True)
-            raise
+        with atomic_path(self.path) as tmp:
+            writer = imageio_ffmpeg.write_frames(
+                str(tmp),
+                (w, h),
+                fps=self.fps,
+                codec="libx264",
+                pix_fmt_in="rgb24",
+                pix_fmt_out="yuv420p",
+                macro_block_size=16,
+                quality=7,
+                ffmpeg_log_level="error",
+            )
+            try:
+                writer.send(None)
+                for f in self.frames:
+                    writer.send(np.ascontiguousarray(f))
+            finally:
+                writer.close()
         self.frames = []
         return self.path
 

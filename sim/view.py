@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from thorgym.atomic import atomic_path
+
 import numpy as np
 
 from .controller import Controller
@@ -76,9 +78,7 @@ def render_view(
         a_.axis("off")
     fig.tight_layout()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    tmp.replace(out)
     return out

@@ -47,6 +47,22 @@ def atomic_writer(path: str | os.PathLike) -> Iterator[IO[bytes]]:
         raise
 
 
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path (same folder, same suffix) for writers that need a file name, e.g.
+    ffmpeg or matplotlib; on success it replaces ``path`` in one step, on error it is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_writer`); returns the path."""
     with atomic_writer(path) as f:
