@@ -464,17 +464,25 @@ def data_kqa(
 def demo(
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("runs/demo"),
     steps: Annotated[int | None, typer.Option(help="Training steps (default: the demo preset's).")] = None,
-    episodes: Annotated[int, typer.Option(help="Held-out test episodes per agent.")] = 40,
+    episodes: Annotated[int, typer.Option(help="Held-out test episodes per agent.")] = 200,
 ) -> None:
     """The main job: train a quick ObjectNav agent, evaluate it against random and oracle on the
     held-out test scenes, write metrics, a video and a contact sheet."""
+    from thorgym.agents.batched_ppo import FEATURE_GRID, feature_backbone_ckpt
+    from thorgym.envs.feature_cache import FeatureCache
     from thorgym.eval.objectnav import format_table, run_eval
+    from thorgym.sim.scenes import scenes_for
     from thorgym.train import TrainArgs
     from thorgym.train import train as run_train
 
     explicit = {"steps": steps} if steps is not None else {}
-    args = TrainArgs(preset="demo", out=out / "train", explicit=set(explicit), **explicit)
-    typer.echo(f"training {args.agent} ({args.with_preset().steps} steps) into {args.out} ...")
+    args = TrainArgs(preset="demo", out=out / "train", explicit=set(explicit), **explicit).with_preset()
+    ckpt = feature_backbone_ckpt(args)
+    cache = FeatureCache(backbone=args.backbone, backbone_ckpt=None if ckpt is None else Path(ckpt),
+                         size=args.width, grid=FEATURE_GRID)  # fmt: skip
+    typer.echo("building the per-pose feature cache of the demo's train and test scenes (once) ...")
+    cache.build(list(args.scenes) + scenes_for("test"))  # one process per core
+    typer.echo(f"training {args.agent} ({args.steps} steps) into {args.out} ...")
     final = run_train(args)
     rows = {}
     for agent in (args.agent, "random", "oracle"):
