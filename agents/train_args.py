@@ -104,7 +104,10 @@ class TrainArgs:
     threads: int = 1  # torch threads of each training process
     lr: float = 3e-4
     epochs: int = 4
-    # SAVN / non-adaptive only (thorgym.agents.savn.trainer): feature grid G, LSTM size, inner loop
+    # SAVN / non-adaptive only (thorgym.agents.savn.trainer): observations, feature grid G, LSTM
+    # size, inner loop. Without --preset the trainer takes unset ones from savn-cpu / savn-gpu
+    # (whichever suits the device), so grid/hidden below are only what a bare TrainArgs holds.
+    mode: str = "cached"  # "cached": per-pose cached backbone features; "online": render rgb
     grid: int = 7
     hidden: int = 512
     inner_lr: float = 1e-4

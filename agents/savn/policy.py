@@ -4,6 +4,11 @@ A SAVN policy adapts at test time exactly as in training (the paper's point): it
 are reset to the trained initial weights at every episode start, and after every 6th action one
 SGD step on the learned interaction loss updates them, at most 4 per episode. Actions are sampled
 from the policy with a generator seeded by ``seed``, or taken by argmax with ``deterministic``.
+
+Observations: cached ``features`` (the cached ObjectNav env, ``C·G·G`` per env) are reshaped to
+the network's ``C × G × G`` input; ``rgb`` frames are encoded by the checkpoint's frozen backbone.
+Either works for a checkpoint of either training mode, as long as the features come from the same
+backbone weights, frame size and grid (``train_args``: ``backbone``, ``width``, ``grid``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from ..policy import EvalContext
 from .adapt import FastWeightLearner
 from .checkpoint import load_savn_checkpoint
 from .model import SAVNConfig, SAVNNet, SpatialBackbone
+from .trainer import observation_tensors
 
 if TYPE_CHECKING:
     from ..policy import EnvHandle
@@ -52,6 +58,7 @@ class SAVNPolicy:
         ckpt = load_savn_checkpoint(path, self.device)
         self.meta: dict[str, Any] = json.loads(ckpt["meta_json"])
         self.name = str(ckpt["agent"])
+        self.mode = str(ckpt.get("mode", "online"))  # the observations it was trained on
         self.train_args: Mapping[str, object] = self.meta.get("args", {})
         if adapt is None:
             adapt = self.name == "savn"
@@ -95,10 +102,9 @@ class SAVNPolicy:
                 "SAVN adapts all environments in step, so their episodes must start together: "
                 "got episode_start with some but not all set; evaluate with one env per policy"
             )
-        rgb = torch.from_numpy(np.asarray(obs["rgb"])).to(self.device)
-        emb = torch.from_numpy(np.asarray(obs["target_embedding"], dtype=np.float32)).to(self.device)
+        feats, emb = observation_tensors(obs, self.spatial, self.net.config.grid, self.device)
         with torch.enable_grad():  # the inner steps need the episode's graph, even under no_grad
-            logits, _ = self.learner.act(self.spatial(rgb), emb)
+            logits, _ = self.learner.act(feats, emb)
         if self.deterministic:
             action = logits.argmax(-1)
         else:
