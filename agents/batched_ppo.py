@@ -35,16 +35,65 @@ def available() -> bool:
         return False
 
 
+PPO_HIDDEN = 128  # GRU size when neither the command line nor a preset sets --hidden
+FEATURE_GRID = 3  # cached features: the frozen backbone's map pooled to 3×3 (64×3×3 for cnn_small)
+
+
+def feature_backbone_ckpt(args: TrainArgs) -> str | None:
+    """The frozen backbone of cached features: --backbone-ckpt, else the checkpoint thorgym ships
+    for that backbone (``cnn_small``: pretrained on object presence), else random init (None)."""
+    if args.backbone_ckpt is not None:
+        return str(args.backbone_ckpt)
+    from thorgym.agents.backbones.checkpoint import shipped_checkpoint
+
+    p = shipped_checkpoint(args.backbone)
+    return None if p is None else str(p)
+
+
+def env_kwargs(args: TrainArgs, split: str = "train") -> dict[str, Any]:
+    """Keyword arguments of ``gymnasium.make_vec(args.env_id, ...)`` for a run's mode."""
+    kw: dict[str, Any] = {"split": split, "max_steps": args.max_steps}
+    if args.room_types:
+        kw["room_types"] = list(args.room_types)
+    if args.scenes and split == "train":
+        kw["scenes"] = list(args.scenes)
+    if args.mode == "cached":
+        if args.backend != "sim":
+            raise ValueError("--mode cached runs on the built-in simulator's pose tables; use --mode online")
+        kw.update(
+            cached=True,
+            backbone=args.backbone,
+            backbone_ckpt=feature_backbone_ckpt(args),
+            size=args.width,
+            grid=args.grid if args.given("grid") else FEATURE_GRID,
+        )
+    elif args.mode == "online":
+        kw.update(width=args.width, height=args.height, backend=args.backend)
+    else:
+        raise ValueError(f"unknown --mode {args.mode!r}: use 'cached' or 'online'")
+    return kw
+
+
 def train(args: TrainArgs) -> Path:
     if not available():
         from . import sb3_ppo
 
         print(f"note: {MODULE} is not in this build; --agent ppo trains the recurrent SB3 PPO (ppo-sb3)")
         return sb3_ppo.train(args, recurrent=True)
+    import dataclasses
+
     import gymnasium
     from thorgym.agents.ppo import PPOConfig
     from thorgym.agents.ppo import train as ppo_train
 
+    # resolve the agent's own defaults now, so args.json records what the run really used
+    args = dataclasses.replace(
+        args,
+        hidden=args.hidden if args.given("hidden") else PPO_HIDDEN,
+        grid=args.grid if args.given("grid") else FEATURE_GRID,
+        backbone_ckpt=feature_backbone_ckpt(args) if args.mode == "cached" else args.backbone_ckpt,
+        explicit=args.explicit | {"hidden", "grid", "backbone_ckpt"},
+    )
     cfg = PPOConfig(
         envs=args.envs,
         steps=args.steps,
@@ -52,6 +101,8 @@ def train(args: TrainArgs) -> Path:
         epochs=args.epochs,
         minibatches=_minibatches(args.envs),
         lr=args.lr,
+        anneal_lr=args.anneal_lr,
+        hidden=args.hidden,
         backbone=args.backbone,
         backbone_ckpt=args.backbone_ckpt,
         freeze_backbone=args.freeze_backbone,
@@ -60,19 +111,10 @@ def train(args: TrainArgs) -> Path:
         threads=args.threads,
         checkpoint_every=args.checkpoint_every,
     )
-    kw: dict[str, Any] = {
-        "split": "train",
-        "width": args.width,
-        "height": args.height,
-        "max_steps": args.max_steps,
-        "backend": args.backend,
-    }
-    if args.room_types:
-        kw["room_types"] = list(args.room_types)
     run = RunDir(args.out, EXT)
     args.out.mkdir(parents=True, exist_ok=True)
     run.write_args(args.to_json())
-    env = gymnasium.make_vec(args.env_id, num_envs=args.envs, **kw)
+    env = gymnasium.make_vec(args.env_id, num_envs=args.envs, **env_kwargs(args))
     try:
         final = ppo_train(env, cfg, args.out, resume=args.resume)
     finally:

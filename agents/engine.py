@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from thorgym.device import resolve_device
 from torch import nn
 
 _DTYPES = {
@@ -47,13 +48,6 @@ _DTYPES = {
     "float16": torch.float16,
     "fp16": torch.float16,
 }
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` → ``cuda`` if available else ``cpu``; anything else → ``torch.device``."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def cpu_has_native_bf16() -> bool:

@@ -11,28 +11,18 @@ import os
 from dataclasses import dataclass
 
 import torch
+from thorgym.rundir import resolve_device as _resolve_device
+from thorgym.rundir import set_threads
 import torch.distributed as dist
 
 __all__ = ["DistInfo", "all_reduce_mean", "init_distributed", "resolve_device", "set_threads"]
 
 
-def set_threads(threads: int) -> None:
-    """Use ``threads`` intra-op torch threads (1 by default in every trainer: N processes on N
-    cores beat one process fighting for them)."""
-    if not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be a positive integer, got {threads!r}")
-    torch.set_num_threads(threads)
-
-
 def resolve_device(device: str | None, local_rank: int = 0) -> torch.device:
-    """``"auto"``/None → CUDA when available else CPU; a bare ``"cuda"`` under torchrun → this
+    """:func:`thorgym.rundir.resolve_device`, and under torchrun a bare ``"cuda"`` becomes this
     process's GPU (``cuda:LOCAL_RANK``)."""
-    if device in (None, "auto"):
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
+    dev = _resolve_device("auto" if device is None else device)
     if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} requested but CUDA is not available")
         if dev.index is None:
             dev = torch.device("cuda", local_rank % torch.cuda.device_count())
         torch.cuda.set_device(dev)

@@ -138,6 +138,11 @@ def _callback(args: TrainArgs, run: RunDir, meta: dict[str, Any]):
 
 def train(args: TrainArgs, recurrent: bool) -> Path:
     """Train (or resume) and return the final checkpoint path."""
+    import dataclasses
+
+    if args.mode != "online" and "mode" in args.explicit:
+        raise ValueError(f"--agent {args.agent} trains on rendered frames only: use --mode online")
+    args = dataclasses.replace(args, mode="online")  # what this trainer sees, recorded in args.json
     set_threads(args.threads)
     run = RunDir(args.out, EXT)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -11,22 +11,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_AGENT = "ppo-sb3"
+DEFAULT_AGENT = "ppo"
 
 # Presets: what a run of that name trains. Measured results are in RESULTS.md.
 PRESETS: dict[str, dict[str, Any]] = {
-    # a few minutes on a laptop: the README's demo
+    # `make demo`: PPO on cached features of five train scenes per room type; minutes on a laptop
     "demo": {
-        "envs": 8,
-        "steps": 16_384,
-        "width": 64,
-        "height": 64,
-        "backbone": "cnn_small",
-        "n_steps": 128,
-        "max_steps": 50,
+        "envs": 64,
+        "steps": 600_000,
+        "n_steps": 32,
+        "epochs": 4,
+        "lr": 1e-3,
+        "scenes": tuple(f"FloorPlan{b + k}" for b in (0, 200, 300, 400) for k in range(1, 6)),
     },
-    # fits 2 CPU cores in about 30 minutes
+    # the default agent (batched PPO on cached features) in at most 30 minutes on one CPU core
     "cpu30": {
+        "envs": 128,
+        "steps": 5_000_000,
+        "n_steps": 32,
+        "epochs": 4,
+        "lr": 1e-3,
+        "checkpoint_every": 500_000,
+    },
+    # the Stable-Baselines3 path (`--agent ppo-sb3`, rendered frames): the old cpu30 settings
+    "cpu30-sb3": {
         "envs": 16,
         "steps": 90_000,
         "epochs": 3,
@@ -35,17 +43,34 @@ PRESETS: dict[str, dict[str, Any]] = {
         "backbone": "cnn_small",
         "n_steps": 64,
         "max_steps": 50,
+        "mode": "online",
     },
-    # one GPU: more envs, larger frames, an efficient backbone
+    # one GPU: rendered frames on the GPU, an efficient trainable backbone, many envs (unmeasured)
     "gpu": {
-        "envs": 128,
-        "steps": 20_000_000,
-        "width": 128,
-        "height": 128,
+        "envs": 1024,
+        "steps": 50_000_000,
+        "width": 64,
+        "height": 64,
         "backbone": "espnetv2_s0.5",
-        "n_steps": 128,
-        "max_steps": 100,
+        "n_steps": 32,
+        "epochs": 2,
+        "mode": "online",
         "device": "cuda",
+        "checkpoint_every": 2_000_000,
+    },
+    # N GPUs: `torchrun --nproc-per-node N -m thorgym train objectnav --preset gpu-ddp` (DD-PPO:
+    # each process steps its own 1024 envs; gradients all-reduced; unmeasured)
+    "gpu-ddp": {
+        "envs": 1024,
+        "steps": 200_000_000,
+        "width": 64,
+        "height": 64,
+        "backbone": "espnetv2_s0.5",
+        "n_steps": 32,
+        "epochs": 2,
+        "mode": "online",
+        "device": "cuda",
+        "checkpoint_every": 5_000_000,
     },
     # SAVN / non-adaptive (`--agent savn|nonadaptive`) on one CPU core, ~30 minutes: the cached
     # per-pose features (no rendering or backbone per step), 30-step training episodes as the
@@ -53,7 +78,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     # of thousands of outer steps where the paper made millions. The trainer also takes these for a
     # run on CPU without --preset (steps excepted). Measured in docs/savn.md.
     "savn-cpu": {
-        "mode": "cached",
         "envs": 32,
         "steps": 1_500_000,
         "width": 64,
@@ -64,10 +88,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "hidden": 128,
         "lr": 1e-3,
     },
-    # SAVN on one GPU, paper-like: frozen ResNet-18 at 224 px (7x7x512 map), LSTM 512; cached
-    # features (built once per scene). Unmeasured.
+    # SAVN on one GPU, paper-like: frozen ResNet-18 at 224 px (7x7x512 map), LSTM 512 (with the
+    # default --mode cached: features built once per scene). Unmeasured.
     "savn-gpu": {
-        "mode": "cached",
         "envs": 64,
         "steps": 20_000_000,
         "width": 224,
@@ -103,16 +126,20 @@ class TrainArgs:
     width: int = 64
     height: int = 64
     n_steps: int = 128
-    max_steps: int | None = 50
+    max_steps: int | None = None  # training episode step limit (default: the task's, 100 / 200)
     room_types: tuple[str, ...] = ()
-    env_version: str = "v0"  # trains on thorgym/ObjectNav-<env_version>
+    env_version: str = "v1"  # trains on thorgym/ObjectNav-<env_version> (v1: SAVN's protocol)
+    # ppo / savn: "cached" trains on per-pose features of a frozen backbone (thorgym.envs.cached;
+    # no rendering), "online" on rendered frames
+    mode: str = "cached"
+    scenes: tuple[str, ...] = ()  # train on these scenes only (default: the split's)
     threads: int = 1  # torch threads of each training process
     lr: float = 3e-4
+    anneal_lr: bool = True  # ppo: decay the learning rate linearly to 0 over the run
     epochs: int = 4
-    # SAVN / non-adaptive only (thorgym.agents.savn.trainer): observations, feature grid G, LSTM
-    # size, inner loop. Without --preset the trainer takes unset ones from savn-cpu / savn-gpu
-    # (whichever suits the device), so grid/hidden below are only what a bare TrainArgs holds.
-    mode: str = "cached"  # "cached": per-pose cached backbone features; "online": render rgb
+    # SAVN / non-adaptive only (thorgym.agents.savn.trainer): feature grid G, LSTM size, inner
+    # loop. Without --preset the trainer takes unset ones from savn-cpu / savn-gpu (whichever
+    # suits the device), so grid/hidden below are only what a bare TrainArgs holds.
     grid: int = 7
     hidden: int = 512
     inner_lr: float = 1e-4
@@ -140,11 +167,15 @@ class TrainArgs:
         d.pop("explicit")
         d["out"] = str(self.out)
         d["room_types"] = list(self.room_types)
+        d["scenes"] = list(self.scenes)
         return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> TrainArgs:
-        """The inverse of :meth:`to_json`; every field counts as given (a preset changes nothing)."""
+        """The inverse of :meth:`to_json`; every field counts as given (a preset changes nothing)
+        unless ``d["explicit"]`` lists the given ones."""
+        d = dict(d)
+        given = d.pop("explicit", None)
         known = {f.name for f in dataclasses.fields(cls)} - {"explicit"}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -152,4 +183,10 @@ class TrainArgs:
         kw = dict(d)
         kw["out"] = Path(kw.get("out", cls.out))
         kw["room_types"] = tuple(kw.get("room_types", ()))
-        return cls(**kw, explicit=set(kw))
+        kw["scenes"] = tuple(kw.get("scenes", ()))
+        return cls(**kw, explicit=set(kw) if given is None else set(given))
+
+    def given(self, name: str) -> bool:
+        """Whether a field was set on the command line or by the preset (else: the agent's own
+        default applies, e.g. PPO's hidden size differs from SAVN's)."""
+        return name in self.explicit or (self.preset is not None and name in PRESETS.get(self.preset, {}))

@@ -91,17 +91,29 @@ def format_table(records: Sequence[dict[str, Any]]) -> str:
 
 
 # -- PPO (thorgym.agents.ppo) -------------------------------------------------------------------
-PPO_MODES = ("online", "synthetic")  # "cached": the cached ObjectNav env, wired by its caller
+PPO_MODES = ("cached", "online", "online-trainable", "synthetic")
+# Scenes the benchmark trains on: five per room type, so a first run builds few feature files.
+BENCH_SCENES = tuple(f"FloorPlan{b + k}" for b in (0, 200, 300, 400) for k in range(1, 6))
 
 
 def ppo_env_factory(mode: str, envs: int, size: int = 64, dim: int = 576) -> Callable[[], Any]:
-    """A VectorEnv factory per mode: ``online`` = ObjectNavVectorEnv with ``rgb`` size×size frames
-    (the trainer's cnn_small encodes them); ``synthetic`` = a pose-table env with ``dim``-d fp16
-    ``features`` (the trainer alone, almost no environment cost)."""
-    if mode == "online":
+    """A VectorEnv factory per mode: ``cached`` = the pose-table ObjectNav-v1 env with the
+    shipped pretrained cnn_small's per-pose features (3×3 grid: 576-d); ``online`` and
+    ``online-trainable`` = ObjectNavVectorEnv with ``rgb`` size×size frames (the trainer's
+    cnn_small encodes them, frozen or trained); ``synthetic`` = a pose-table env with ``dim``-d
+    fp16 ``features`` (the trainer alone, almost no environment cost)."""
+    if mode == "cached":
+        from thorgym.agents.backbones.checkpoint import shipped_checkpoint
+        from thorgym.envs.cached import CachedObjectNavVectorEnv
+
+        ckpt = shipped_checkpoint("cnn_small")
+        return lambda: CachedObjectNavVectorEnv(
+            envs, scenes=BENCH_SCENES, version="v1", backbone_ckpt=ckpt, size=size, grid=3
+        )
+    if mode in ("online", "online-trainable"):
         from thorgym.envs.vector import ObjectNavVectorEnv
 
-        return lambda: ObjectNavVectorEnv(envs, width=size, height=size)
+        return lambda: ObjectNavVectorEnv(envs, scenes=BENCH_SCENES, width=size, height=size, version="v1")
     if mode == "synthetic":
         from thorgym.agents.ppo.toy import SyntheticPoseEnv
 
@@ -167,13 +179,55 @@ def run_ppo_modes(
     threads: int = 1,
     **config: Any,
 ) -> list[dict[str, Any]]:
-    """One :func:`run_ppo` record per mode, each on :func:`ppo_env_factory`'s environment."""
-    return [
-        run_ppo(
-            ppo_env_factory(m, envs, size), m, rollouts=rollouts, device=device, threads=threads, **config
-        )
-        for m in modes
-    ]
+    """One :func:`run_ppo` record per mode, each on :func:`ppo_env_factory`'s environment
+    (``online`` freezes the shipped pretrained backbone, ``online-trainable`` trains it)."""
+    from thorgym.agents.backbones.checkpoint import shipped_checkpoint
+
+    records = []
+    for m in modes:
+        kw = dict(config)
+        if m.startswith("online"):
+            kw.setdefault("backbone_ckpt", str(shipped_checkpoint("cnn_small")))
+            kw.setdefault("freeze_backbone", m == "online")
+        make = ppo_env_factory(m, envs, size)
+        records.append(run_ppo(make, m, rollouts=rollouts, device=device, threads=threads, **kw))
+    return records
+
+
+def run_sb3(envs: int = 16, size: int = 64, steps: int = 2048, threads: int = 1) -> dict[str, Any]:
+    """Env steps/s of the Stable-Baselines3 path (``--agent ppo-sb3``: RecurrentPPO over rendered
+    frames with a trainable cnn_small), timed over ``steps`` after a warm-up of one rollout."""
+    import dataclasses
+
+    from thorgym.agents import sb3_ppo
+    from thorgym.agents.train_args import PRESETS, TrainArgs
+    from thorgym.rundir import set_threads
+
+    set_threads(threads)
+    preset = PRESETS["cpu30-sb3"]
+    args = dataclasses.replace(
+        TrainArgs(agent="ppo-sb3", env_version="v1", mode="online", device="cpu", progress=False),
+        **{**preset, "envs": envs, "width": size, "height": size},
+    )
+    venv = sb3_ppo.make_vec_env(args)
+    try:
+        model = sb3_ppo.build_model(args, venv)
+        model.tensorboard_log = None
+        model.learn(args.n_steps * envs)  # warm-up: one rollout and update
+        t = time.perf_counter()
+        model.learn(steps, reset_num_timesteps=False)
+        dt = time.perf_counter() - t
+    finally:
+        venv.close()
+    done = max(steps, args.n_steps * envs)  # SB3 finishes the rollout it started
+    return {
+        "agent": "ppo-sb3",
+        "mode": "sb3",
+        "device": "cpu",
+        "threads": threads,
+        "envs": envs,
+        "steps_per_s": round(done / dt, 1),
+    }
 
 
 def format_ppo_table(records: Sequence[dict[str, Any]]) -> str:

@@ -2,7 +2,7 @@
 
 ObjectNav never changes a scene, so the frame at a pose is the same on every visit. Given each
 scene's pose graph (transitions and target visibility per pose, ``thorgym.tasks.objectnav``) and
-a frozen backbone's feature of every pose's frame (``thorgym.agents.feature_cache``), stepping is
+a frozen backbone's feature of every pose's frame (``thorgym.envs.feature_cache``), stepping is
 a table lookup: :class:`PoseTableWorlds` implements the navigation-worlds interface of
 :mod:`thorgym.envs.worlds` that way, and :class:`CachedObjectNavVectorEnv` is the ObjectNav task
 on it (observation ``features`` instead of ``rgb``). The same task code runs on it as on the
@@ -18,15 +18,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 from thorgym.sim.scenes import parse_scene
 from thorgym.tasks import objectnav as nav
 
 from .objectnav import load_episode_list, make_objectnav_task
-from .task_env import TaskVectorEnv
+from .task_env import TaskEnv, TaskVectorEnv
 
-__all__ = ["CachedObjectNavVectorEnv", "PoseTableWorlds"]
+__all__ = ["CachedObjectNavVectorEnv", "PoseFeatures", "PoseTableWorlds", "cached_objectnav_env"]
 
 # pose-graph move of each simulator navigation action (thorgym.sim.NAV_ACTIONS order)
 _GRAPH_MOVE = {0: nav.MOVE_AHEAD, 4: nav.ROTATE_LEFT, 5: nav.ROTATE_RIGHT, 6: nav.LOOK_UP, 7: nav.LOOK_DOWN}
@@ -199,12 +200,13 @@ class CachedObjectNavVectorEnv(TaskVectorEnv):
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         scene_list = nav.resolve_scenes(split, room_types, scenes)
         if features_fn is None:
-            from thorgym.agents.feature_cache import FeatureCache
+            from thorgym.envs.feature_cache import FeatureCache
 
             cache = FeatureCache(
                 root=None if cache_root is None else Path(cache_root), backbone=backbone,
                 backbone_ckpt=None if backbone_ckpt is None else Path(backbone_ckpt), size=size, grid=grid,
             )  # fmt: skip
+            cache.build(scene_list, progress=True)  # once per machine: a bar, not a silent wait
             features_fn = cache.get
             self.feature_cache = cache
         graph_fn = nav.build_pose_graph  # features are rendered at aspect 1 (size × size)
@@ -216,3 +218,48 @@ class CachedObjectNavVectorEnv(TaskVectorEnv):
         )  # fmt: skip
         self.scenes = nav_task.scenes
         super().__init__(nav_task, worlds, load_episode_list(episodes, version), None, autoreset_mode)
+
+
+class PoseFeatures(gym.ObservationWrapper):
+    """Add the ``features`` observation of the cached env to a rendering ObjectNav env: the cached
+    feature of the pose the agent stands in (same numbers as :class:`CachedObjectNavVectorEnv`),
+    so a policy trained on cached features can be watched on rendered frames (videos)."""
+
+    def __init__(self, env: gym.Env, features_fn: Callable[[str], np.ndarray]) -> None:
+        super().__init__(env)
+        self.features_fn = features_fn
+        dim = int(np.asarray(features_fn(env.unwrapped.scenes[0])).shape[1])
+        self.observation_space = gym.spaces.Dict(
+            {**env.observation_space.spaces, "features": gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)}
+        )
+
+    def observation(self, obs: dict[str, Any]) -> dict[str, Any]:
+        base = self.env.unwrapped
+        scene = base.episode.scene
+        graph = nav.build_pose_graph(scene)
+        pose = graph.pose(*base.worlds.poses()[0])
+        if pose is None:
+            raise RuntimeError(f"the agent left the pose graph of {scene}: no cached feature there")
+        return {**obs, "features": np.asarray(self.features_fn(scene)[pose], dtype=np.float32)}
+
+
+def cached_objectnav_env(
+    features_fn: Callable[[str], np.ndarray],
+    *,
+    version: str = "v1",
+    split: str = "test",
+    scenes: Sequence[str] | None = None,
+    episodes: Any = None,
+    max_steps: int | Mapping[str, int] | None = None,
+    size: int = 64,
+) -> TaskEnv:
+    """One ObjectNav environment on pose tables (the single-env form of
+    :class:`CachedObjectNavVectorEnv`; no rendering, so no ``rgb`` and no video)."""
+    scene_list = nav.resolve_scenes(split, None, scenes)
+    worlds = PoseTableWorlds(1, scene_list[0], nav.build_pose_graph, features_fn)
+    nav_task = make_objectnav_task(
+        version=version, split=split, room_types=None, scenes=scenes, targets=None, width=size,
+        height=size, depth=False, max_steps=max_steps, sensors=("features",),
+        feature_dim=worlds.features.shape[1], track_paths=True,
+    )  # fmt: skip
+    return TaskEnv(nav_task, worlds, load_episode_list(episodes, version))

@@ -175,6 +175,22 @@ def contact_sheet(videos: Sequence[Path], out: Path, per_video: int = 6) -> Path
     return out
 
 
+def feature_source(train_args: dict[str, Any]) -> Any:
+    """The per-pose feature lookup a run trained on (``--mode cached``), else None."""
+    if train_args.get("mode") != "cached":
+        return None
+    from thorgym.envs.feature_cache import FeatureCache
+
+    ckpt = train_args.get("backbone_ckpt")  # the run recorded the backbone it resolved
+    cache = FeatureCache(
+        backbone=str(train_args.get("backbone", "cnn_small")),
+        backbone_ckpt=None if ckpt is None else Path(str(ckpt)),
+        size=int(train_args.get("width", 64)),
+        grid=int(train_args.get("grid", 3)),
+    )
+    return cache.get
+
+
 def run_eval(
     agent: str,
     checkpoint: str | None,
@@ -186,9 +202,17 @@ def run_eval(
     device: str = "cpu",
     episode_file: str | None = None,
     deterministic: bool = False,
+    env_version: str | None = None,
 ) -> dict[str, Any]:
-    """`thorgym eval objectnav`: evaluate, write metrics.json / episodes.jsonl / videos."""
+    """`thorgym eval objectnav`: evaluate, write metrics.json / episodes.jsonl / videos.
+
+    The task version is ``env_version``, else the one the checkpoint was trained on (runs from
+    before versions existed trained on v0), else v1. A policy trained on cached features
+    (``--mode cached``) plays on the pose tables, or on rendered frames with the cached feature
+    of each pose added when videos are recorded: the same episodes either way.
+    """
     from thorgym.datasets.objectnav import load_episodes
+    from thorgym.envs.cached import PoseFeatures, cached_objectnav_env
     from thorgym.envs.objectnav import ObjectNavEnv
     from thorgym.envs.video import RecordEpisodeVideo
 
@@ -199,16 +223,26 @@ def run_eval(
             raise ValueError(f"--agent {agent} needs --checkpoint (a checkpoint file or run dir)")
         path = resolve_checkpoint(checkpoint, spec.checkpoint_suffixes)
     policy = spec.load_policy(path, EvalContext(device=device, seed=seed, deterministic=deterministic))
+    targs = dict(policy.train_args)
+    version = env_version or str(targs.get("env_version", "v0" if targs else "v1"))
     env_kw: dict[str, Any] = {
-        "width": policy.train_args.get("width", 64),
-        "height": policy.train_args.get("height", 64),
+        "width": targs.get("width", 64),
+        "height": targs.get("height", 64),
+        "version": version,
     }
+    features_fn = feature_source(targs)
     ckpt_path = str(policy.checkpoint) if policy.checkpoint is not None else None
-    eps = select_episodes(load_episodes(episode_file or split), episodes)
+    eps = select_episodes(load_episodes(episode_file or split, version=version), episodes)
     out.mkdir(parents=True, exist_ok=True)
 
     def make_env(episode_list: list[dict[str, Any]]):
+        if features_fn is not None and video == 0:
+            return cached_objectnav_env(
+                features_fn, version=version, split=split, episodes=episode_list, size=int(env_kw["width"])
+            )
         env = ObjectNavEnv(split=split, episodes=episode_list, device="cpu", **env_kw)
+        if features_fn is not None:
+            env = PoseFeatures(env, features_fn)
         if video > 0:
             env = RecordEpisodeVideo(env, out, episode_trigger=lambda i: i < video, name_prefix=f"{agent}")
         return env
@@ -221,6 +255,7 @@ def run_eval(
         "task": "objectnav",
         "agent": agent,
         "split": split,
+        "env_version": version,
         "seed": seed,
         "checkpoint": ckpt_path,
         "deterministic": deterministic,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from thorgym.device import resolve_device
 
 from .layout import AGENT_RADIUS, AGENT_Y, CAMERA_HEIGHT, GRID, SceneSpec, generate_scene
 from .objects import STRUCTURE_COLORS
@@ -51,15 +52,6 @@ OK, BLOCKED_WALL, BLOCKED_OBJECT, BLOCKED_AGENT, HORIZON_LIMIT = 0, 1, 2, 3, 4
 def get_scene(name: str) -> SceneSpec:
     """The generated scene of a name (cached; worlds copy what they change)."""
     return generate_scene(parse_scene(name)[0])
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available; use device='cpu'")
-    return dev
 
 
 @dataclass

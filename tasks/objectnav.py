@@ -24,7 +24,6 @@ collision test and visibility rule as :class:`thorgym.sim.BatchedSimulator`, see
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -755,17 +754,12 @@ def cache_dir() -> Path | None:
     return root / "objectnav"
 
 
-@functools.lru_cache(maxsize=1)
-def _sim_fingerprint() -> str:
-    """Hash of the simulator sources that decide poses and visibility (cache invalidation)."""
-    import thorgym.sim as sim_pkg
+def sim_fingerprint() -> str:
+    """What the simulator does (:func:`thorgym.sim.fingerprint.behaviour_fingerprint`): the key
+    of every cache derived from it (pose graphs here, per-pose features in ``thorgym.envs``)."""
+    from thorgym.sim.fingerprint import behaviour_fingerprint
 
-    h = hashlib.sha256(b"objectnav-posegraph-v2-horizontal-visibility")
-    base = Path(sim_pkg.__file__).parent
-    for name in ("batch.py", "render.py", "layout.py", "world.py", "objects.py", "scenes.py", "poses.py"):
-        f = base / name
-        h.update(f.read_bytes() if f.is_file() else name.encode())
-    return h.hexdigest()[:16]
+    return behaviour_fingerprint()
 
 
 class _SimVisibility:
@@ -821,7 +815,7 @@ def _graph_file(
 
     vis_w = max(1, round(VISIBILITY_ROWS * aspect))
     tag = f"{field_of_view:g}-{visibility_distance:g}-{vis_w}-{grid_size:g}"
-    return f"{scene}-{tag}-{_sim_fingerprint()}.npz"
+    return f"{scene}-{tag}-{sim_fingerprint()}.npz"
 
 
 def ship_pose_graphs(scenes: Sequence[str], out: Path = SHIPPED_GRAPHS, progress: bool = True) -> list[Path]:
@@ -1033,6 +1027,7 @@ __all__ = [
     "pose_graph_from_controller",
     "pose_id",
     "ship_pose_graphs",
+    "sim_fingerprint",
     "resolve_scenes",
     "rotation_transitions",
     "spl",

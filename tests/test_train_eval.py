@@ -16,6 +16,7 @@ from thorgym.cli import app
 
 runner = CliRunner()
 TINY = ["--envs", "2", "--size", "64", "--max-steps", "20", "--no-progress", "--backbone", "cnn_small"]
+TWO_SCENES = ["--scenes", "FloorPlan401,FloorPlan402"]  # cached features of two small scenes only
 
 
 def _train(out: Path, steps: int, *extra: str):
@@ -210,13 +211,20 @@ def test_batched_ppo_agent_trains_and_evaluates(tmp_path):
     """--agent ppo through the registry adapter of thorgym.agents.ppo (where that is built)."""
     pytest.importorskip("thorgym.agents.ppo")
     out = tmp_path / "ppo"
-    _train(out, 256, "--agent", "ppo")
+    _train(out, 256, "--agent", "ppo", *TWO_SCENES)
     assert (out / "final.pt").exists() and (out / "learning_curve.png").exists()
     args = json.loads((out / "args.json").read_text())
-    assert args["agent"] == "ppo" and args["envs"] == 2
-    a = _eval(tmp_path / "a", "--agent", "ppo", "--checkpoint", str(out), "--seed", "3")
-    b = _eval(tmp_path / "b", "--agent", "ppo", "--checkpoint", str(out / "final.pt"), "--seed", "3")
+    assert args["agent"] == "ppo" and args["envs"] == 2 and args["mode"] == "cached"
+    assert args["env_version"] == "v1" and args["grid"] == 3 and args["hidden"] == 128
+    eps = tmp_path / "eps.json.gz"
+    from thorgym.datasets.objectnav import generate_episodes, save_episodes
+
+    save_episodes(generate_episodes("train", 3, room_types=["bathroom"], version="v1")[:3], eps)
+    one = ["--agent", "ppo", "--seed", "3", "--episode-file", str(eps)]
+    a = _eval(tmp_path / "a", "--checkpoint", str(out), *one)  # on the pose tables
+    b = _eval(tmp_path / "b", "--checkpoint", str(out / "final.pt"), *one, "--video", "1")  # rendered
     assert a["metrics"] == b["metrics"] and a["checkpoint"] == str(out / "final.pt")
+    assert a["env_version"] == "v1" and list((tmp_path / "b").glob("*.mp4"))
 
 
 def test_agent_ppo_falls_back_to_sb3_where_the_batched_trainer_is_not_built(tmp_path):
@@ -225,7 +233,7 @@ def test_agent_ppo_falls_back_to_sb3_where_the_batched_trainer_is_not_built(tmp_
     if batched_ppo.available():
         pytest.skip("thorgym.agents.ppo is built: --agent ppo trains it")
     out = tmp_path / "ppo"
-    res = _train(out, 128, "--agent", "ppo")
+    res = _train(out, 128, "--agent", "ppo", "--mode", "online")
     assert "trains the recurrent SB3 PPO" in res.output
     meta = json.loads((out / "final.json").read_text())
     assert meta["algo"] == "RecurrentPPO" and meta["agent"] == "ppo"

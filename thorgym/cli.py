@@ -185,8 +185,22 @@ def train(
     ] = None,
     threads: Annotated[int, typer.Option(help="Torch threads per training process.")] = 1,
     env_version: Annotated[
-        str, typer.Option(help="Environment version: trains on thorgym/ObjectNav-<version> (v0).")
-    ] = "v0",
+        str,
+        typer.Option(
+            help="Environment version: trains on thorgym/ObjectNav-<version> "
+            "(v1: SAVN's protocol, the default; v0: starts never see the target)."
+        ),
+    ] = "v1",
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="ppo/savn: cached (per-pose features of a frozen backbone, no rendering: fast) or "
+            "online (rendered frames, trainable backbone)."
+        ),
+    ] = "cached",
+    scenes: Annotated[
+        str | None, typer.Option(help="Train on these scenes only (comma-separated: FloorPlan1,FloorPlan2).")
+    ] = None,
     out: Annotated[Path, typer.Option(help="Run directory: checkpoints, TensorBoard logs, curve.")] = Path(
         "runs/objectnav"
     ),
@@ -205,7 +219,11 @@ def train(
     grid: Annotated[
         int | None, typer.Option(help="savn/nonadaptive: backbone feature grid G (paper 7).")
     ] = None,
-    hidden: Annotated[int | None, typer.Option(help="savn/nonadaptive: LSTM size (paper 512).")] = None,
+    hidden: Annotated[
+        int | None, typer.Option(help="Recurrent state size (ppo: GRU, default 128; savn: LSTM, paper 512).")
+    ] = None,
+    rollout: Annotated[int | None, typer.Option(help="ppo: steps per environment per update.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="ppo: passes over each rollout.")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate (Adam) of the policy.")] = None,
     first_order: Annotated[
         bool, typer.Option(help="savn: first-order meta-gradient (the loss network then does not learn).")
@@ -227,6 +245,9 @@ def train(
         "grid": grid,
         "hidden": hidden,
         "lr": lr,
+        "n_steps": rollout,
+        "epochs": epochs,
+        "scenes": None if scenes is None else tuple(x.strip() for x in scenes.split(",") if x.strip()),
     }
     explicit = {k: v for k, v in given.items() if v is not None}
     args = TrainArgs(
@@ -242,6 +263,7 @@ def train(
         resume=resume,
         checkpoint_every=checkpoint_every,
         env_version=env_version,
+        mode=mode,
         threads=threads,
         progress=progress,
         explicit=set(explicit),
@@ -350,6 +372,13 @@ def eval_objectnav(
         bool, typer.Option(help="Argmax actions instead of seeded samples from the policy.")
     ] = False,
     threads: Annotated[int, typer.Option(help="Torch threads of the evaluation.")] = 1,
+    env_version: Annotated[
+        str | None,
+        typer.Option(help="Task version of the episodes (default: the checkpoint's, else v1)."),
+    ] = None,
+    episode_file: Annotated[
+        Path | None, typer.Option(help="Play the episodes of this .json(.gz) file instead of --split's.")
+    ] = None,
 ) -> None:
     """Evaluate on the fixed held-out episodes; writes metrics.json and episodes.jsonl."""
     from thorgym.eval.objectnav import format_table, run_eval
@@ -360,7 +389,8 @@ def eval_objectnav(
     try:
         set_threads(threads)
         result = run_eval(
-            agent, checkpoint, split, episodes, video, seed, out, device, deterministic=deterministic
+            agent, checkpoint, split, episodes, video, seed, out, device, deterministic=deterministic,
+            env_version=env_version, episode_file=None if episode_file is None else str(episode_file),
         )
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
@@ -471,22 +501,45 @@ def demo(
 @bench_app.command("train")
 def bench_train(
     json_: Annotated[bool, typer.Option("--json", help="Print one JSON list of records.")] = False,
-    agent: Annotated[str, typer.Option(help="Agents, comma-separated.")] = "savn,nonadaptive",
-    preset: Annotated[str, typer.Option(help="Training preset (savn-cpu or savn-gpu).")] = "savn-cpu",
-    batches: Annotated[int, typer.Option(help="Timed episode batches per agent (after one warm-up).")] = 5,
-    envs: Annotated[int | None, typer.Option(help="Parallel environments (default: the preset's).")] = None,
-    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: the preset's).")] = None,
+    agent: Annotated[str, typer.Option(help="Agents, comma-separated: ppo, savn, nonadaptive.")] = "ppo",
+    modes: Annotated[
+        str,
+        typer.Option(
+            help="ppo: cached (per-pose features), online (rendered frames, frozen backbone), "
+            "online-trainable, synthetic (the trainer alone), sb3 (the Stable-Baselines3 path)."
+        ),
+    ] = "cached,online,sb3",
+    envs: Annotated[int | None, typer.Option(help="Environments (ppo: 128; online/sb3: 16).")] = None,
+    rollouts: Annotated[int, typer.Option(help="ppo: timed rollouts per mode (after one warm-up).")] = 3,
+    threads: Annotated[int, typer.Option(help="Torch threads.")] = 1,
+    preset: Annotated[str, typer.Option(help="savn/nonadaptive: training preset.")] = "savn-cpu",
+    batches: Annotated[int, typer.Option(help="savn: timed episode batches (after one warm-up).")] = 5,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda.")] = None,
     first_order: Annotated[bool, typer.Option(help="SAVN with the first-order meta-gradient.")] = False,
 ) -> None:
-    """Training env steps/s of SAVN and the non-adaptive baseline in the same run."""
-    from thorgym.benchmarks.train import format_table, run
+    """Training env steps/s of the agents, every mode measured in the same run."""
+    from thorgym.benchmarks.train import format_ppo_table, run, run_ppo_modes, run_sb3
+    from thorgym.rundir import set_threads
 
     agents = tuple(a.strip() for a in agent.split(",") if a.strip())
-    bad = [a for a in agents if a not in ("savn", "nonadaptive")]
+    bad = [a for a in agents if a not in ("ppo", "savn", "nonadaptive")]
     if bad or not agents:
-        raise typer.BadParameter(f"--agent takes savn and/or nonadaptive, got {agent!r}")
-    records = run(agents, preset=preset, batches=batches, envs=envs, device=device, first_order=first_order)
-    typer.echo(json.dumps(records) if json_ else format_table(records))
+        raise typer.BadParameter(f"--agent takes ppo, savn and/or nonadaptive, got {agent!r}")
+    set_threads(threads)
+    records: list[dict] = []
+    if "ppo" in agents:
+        wanted = [m.strip() for m in modes.split(",") if m.strip()]
+        ppo_modes = [m for m in wanted if m != "sb3"]
+        for m in ppo_modes:
+            n = envs or (128 if m in ("cached", "synthetic") else 16)
+            records += run_ppo_modes([m], n, rollouts=rollouts, device=device or "cpu", threads=threads)
+        if "sb3" in wanted:
+            records.append(run_sb3(envs=envs or 16, threads=threads))
+    savn = tuple(a for a in agents if a != "ppo")
+    if savn:
+        recs = run(savn, preset=preset, batches=batches, envs=envs, device=device, first_order=first_order)
+        records += [{**r, "device": str(r["device"]), "mode": "savn", "threads": threads} for r in recs]
+    typer.echo(json.dumps(records) if json_ else format_ppo_table(records))
 
 
 @bench_app.command("env")

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from thorgym.device import resolve_device
 from torch import nn
 from torch.nn import functional as F
 
@@ -102,15 +103,6 @@ class PretrainArgs:
 
 
 # -- training helpers ---------------------------------------------------------------------------
-def _device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {device} requested but CUDA is not available; use --device cpu")
-    return dev
-
-
 def _epoch_order(seed: int, epoch: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Shuffled indices and horizontal-flip mask of an epoch (a function of seed and epoch only,
     so a resumed run sees the same batches as an uninterrupted one)."""
@@ -348,7 +340,7 @@ def pretrain(args: PretrainArgs) -> dict[str, Any]:
     from thorgym.datasets.pretrain_frames import LABEL_TYPES, NUM_TARGET_TYPES
 
     args.validate()
-    dev = _device(args.device)
+    dev = resolve_device(args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()

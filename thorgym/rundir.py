@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from thorgym.device import resolve_device, set_threads  # noqa: F401  (the run's device/threads)
 from thorgym.atomic import atomic_writer, write_json_atomic
 
 if TYPE_CHECKING:
     import numpy as np
-    import torch
     from torch.utils.tensorboard import SummaryWriter
 
 __all__ = [
@@ -156,44 +156,6 @@ def resolve_checkpoint(path: str | os.PathLike, suffixes: Sequence[str] = (".zip
             "or its run directory"
         )
     return p
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` → CUDA if available else CPU; ``cpu``; ``cuda`` or ``cuda:k`` (checked to exist)."""
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu":
-        return torch.device("cpu")
-    if re.fullmatch(r"cuda(:\d+)?", device):
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device {device!r} was asked for but CUDA is not available here; "
-                "use --device cpu (or auto)"
-            )
-        dev = torch.device(device)
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here; "
-                "use cuda:0 .. cuda:N-1"
-            )
-        return dev
-    raise ValueError(f"unknown device {device!r}: use auto, cpu, cuda or cuda:K")
-
-
-def set_threads(n: int = 1) -> None:
-    """Torch intra-op and inter-op threads of this process (1 per process by default, so that
-    parallel runs on a shared machine do not oversubscribe the cores)."""
-    import torch
-
-    if n < 1:
-        raise ValueError(f"--threads must be >= 1, got {n}")
-    torch.set_num_threads(n)
-    try:
-        torch.set_num_interop_threads(n)
-    except RuntimeError:
-        pass  # only settable before the first parallel work; intra-op threads are the ones that count
 
 
 def read_scalars(out: Path, tag: str) -> tuple[np.ndarray, np.ndarray]:

@@ -80,7 +80,9 @@ def train_seeds(args: TrainArgs, seeds: Sequence[int]) -> list[SeedResult]:
             out = args.out / f"seed_{s}"
             out.mkdir(parents=True, exist_ok=True)
             one = dataclasses.replace(args, seed=s, out=out, progress=False)
-            cmd = [sys.executable, "-m", "thorgym.train", json.dumps(one.to_json())]
+            # which fields were given travels along: the agent's own defaults apply to the others
+            given = sorted(k for k in one.to_json() if one.given(k))
+            cmd = [sys.executable, "-m", "thorgym.train", json.dumps({**one.to_json(), "explicit": given})]
             with open(out / "train.log", "wb") as log:
                 procs.append((s, out, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)))
         for _, _, p in procs:

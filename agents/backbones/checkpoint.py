@@ -159,3 +159,14 @@ def load_backbone(
     model = build_backbone(name, n, **ckpt["build_kwargs"])
     load_backbone_state(model, path)
     return model.eval()
+
+
+# Backbones thorgym pretrained itself and ships (no model hub): name -> checkpoint in the package.
+# Made by `thorgym pretrain --backbone cnn_small --size 64 --epochs 10` (metrics in the .json beside).
+SHIPPED = {"cnn_small": Path(__file__).parent / "weights" / "cnn_small_presence64.pt"}
+
+
+def shipped_checkpoint(name: str) -> Path | None:
+    """The package's own pretrained checkpoint of a backbone, if thorgym ships one."""
+    p = SHIPPED.get(name)
+    return p if p is not None and p.is_file() else None

@@ -70,6 +70,7 @@ class SAVNPolicy:
         self.adapt = adapt
         self.deterministic = deterministic
         config = SAVNConfig.from_dict(ckpt["config"])
+        self.backbone_info: dict[str, Any] = dict(ckpt["backbone"])
         bb = build_backbone(ckpt["backbone"]["name"])
         bb.load_state_dict(ckpt["backbone_state"])
         self.spatial = SpatialBackbone(bb.to(self.device), config.grid)
@@ -79,6 +80,19 @@ class SAVNPolicy:
         self.inner_lr = float(self.train_args.get("inner_lr", 1e-4))  # type: ignore[arg-type]
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
         self.reset(1)
+
+    def cached_env_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``gymnasium.make_vec("thorgym/ObjectNav-v1", ...)`` (or of
+        :class:`thorgym.envs.cached.CachedObjectNavVectorEnv`) for a cached env whose ``features``
+        are this policy's: the backbone, its weights, frame size and grid it was trained with."""
+        bb = self.backbone_info
+        return {
+            "cached": True,
+            "backbone": bb["name"],
+            "backbone_ckpt": bb.get("ckpt"),
+            "size": int(bb.get("size", self.train_args.get("width", 64))),  # type: ignore[arg-type]
+            "grid": int(bb["grid"]),
+        }
 
     def reset(self, n: int) -> None:
         """Act for n environments; all start a new episode."""

@@ -59,12 +59,18 @@ MAX_GRAD_NORM = 50.0
 
 def resolve_backbone_ckpt(path: str | None, backbone: str) -> str | None:
     """``None`` → ``runs/pretrain_<backbone>/backbone.pt`` if it exists (the simulator-pretrained
-    backbone of `thorgym pretrain`), else None (random frozen features); an explicit file or
-    pretrain run directory is passed on as given (``load_backbone_state`` resolves a directory
-    and raises FileNotFoundError for a missing checkpoint)."""
+    backbone of `thorgym pretrain`), else the checkpoint thorgym ships for that backbone
+    (``cnn_small``), else None (random frozen features); an explicit file or pretrain run
+    directory is passed on as given (``load_backbone_state`` resolves a directory and raises
+    FileNotFoundError for a missing checkpoint)."""
     if path is None:
+        from thorgym.agents.backbones.checkpoint import shipped_checkpoint
+
         default = Path("runs") / f"pretrain_{backbone}" / "backbone.pt"
-        return str(default) if default.is_file() else None
+        if default.is_file():
+            return str(default)
+        shipped = shipped_checkpoint(backbone)
+        return None if shipped is None else str(shipped)
     return str(path)
 
 
@@ -79,7 +85,7 @@ def build_savn(
     """The frozen spatial backbone and a freshly initialised SAVN network on ``device``.
 
     ``cache_init``: a backbone without checkpoint is initialised as
-    :class:`thorgym.agents.feature_cache.FeatureCache` does (seed 0, the caller's RNG untouched),
+    :class:`thorgym.envs.feature_cache.FeatureCache` does (seed 0, the caller's RNG untouched),
     so that it is the backbone whose features the cached env serves.
     """
     if cache_init:
@@ -115,17 +121,21 @@ def make_savn_env(args: TrainArgs, backbone_ckpt: str | None, device: torch.devi
     kw: dict[str, Any] = {"max_steps": args.max_steps, "device": str(device)}
     if args.room_types:
         kw["room_types"] = list(args.room_types)
+    if args.scenes:
+        kw["scenes"] = list(args.scenes)
     if args.mode == "cached":
+        if args.backend != "sim":
+            raise ValueError("--mode cached runs on the built-in simulator's pose tables; use --mode online")
         kw.update(
             cached=True, backbone=args.backbone, backbone_ckpt=backbone_ckpt, size=args.width, grid=args.grid
         )
     else:
-        kw.update(width=args.width, height=args.height)
+        kw.update(width=args.width, height=args.height, backend=args.backend)
     return gymnasium.make_vec(args.env_id, num_envs=args.envs, split="train", **kw)
 
 
 def check_mode(args: TrainArgs) -> None:
-    mode = getattr(args, "mode", "cached")
+    mode = args.mode
     if mode not in MODES:
         raise ValueError(
             f"--mode {mode!r}: choose 'cached' (per-pose cached features) or 'online' (rendered frames)"
@@ -149,7 +159,7 @@ class SAVNTrainer:
             raise ValueError(f"SAVNTrainer trains {SAVN_AGENTS}, not {args.agent!r}")
         check_mode(args)
         self.args = args
-        self.mode = getattr(args, "mode", "cached")
+        self.mode = args.mode
         self.device = resolve_device(args.device)
         torch.manual_seed(args.seed)
         self.backbone_ckpt = resolve_backbone_ckpt(args.backbone_ckpt, args.backbone)
@@ -257,7 +267,7 @@ class SAVNTrainer:
                 "name": self.args.backbone,
                 "grid": self.args.grid,
                 "size": self.args.width,
-                "ckpt": self.backbone_ckpt,
+                "ckpt": None if self.backbone_ckpt is None else str(Path(self.backbone_ckpt).resolve()),
             },
             "mode": self.mode,
             "backbone_state": {k: v.cpu() for k, v in self.spatial.backbone.state_dict().items()},
@@ -287,7 +297,7 @@ def observation_tensors(
     obs: dict[str, np.ndarray], spatial: SpatialBackbone, grid: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(N, C, G, G)`` float features and ``(N, E)`` target embeddings of an observation batch:
-    cached ``features`` (flattened C-major, as :func:`thorgym.agents.feature_cache.build_pose_features`
+    cached ``features`` (flattened C-major, as :func:`thorgym.envs.feature_cache.build_pose_features`
     writes them) are reshaped, ``rgb`` frames go through the frozen backbone."""
     emb = torch.as_tensor(np.asarray(obs["target_embedding"], dtype=np.float32), device=device)
     if "features" in obs:

@@ -154,47 +154,31 @@ def test_spatial_backbone_grid_and_frozen():
 runner = CliRunner()
 SCENES = ["FloorPlan401", "FloorPlan402"]  # small bathrooms: their features build in seconds, once
 TINY = ["--envs", "4", "--size", "64", "--max-steps", "30", "--grid", "3", "--hidden", "16", "--no-progress"]
-
-
-def _small_env(args, backbone_ckpt, device):
-    """`make_savn_env` restricted to SCENES (the CLI has no scene flag; all train scenes would
-    build their features on first use)."""
-    from thorgym.envs.cached import CachedObjectNavVectorEnv
-    from thorgym.envs.vector import ObjectNavVectorEnv
-
-    kw = dict(scenes=SCENES, max_steps=args.max_steps, version=args.env_version)
-    if args.mode == "cached":
-        return CachedObjectNavVectorEnv(
-            args.envs,
-            backbone=args.backbone,
-            backbone_ckpt=backbone_ckpt,
-            size=args.width,
-            grid=args.grid,
-            **kw,
-        )
-    return ObjectNavVectorEnv(args.envs, width=args.width, height=args.height, **kw)
+TINY += ["--scenes", ",".join(SCENES)]
 
 
 @pytest.fixture
 def small_env(monkeypatch):
+    """`make_savn_env` on SCENES only, for callers that pass no scenes (the bench)."""
+    import dataclasses
+
     from thorgym.agents.savn import trainer
 
-    monkeypatch.setattr(trainer, "make_savn_env", _small_env)
+    make = trainer.make_savn_env
+    monkeypatch.setattr(
+        trainer, "make_savn_env", lambda args, *a: make(dataclasses.replace(args, scenes=tuple(SCENES)), *a)
+    )
 
 
 def _train_cli(out, agent: str, steps: int, *extra: str):
-    from thorgym.agents.savn import trainer
-
     cwd = os.getcwd()
-    os.chdir(out.parent)  # no runs/pretrain_cnn_small/backbone.pt here: a random frozen backbone
+    os.chdir(out.parent)  # no runs/pretrain_cnn_small/backbone.pt here: the shipped backbone
     try:
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(trainer, "make_savn_env", _small_env)
-            res = runner.invoke(
-                app,
-                ["train", "objectnav", "--agent", agent, "--steps", str(steps), "--checkpoint-every", "100"]
-                + ["--out", str(out), *TINY, *extra],
-            )
+        res = runner.invoke(
+            app,
+            ["train", "objectnav", "--agent", agent, "--steps", str(steps), "--checkpoint-every", "100"]
+            + ["--out", str(out), *TINY, *extra],
+        )
     finally:
         os.chdir(cwd)
     assert res.exit_code == 0, res.output
@@ -205,7 +189,7 @@ def _train_cli(out, agent: str, steps: int, *extra: str):
 def savn_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("savn") / "run"
     res = _train_cli(out, "savn", 300)
-    assert "keeps random weights" in res.output and "no --preset: savn-cpu" in res.output
+    assert "frozen cnn_small backbone from" in res.output and "no --preset: savn-cpu" in res.output
     return out
 
 
@@ -218,7 +202,8 @@ def test_training_smoke_checkpoint_round_trip_and_resume(savn_run):
     assert len(sorted((savn_run / "checkpoints").glob("ckpt_*.pt"))) >= 2
     ckpt = load_savn_checkpoint(final)
     assert ckpt["agent"] == "savn" and ckpt["env_steps"] >= 300 and ckpt["mode"] == "cached"
-    assert ckpt["backbone"] == {"name": "cnn_small", "grid": 3, "size": 64, "ckpt": None}
+    assert ckpt["backbone"]["name"] == "cnn_small" and ckpt["backbone"]["grid"] == 3
+    assert ckpt["backbone"]["size"] == 64 and ckpt["backbone"]["ckpt"].endswith(".pt")
     policy = SAVNPolicy(final)
     assert policy.mode == "cached"
     for k, v in policy.net.state_dict().items():
@@ -233,12 +218,13 @@ def _args(**kw):
     from thorgym.agents.train_args import TrainArgs
 
     base = dict(envs=4, width=64, height=64, grid=3, hidden=16, max_steps=30, lr=1e-3, progress=False)
+    base["scenes"] = tuple(SCENES)
     base.update(kw)
     return TrainArgs(**base, explicit=set(base))
 
 
 @pytest.mark.parametrize("agent", ["savn", "nonadaptive"])
-def test_trains_on_cached_features_without_a_backbone_forward(agent, small_env, tmp_path, monkeypatch):
+def test_trains_on_cached_features_without_a_backbone_forward(agent, tmp_path, monkeypatch):
     from thorgym.agents.savn.checkpoint import load_savn_checkpoint
     from thorgym.agents.savn.trainer import SAVNTrainer, train_savn
 
@@ -271,7 +257,9 @@ def test_policy_acts_on_cached_features_and_on_frames_alike(savn_run):
 
     policy = SAVNPolicy(savn_run / "final.pt", seed=0)
     kw = dict(scenes=SCENES, max_steps=30, version="v1")
-    cached = CachedObjectNavVectorEnv(2, size=64, grid=3, **kw)
+    env_kw = policy.cached_env_kwargs()
+    assert env_kw.pop("cached") and env_kw["backbone_ckpt"] == policy.backbone_info["ckpt"]
+    cached = CachedObjectNavVectorEnv(2, **env_kw, **kw)
     online = ObjectNavVectorEnv(2, width=64, height=64, **kw)
     oc, _ = cached.reset(seed=5)
     oo, _ = online.reset(seed=5)
@@ -292,7 +280,7 @@ def test_policy_acts_on_cached_features_and_on_frames_alike(savn_run):
     online.close()
 
 
-def test_online_mode_trains_on_frames(small_env, tmp_path, monkeypatch):
+def test_online_mode_trains_on_frames(tmp_path, monkeypatch):
     from thorgym.agents.savn.checkpoint import load_savn_checkpoint
     from thorgym.agents.savn.trainer import SAVNTrainer, train_savn
 
@@ -345,7 +333,7 @@ def test_test_time_adaptation_counts(savn_run):
         SAVNPolicy(nonad, adapt=True)
 
 
-def test_training_is_seeded_and_resume_is_exact(small_env, tmp_path, monkeypatch):
+def test_training_is_seeded_and_resume_is_exact(tmp_path, monkeypatch):
     from thorgym.agents.savn.checkpoint import load_savn_checkpoint
     from thorgym.agents.savn.trainer import train_savn
 

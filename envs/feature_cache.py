@@ -40,7 +40,7 @@ def default_root() -> Path:
 
 def _spatial(backbone: nn.Module | str, grid: int, device: torch.device, ckpt: Path | None = None):
     from thorgym.agents.backbones import build_backbone, load_backbone_state
-    from thorgym.agents.savn.model import SpatialBackbone
+    from thorgym.agents.backbones.spatial import SpatialBackbone
 
     if isinstance(backbone, str):
         net = build_backbone(backbone)
@@ -124,7 +124,7 @@ def _file_hash(path: Path | None) -> str:
 class FeatureCache:
     """Per-scene pose features on disk: ``root/<key>/<scene>.npy``, built on first use.
 
-    ``key`` hashes the simulator fingerprint (for now ``tasks.objectnav._sim_fingerprint()``,
+    ``key`` hashes the simulator fingerprint (``tasks.objectnav.sim_fingerprint()``,
     the one the pose-graph cache uses), the backbone name, the checkpoint file's bytes (random
     init when None), ``size`` and ``grid``: change any and a new folder is used. A random-init
     backbone is seeded (``torch.manual_seed(0)``) before it is built, so its cache is
@@ -143,7 +143,7 @@ class FeatureCache:
         batch: int = 256,
     ) -> None:
         from thorgym.agents.backbones import get_spec
-        from thorgym.tasks.objectnav import _sim_fingerprint
+        from thorgym.tasks.objectnav import sim_fingerprint
 
         get_spec(backbone)  # unknown name → ValueError listing the valid ones
         self.root = Path(root) if root is not None else default_root()
@@ -152,7 +152,7 @@ class FeatureCache:
         self.device, self.batch = device, batch
         parts = [
             FORMAT_VERSION,
-            _sim_fingerprint(),
+            sim_fingerprint(),
             backbone,
             _file_hash(self.backbone_ckpt),
             str(size),
@@ -202,13 +202,40 @@ class FeatureCache:
             self._loaded[path.name] = arr
         return self._loaded[path.name]
 
-    def build(self, scenes: Iterable[str], progress: bool = True) -> list[Path]:
-        """Build (or find) the features of ``scenes``; returns their ``.npy`` paths."""
+    def build(self, scenes: Iterable[str], progress: bool = True, workers: int | None = None) -> list[Path]:
+        """Build (or find) the features of ``scenes``; returns their ``.npy`` paths.
+
+        Missing scenes are built by ``workers`` processes of one torch thread each (default: one
+        per CPU core, at most 4): rendering and the backbone are single-threaded work per pose.
+        """
         from tqdm.auto import tqdm
 
         scenes = list(scenes)
-        paths = []
-        for scene in tqdm(scenes, desc=f"pose features {self.backbone}", unit="scene", disable=not progress):
-            self.get(scene)
-            paths.append(self.path(scene))
-        return paths
+        missing = [s for s in dict.fromkeys(scenes) if not self.path(s).is_file()]
+        workers = min(len(missing), workers or min(4, os.cpu_count() or 1))
+        desc = f"pose features {self.backbone}"
+        bar = tqdm(total=len(scenes), desc=desc, unit="scene", disable=not progress)
+        bar.update(len(scenes) - len(missing))
+        if workers > 1:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            spec = (str(self.root), self.backbone, self.backbone_ckpt, self.size, self.grid, self.batch)
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+                for _ in pool.map(_build_one, [(spec, s) for s in missing]):
+                    bar.update(1)
+        else:
+            for scene in missing:
+                self.get(scene)
+                bar.update(1)
+        bar.close()
+        return [self.path(s) for s in scenes]
+
+
+def _build_one(job: tuple[tuple, str]) -> str:
+    """Worker of :meth:`FeatureCache.build`: one scene's features, one torch thread."""
+    (root, backbone, ckpt, size, grid, batch), scene = job
+    torch.set_num_threads(1)
+    cache = FeatureCache(Path(root), backbone, ckpt, size, grid, batch=batch)
+    cache.get(scene)
+    return scene

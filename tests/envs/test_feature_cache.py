@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from thorgym.agents.backbones import build_backbone, save_backbone
-from thorgym.agents.feature_cache import FeatureCache, build_pose_features
+from thorgym.envs.feature_cache import FeatureCache, build_pose_features
 from thorgym.sim import BatchedSimulator
 from thorgym.tasks.objectnav import build_pose_graph
 
@@ -43,7 +43,7 @@ def test_pose_features_match_a_fresh_render() -> None:
 
 
 def test_cache_builds_once_and_keys_on_its_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import thorgym.agents.feature_cache as fc
+    import thorgym.envs.feature_cache as fc
 
     calls: list[str] = []
 
