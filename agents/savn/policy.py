@@ -59,7 +59,13 @@ class SAVNPolicy:
         self.meta: dict[str, Any] = json.loads(ckpt["meta_json"])
         self.name = str(ckpt["agent"])
         self.mode = str(ckpt.get("mode", "online"))  # the observations it was trained on
-        self.train_args: Mapping[str, object] = self.meta.get("args", {})
+        targs = dict(self.meta.get("args", {}))
+        bb_info = ckpt["backbone"]
+        if "ckpt" in bb_info:
+            # what evaluation needs to serve this policy's features: the backbone weights the run
+            # resolved (args hold only what was given), the mode and the grid it trained with
+            targs.update(backbone_ckpt=bb_info["ckpt"], grid=bb_info["grid"], mode=ckpt.get("mode", "online"))
+        self.train_args: Mapping[str, object] = targs
         if adapt is None:
             adapt = self.name == "savn"
         if adapt and self.name != "savn":

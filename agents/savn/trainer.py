@@ -363,6 +363,10 @@ def train_savn(args: TrainArgs, env: Any = None) -> Path:
             f"no --preset: {args.preset} settings for this device (envs {args.envs}, grid {args.grid}, "
             f"hidden {args.hidden}, lr {args.lr:g}, max_steps {args.max_steps}); flags override them"
         )
+    # record the backbone the run really uses (args.json, checkpoints' meta), as evaluation
+    # rebuilds the cached features from it
+    ckpt = resolve_backbone_ckpt(args.backbone_ckpt, args.backbone)
+    args = dataclasses.replace(args, backbone_ckpt=None if ckpt is None else str(Path(ckpt).resolve()))
     out = Path(args.out)
     run = RunDir(out, EXT)
     out.mkdir(parents=True, exist_ok=True)

@@ -206,6 +206,10 @@ def test_training_smoke_checkpoint_round_trip_and_resume(savn_run):
     assert ckpt["backbone"]["size"] == 64 and ckpt["backbone"]["ckpt"].endswith(".pt")
     policy = SAVNPolicy(final)
     assert policy.mode == "cached"
+    # evaluation rebuilds the features from the backbone the run resolved (here: the shipped one)
+    recorded = json.loads((savn_run / "args.json").read_text())["backbone_ckpt"]
+    assert recorded == ckpt["backbone"]["ckpt"] == policy.train_args["backbone_ckpt"]
+    assert policy.train_args["mode"] == "cached" and policy.train_args["grid"] == 3
     for k, v in policy.net.state_dict().items():
         assert torch.equal(v, ckpt["model"][k])
     # resume continues from the newest checkpoint to a larger budget
