@@ -72,12 +72,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "device": "cuda",
         "checkpoint_every": 5_000_000,
     },
-    # SAVN / non-adaptive (`--agent savn|nonadaptive`) on 2 CPU cores: 30-step training episodes
-    # as the paper, a 3x3 grid and LSTM 128 (paper: 7x7, 512) to fit the CPU budget. lr 1e-3, not
-    # the paper's 1e-4: this budget makes ~150 outer steps where the paper made millions (RESULTS.md)
+    # SAVN / non-adaptive (`--agent savn|nonadaptive`) on one CPU core, ~30 minutes: the cached
+    # per-pose features (no rendering or backbone per step), 30-step training episodes as the
+    # paper, a 3x3 grid and LSTM 128 (paper: 7x7, 512). lr 1e-3, not the paper's 1e-4, for a budget
+    # of thousands of outer steps where the paper made millions. The trainer also takes these for a
+    # run on CPU without --preset (steps excepted). Measured in docs/savn.md.
     "savn-cpu": {
-        "envs": 16,
-        "steps": 15_000,
+        "envs": 32,
+        "steps": 1_500_000,
         "width": 64,
         "height": 64,
         "backbone": "cnn_small",
@@ -86,7 +88,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "hidden": 128,
         "lr": 1e-3,
     },
-    # SAVN on one GPU, paper-like: frozen ResNet-18 at 224 px (7x7x512 map), LSTM 512
+    # SAVN on one GPU, paper-like: frozen ResNet-18 at 224 px (7x7x512 map), LSTM 512 (with the
+    # default --mode cached: features built once per scene). Unmeasured.
     "savn-gpu": {
         "envs": 64,
         "steps": 20_000_000,
@@ -134,7 +137,9 @@ class TrainArgs:
     lr: float = 3e-4
     anneal_lr: bool = True  # ppo: decay the learning rate linearly to 0 over the run
     epochs: int = 4
-    # SAVN / non-adaptive only (thorgym.agents.savn.trainer): feature grid G, LSTM size, inner loop
+    # SAVN / non-adaptive only (thorgym.agents.savn.trainer): feature grid G, LSTM size, inner
+    # loop. Without --preset the trainer takes unset ones from savn-cpu / savn-gpu (whichever
+    # suits the device), so grid/hidden below are only what a bare TrainArgs holds.
     grid: int = 7
     hidden: int = 512
     inner_lr: float = 1e-4

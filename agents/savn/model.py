@@ -27,7 +27,7 @@ from .loss import InteractionLoss, InteractionLossConfig
 
 from thorgym.agents.backbones.spatial import SpatialBackbone
 
-__all__ = ["SAVNConfig", "SAVNNet", "SpatialBackbone", "policy_step"]
+__all__ = ["SAVNConfig", "SAVNNet", "SpatialBackbone", "heads", "lstm_cell", "lstm_input", "policy_step"]
 
 Params = dict[str, torch.Tensor]
 
@@ -136,19 +136,34 @@ def policy_step(
     Returns:
         logits ``(N, A)``, value ``(N,)``, new h, new c.
     """
+    x = lstm_input(params, features, target, prev_probs)
+    h, c = lstm_cell(_lstm_linear(x, h, params), c)
+    logits, value = heads(params, h)
+    return logits, value, h, c
+
+
+def lstm_input(
+    params: Params, features: torch.Tensor, target: torch.Tensor, prev_probs: torch.Tensor
+) -> torch.Tensor:
+    """The fused ``(N, fuse·G·G)`` LSTM input of :func:`policy_step`."""
     n, _, gh, gw = features.shape
     cells = gh * gw
     vis = F.relu(_linear(features.flatten(2).transpose(1, 2), params, "visual"))  # (N, GG, 64)
     tgt = F.relu(_linear(target, params, "target")).unsqueeze(1).expand(n, cells, -1)
     act = F.relu(_linear(prev_probs, params, "action")).unsqueeze(1).expand(n, cells, -1)
-    x = F.relu(_linear(torch.cat([vis, tgt, act], dim=2), params, "fuse")).reshape(n, -1)
-    gates = _lstm_linear(x, h, params)
-    i, f, g, o = gates.chunk(4, dim=1)  # nn.LSTMCell's gate order
+    return F.relu(_linear(torch.cat([vis, tgt, act], dim=2), params, "fuse")).reshape(n, -1)
+
+
+def lstm_cell(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """New (h, c) from the summed gate pre-activations (``nn.LSTMCell``'s gate order i, f, g, o)."""
+    i, f, g, o = gates.chunk(4, dim=1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-    h = torch.sigmoid(o) * torch.tanh(c)
-    logits = _linear(h, params, "actor")
-    value = _linear(h, params, "critic").squeeze(-1)
-    return logits, value, h, c
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def heads(params: Params, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Actor logits ``(N, A)`` and critic value ``(N,)`` of the LSTM state."""
+    return _linear(h, params, "actor"), _linear(h, params, "critic").squeeze(-1)
 
 
 def _lstm_linear(x: torch.Tensor, h: torch.Tensor, params: Params) -> torch.Tensor:
@@ -158,5 +173,3 @@ def _lstm_linear(x: torch.Tensor, h: torch.Tensor, params: Params) -> torch.Tens
         return F.linear(x, w_ih, b) + F.linear(h, w_hh)
     y = torch.baddbmm(b.unsqueeze(1), x.unsqueeze(1), w_ih.transpose(1, 2))
     return torch.baddbmm(y, h.unsqueeze(1), w_hh.transpose(1, 2)).squeeze(1)
-
-

@@ -4,6 +4,11 @@ A SAVN policy adapts at test time exactly as in training (the paper's point): it
 are reset to the trained initial weights at every episode start, and after every 6th action one
 SGD step on the learned interaction loss updates them, at most 4 per episode. Actions are sampled
 from the policy with a generator seeded by ``seed``, or taken by argmax with ``deterministic``.
+
+Observations: cached ``features`` (the cached ObjectNav env, ``C·G·G`` per env) are reshaped to
+the network's ``C × G × G`` input; ``rgb`` frames are encoded by the checkpoint's frozen backbone.
+Either works for a checkpoint of either training mode, as long as the features come from the same
+backbone weights, frame size and grid (``train_args``: ``backbone``, ``width``, ``grid``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from ..policy import EvalContext
 from .adapt import FastWeightLearner
 from .checkpoint import load_savn_checkpoint
 from .model import SAVNConfig, SAVNNet, SpatialBackbone
+from .trainer import observation_tensors
 
 if TYPE_CHECKING:
     from ..policy import EnvHandle
@@ -52,7 +58,14 @@ class SAVNPolicy:
         ckpt = load_savn_checkpoint(path, self.device)
         self.meta: dict[str, Any] = json.loads(ckpt["meta_json"])
         self.name = str(ckpt["agent"])
-        self.train_args: Mapping[str, object] = self.meta.get("args", {})
+        self.mode = str(ckpt.get("mode", "online"))  # the observations it was trained on
+        targs = dict(self.meta.get("args", {}))
+        bb_info = ckpt["backbone"]
+        if "ckpt" in bb_info:
+            # what evaluation needs to serve this policy's features: the backbone weights the run
+            # resolved (args hold only what was given), the mode and the grid it trained with
+            targs.update(backbone_ckpt=bb_info["ckpt"], grid=bb_info["grid"], mode=ckpt.get("mode", "online"))
+        self.train_args: Mapping[str, object] = targs
         if adapt is None:
             adapt = self.name == "savn"
         if adapt and self.name != "savn":
@@ -63,6 +76,7 @@ class SAVNPolicy:
         self.adapt = adapt
         self.deterministic = deterministic
         config = SAVNConfig.from_dict(ckpt["config"])
+        self.backbone_info: dict[str, Any] = dict(ckpt["backbone"])
         bb = build_backbone(ckpt["backbone"]["name"])
         bb.load_state_dict(ckpt["backbone_state"])
         self.spatial = SpatialBackbone(bb.to(self.device), config.grid)
@@ -72,6 +86,19 @@ class SAVNPolicy:
         self.inner_lr = float(self.train_args.get("inner_lr", 1e-4))  # type: ignore[arg-type]
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
         self.reset(1)
+
+    def cached_env_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``gymnasium.make_vec("thorgym/ObjectNav-v1", ...)`` (or of
+        :class:`thorgym.envs.cached.CachedObjectNavVectorEnv`) for a cached env whose ``features``
+        are this policy's: the backbone, its weights, frame size and grid it was trained with."""
+        bb = self.backbone_info
+        return {
+            "cached": True,
+            "backbone": bb["name"],
+            "backbone_ckpt": bb.get("ckpt"),
+            "size": int(bb.get("size", self.train_args.get("width", 64))),  # type: ignore[arg-type]
+            "grid": int(bb["grid"]),
+        }
 
     def reset(self, n: int) -> None:
         """Act for n environments; all start a new episode."""
@@ -95,10 +122,9 @@ class SAVNPolicy:
                 "SAVN adapts all environments in step, so their episodes must start together: "
                 "got episode_start with some but not all set; evaluate with one env per policy"
             )
-        rgb = torch.from_numpy(np.asarray(obs["rgb"])).to(self.device)
-        emb = torch.from_numpy(np.asarray(obs["target_embedding"], dtype=np.float32)).to(self.device)
+        feats, emb = observation_tensors(obs, self.spatial, self.net.config.grid, self.device)
         with torch.enable_grad():  # the inner steps need the episode's graph, even under no_grad
-            logits, _ = self.learner.act(self.spatial(rgb), emb)
+            logits, _ = self.learner.act(feats, emb)
         if self.deterministic:
             action = logits.argmax(-1)
         else:

@@ -11,6 +11,16 @@ differentiated through the inner steps to the initial weights and the interactio
 then Adam (the paper's SharedAdam, lr 1e-4) takes a step. ``nonadaptive`` is the same loop
 without inner steps (the paper's A3C row).
 
+Two observation modes (``args.mode``): ``cached`` (default) trains on
+:class:`thorgym.envs.cached.CachedObjectNavVectorEnv`, whose ``features`` observation is the
+frozen backbone's pooled ``C × G × G`` map at the agent's pose, looked up per pose instead of
+rendered and encoded (thousands of env steps/s); ``online`` renders ``rgb`` frames and runs the
+frozen :class:`SpatialBackbone` every step. Both feed the same :class:`SAVNNet`, and a checkpoint
+of either acts on either observation (:mod:`.policy` encodes ``rgb`` with the stored backbone).
+
+Without a preset, :func:`train_savn` fills the settings not given on the command line from the
+preset that suits the device (``savn-cpu`` on CPU, ``savn-gpu`` on CUDA), except ``steps``.
+
 Run directory layout is :class:`thorgym.rundir.RunDir`'s: ``checkpoints/ckpt_<steps>.pt``
 (atomic), ``final.pt``, ``args.json``, ``tb/`` with ``objectnav/success|spl|episode_length`` and
 ``rollout/ep_rew_mean``, ``learning_curve.png``; the checkpoint format is :mod:`.checkpoint`'s.
@@ -18,6 +28,7 @@ Run directory layout is :class:`thorgym.rundir.RunDir`'s: ``checkpoints/ckpt_<st
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections import deque
@@ -36,6 +47,9 @@ from .checkpoint import CKPT_FORMAT, EXT, load_savn_checkpoint
 from .model import SAVNConfig, SAVNNet, SpatialBackbone
 
 SAVN_AGENTS = ("savn", "nonadaptive")
+MODES = ("cached", "online")
+# preset fields a run without --preset does not take from the device's preset
+_NOT_DEFAULTED = ("steps", "device")
 ENTROPY_COEF = 0.01
 VALUE_COEF = 0.5
 GAMMA = 0.99
@@ -45,20 +59,41 @@ MAX_GRAD_NORM = 50.0
 
 def resolve_backbone_ckpt(path: str | None, backbone: str) -> str | None:
     """``None`` → ``runs/pretrain_<backbone>/backbone.pt`` if it exists (the simulator-pretrained
-    backbone of `thorgym pretrain`), else None (random frozen features); an explicit file or
-    pretrain run directory is passed on as given (``load_backbone_state`` resolves a directory
-    and raises FileNotFoundError for a missing checkpoint)."""
+    backbone of `thorgym pretrain`), else the checkpoint thorgym ships for that backbone
+    (``cnn_small``), else None (random frozen features); an explicit file or pretrain run
+    directory is passed on as given (``load_backbone_state`` resolves a directory and raises
+    FileNotFoundError for a missing checkpoint)."""
     if path is None:
+        from thorgym.agents.backbones.checkpoint import shipped_checkpoint
+
         default = Path("runs") / f"pretrain_{backbone}" / "backbone.pt"
-        return str(default) if default.is_file() else None
+        if default.is_file():
+            return str(default)
+        shipped = shipped_checkpoint(backbone)
+        return None if shipped is None else str(shipped)
     return str(path)
 
 
 def build_savn(
-    backbone: str, grid: int, hidden: int, backbone_ckpt: str | None, device: str | torch.device
+    backbone: str,
+    grid: int,
+    hidden: int,
+    backbone_ckpt: str | None,
+    device: str | torch.device,
+    cache_init: bool = False,
 ) -> tuple[SpatialBackbone, SAVNNet]:
-    """The frozen spatial backbone and a freshly initialised SAVN network on ``device``."""
-    bb = build_backbone(backbone)
+    """The frozen spatial backbone and a freshly initialised SAVN network on ``device``.
+
+    ``cache_init``: a backbone without checkpoint is initialised as
+    :class:`thorgym.envs.feature_cache.FeatureCache` does (seed 0, the caller's RNG untouched),
+    so that it is the backbone whose features the cached env serves.
+    """
+    if cache_init:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            bb = build_backbone(backbone)
+    else:
+        bb = build_backbone(backbone)
     if backbone_ckpt is not None:
         load_backbone_state(bb, backbone_ckpt)
     spatial = SpatialBackbone(bb.to(device), grid)
@@ -66,20 +101,75 @@ def build_savn(
     return spatial, net
 
 
+def savn_machine_defaults(args: TrainArgs) -> TrainArgs:
+    """``args`` with the settings of the preset suiting its device (``savn-gpu`` on CUDA, else
+    ``savn-cpu``) wherever neither a preset nor a command-line flag (``args.explicit``) set them;
+    ``steps`` and ``device`` stay as given. With a preset, ``args`` is returned unchanged."""
+    from thorgym.agents.train_args import PRESETS
+
+    if args.preset is not None:
+        return args
+    name = "savn-gpu" if resolve_device(args.device).type == "cuda" else "savn-cpu"
+    updates = {k: v for k, v in PRESETS[name].items() if k not in args.explicit and k not in _NOT_DEFAULTED}
+    return dataclasses.replace(args, preset=name, **updates)
+
+
+def make_savn_env(args: TrainArgs, backbone_ckpt: str | None, device: torch.device) -> Any:
+    """The training vector env of ``args.mode``: cached per-pose ``features`` or rendered ``rgb``."""
+    import gymnasium
+
+    kw: dict[str, Any] = {"max_steps": args.max_steps, "device": str(device)}
+    if args.room_types:
+        kw["room_types"] = list(args.room_types)
+    if args.scenes:
+        kw["scenes"] = list(args.scenes)
+    if args.mode == "cached":
+        if args.backend != "sim":
+            raise ValueError("--mode cached runs on the built-in simulator's pose tables; use --mode online")
+        kw.update(
+            cached=True, backbone=args.backbone, backbone_ckpt=backbone_ckpt, size=args.width, grid=args.grid
+        )
+    else:
+        kw.update(width=args.width, height=args.height, backend=args.backend)
+    return gymnasium.make_vec(args.env_id, num_envs=args.envs, split="train", **kw)
+
+
+def check_mode(args: TrainArgs) -> None:
+    mode = args.mode
+    if mode not in MODES:
+        raise ValueError(
+            f"--mode {mode!r}: choose 'cached' (per-pose cached features) or 'online' (rendered frames)"
+        )
+    if mode == "cached" and args.width != args.height:
+        raise ValueError(
+            f"cached features are computed on square frames: got {args.width}x{args.height}; "
+            "pass --size N or use --mode online"
+        )
+
+
 class SAVNTrainer:
-    """Owns the env, networks, optimiser and counters of one SAVN/non-adaptive training run."""
+    """Owns the env, networks, optimiser and counters of one SAVN/non-adaptive training run.
 
-    def __init__(self, args: TrainArgs) -> None:
-        import gymnasium
+    ``env``: a vector env to train on instead of the one ``args`` describe (tests use a cached env
+    on a few scenes); it must give ``features`` in ``args.mode == "cached"``, else ``rgb``.
+    """
 
+    def __init__(self, args: TrainArgs, env: Any = None) -> None:
         if args.agent not in SAVN_AGENTS:
             raise ValueError(f"SAVNTrainer trains {SAVN_AGENTS}, not {args.agent!r}")
+        check_mode(args)
         self.args = args
+        self.mode = args.mode
         self.device = resolve_device(args.device)
         torch.manual_seed(args.seed)
         self.backbone_ckpt = resolve_backbone_ckpt(args.backbone_ckpt, args.backbone)
         self.spatial, self.net = build_savn(
-            args.backbone, args.grid, args.hidden, self.backbone_ckpt, self.device
+            args.backbone,
+            args.grid,
+            args.hidden,
+            self.backbone_ckpt,
+            self.device,
+            cache_init=self.mode == "cached",
         )
         self.learner = FastWeightLearner(
             self.net,
@@ -90,11 +180,23 @@ class SAVNTrainer:
         )
         params = self.net.parameters() if args.agent == "savn" else self.net.policy_params().values()
         self.opt = torch.optim.Adam(params, lr=args.lr)
-        kw: dict[str, Any] = {"width": args.width, "height": args.height, "max_steps": args.max_steps}
-        if args.room_types:
-            kw["room_types"] = list(args.room_types)
-        kw["device"] = str(self.device)
-        self.env = gymnasium.make_vec(args.env_id, num_envs=args.envs, split="train", **kw)
+        self.env = make_savn_env(args, self.backbone_ckpt, self.device) if env is None else env
+        key = "features" if self.mode == "cached" else "rgb"
+        spaces = getattr(self.env, "single_observation_space", None)
+        if spaces is not None and key not in spaces.spaces:
+            raise ValueError(
+                f"--mode {self.mode} trains on {key!r} observations but the env gives "
+                f"{sorted(spaces.spaces)}; use --mode {'online' if key == 'features' else 'cached'}"
+            )
+        if key == "features" and spaces is not None:
+            dim = int(spaces["features"].shape[-1])
+            want = self.spatial.channels * args.grid * args.grid
+            if dim != want:
+                raise ValueError(
+                    f"the env's features have {dim} values, the {args.backbone} map at grid {args.grid} "
+                    f"has {want} ({self.spatial.channels}x{args.grid}x{args.grid}): build the cache with "
+                    "the same backbone and grid"
+                )
         self.gen = torch.Generator(device=self.device).manual_seed(args.seed)
         self.env_steps = 0
         self.batches = 0
@@ -102,9 +204,7 @@ class SAVNTrainer:
 
     # -- one synchronous batch of episodes ---------------------------------------------------
     def _tensors(self, obs: dict[str, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-        rgb = torch.from_numpy(obs["rgb"]).to(self.device)
-        emb = torch.from_numpy(obs["target_embedding"]).to(self.device)
-        return self.spatial(rgb), emb
+        return observation_tensors(obs, self.spatial, self.args.grid, self.device)
 
     def train_batch(self) -> dict[str, float]:
         """Play one batch of episodes, take one outer (meta) step; returns its statistics."""
@@ -163,7 +263,13 @@ class SAVNTrainer:
             "format": CKPT_FORMAT,
             "agent": self.args.agent,
             "config": self.net.config.to_dict(),
-            "backbone": {"name": self.args.backbone, "grid": self.args.grid},
+            "backbone": {
+                "name": self.args.backbone,
+                "grid": self.args.grid,
+                "size": self.args.width,
+                "ckpt": None if self.backbone_ckpt is None else str(Path(self.backbone_ckpt).resolve()),
+            },
+            "mode": self.mode,
             "backbone_state": {k: v.cpu() for k, v in self.spatial.backbone.state_dict().items()},
             "model": {k: v.cpu() for k, v in self.net.state_dict().items()},
             "optimizer": self.opt.state_dict(),
@@ -185,6 +291,27 @@ class SAVNTrainer:
 
     def close(self) -> None:
         self.env.close()
+
+
+def observation_tensors(
+    obs: dict[str, np.ndarray], spatial: SpatialBackbone, grid: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(N, C, G, G)`` float features and ``(N, E)`` target embeddings of an observation batch:
+    cached ``features`` (flattened C-major, as :func:`thorgym.envs.feature_cache.build_pose_features`
+    writes them) are reshaped, ``rgb`` frames go through the frozen backbone."""
+    emb = torch.as_tensor(np.asarray(obs["target_embedding"], dtype=np.float32), device=device)
+    if "features" in obs:
+        f = torch.as_tensor(np.asarray(obs["features"]), device=device).float()
+        c = spatial.channels
+        if f.dim() != 2 or f.shape[1] != c * grid * grid:
+            raise ValueError(
+                f"features of shape {tuple(f.shape)} do not match the policy's {c}x{grid}x{grid} map; "
+                "the cache must use the backbone and grid the policy was trained with"
+            )
+        return f.reshape(-1, c, grid, grid), emb
+    if "rgb" not in obs:
+        raise ValueError(f"SAVN acts on 'features' or 'rgb' observations, got {sorted(obs)}")
+    return spatial(torch.as_tensor(np.asarray(obs["rgb"]), device=device)), emb
 
 
 def a2c_loss(
@@ -226,16 +353,28 @@ def a2c_loss(
     }
 
 
-def train_savn(args: TrainArgs) -> Path:
+def train_savn(args: TrainArgs, env: Any = None) -> Path:
     """Train (or resume) SAVN / non-adaptive A3C; returns the final checkpoint path."""
     set_threads(args.threads)
+    given_preset = args.preset
+    args = savn_machine_defaults(args)
+    if given_preset is None:
+        print(
+            f"no --preset: {args.preset} settings for this device (envs {args.envs}, grid {args.grid}, "
+            f"hidden {args.hidden}, lr {args.lr:g}, max_steps {args.max_steps}); flags override them"
+        )
+    # record the backbone the run really uses (args.json, checkpoints' meta), as evaluation
+    # rebuilds the cached features from it
+    ckpt = resolve_backbone_ckpt(args.backbone_ckpt, args.backbone)
+    args = dataclasses.replace(args, backbone_ckpt=None if ckpt is None else str(Path(ckpt).resolve()))
     out = Path(args.out)
     run = RunDir(out, EXT)
     out.mkdir(parents=True, exist_ok=True)
-    trainer = SAVNTrainer(args)
+    trainer = SAVNTrainer(args, env=env)
     meta = {
         "agent": args.agent,
         "algo": "SAVN" if args.agent == "savn" else "A3C (non-adaptive)",
+        "mode": trainer.mode,
         "task": args.task,
         "args": args.to_json(),
         "backbone_ckpt": trainer.backbone_ckpt,
