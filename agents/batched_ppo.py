@@ -83,6 +83,7 @@ def train(args: TrainArgs) -> Path:
     import dataclasses
 
     import gymnasium
+
     from thorgym.agents.ppo import PPOConfig
     from thorgym.agents.ppo import train as ppo_train
 
@@ -136,6 +137,7 @@ class BatchedPPOPolicy:
 
     def __init__(self, path: Path, ctx: EvalContext) -> None:
         import torch
+
         from thorgym.agents.ppo import load_policy
 
         torch.manual_seed(ctx.seed)  # the policy samples with torch's global generator

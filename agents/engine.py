@@ -37,8 +37,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from thorgym.device import resolve_device
 from torch import nn
+
+from thorgym.device import resolve_device
 
 _DTYPES = {
     "float32": torch.float32,

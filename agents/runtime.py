@@ -11,9 +11,10 @@ import os
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
+
 from thorgym.rundir import resolve_device as _resolve_device
 from thorgym.rundir import set_threads
-import torch.distributed as dist
 
 __all__ = ["DistInfo", "all_reduce_mean", "init_distributed", "resolve_device", "set_threads"]
 

@@ -26,6 +26,7 @@ from .train_args import TrainArgs
 
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
+
     from thorgym.envs.sb3 import SB3VecEnv
 
     from .policy import EnvHandle

@@ -31,6 +31,7 @@ from typing import TextIO
 
 import numpy as np
 import torch
+
 from thorgym.agents.backbones import build_backbone, count_macs, count_params, list_backbones
 from thorgym.agents.engine import InferenceEngine, resolve_device, resolve_dtype
 from thorgym.benchmarks.table import text_table

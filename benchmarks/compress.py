@@ -47,6 +47,7 @@ from typing import Any, TextIO
 
 import numpy as np
 import torch
+
 from thorgym.agents.backbones import build_backbone, count_macs, count_params, list_backbones
 from thorgym.agents.backbones.checkpoint import load_backbone
 from thorgym.agents.backbones.compress import (
@@ -97,7 +98,6 @@ def prepare_task(
     the run's ``classifier.pt`` in eval mode.
     """
     from thorgym.datasets.pretrain_frames import LABEL_TYPES, load_or_generate
-
     from thorgym.pretrain import PretrainArgs
     from thorgym.pretrain import pretrain as run_pretrain
 

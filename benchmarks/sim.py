@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import torch
+
 from thorgym.sim import BatchedSimulator, Controller
 from thorgym.sim.scenes import scenes_for
 

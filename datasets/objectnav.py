@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from thorgym.sim.scenes import ROOM_TYPES, SPLITS, scenes_for
-from thorgym.tasks import objectnav as task
 
 from thorgym.atomic import atomic_writer
+from thorgym.sim.scenes import ROOM_TYPES, SPLITS, scenes_for
+from thorgym.tasks import objectnav as task
 
 DATA_DIR = Path(__file__).parent / "data"
 _SPLIT_ID = {"train": 0, "val": 1, "test": 2}

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from thorgym.sim.layout import AGENT_Y
 from thorgym.tasks import objectnav as task
 

@@ -62,10 +62,10 @@ def run(
     """
     import gymnasium as gym
     import torch
-    from thorgym.sim import NAV_ACTIONS
-    from thorgym.tasks import objectnav as task
 
     import thorgym  # noqa: F401  (registers the environments)
+    from thorgym.sim import NAV_ACTIONS
+    from thorgym.tasks import objectnav as task
 
     from .vector import ObjectNavVectorEnv
 

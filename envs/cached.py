@@ -21,6 +21,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
+
 from thorgym.sim.scenes import parse_scene
 from thorgym.tasks import objectnav as nav
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from gymnasium.utils import EzPickle
+
 from thorgym.tasks import objectnav as task
 from thorgym.tasks.objectnav import EMBEDDING_BOUND, MAX_DEPTH
 

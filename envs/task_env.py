@@ -16,6 +16,7 @@ import numpy as np
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
+
 from thorgym.tasks.base import Task
 
 from .backends import BackendDied

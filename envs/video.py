@@ -18,8 +18,9 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from thorgym.atomic import atomic_path
 from PIL import Image, ImageDraw, ImageFont
+
+from thorgym.atomic import atomic_path
 
 __all__ = ["EpisodeVideoWriter", "RecordEpisodeVideo", "compose_frame", "draw_topdown"]
 

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
 from thorgym.sim.scenes import parse_scene
 from thorgym.tasks import objectnav as nav
 

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from thorgym.agents.policy import EvalContext, Policy
 from thorgym.agents.registry import get_agent
-from thorgym.sim.scenes import ROOM_TYPES, room_type
-
 from thorgym.atomic import atomic_writer, write_bytes_atomic, write_json_atomic
 from thorgym.rundir import resolve_checkpoint
+from thorgym.sim.scenes import ROOM_TYPES, room_type
 
 if TYPE_CHECKING:
     import gymnasium

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
 from thorgym.device import resolve_device
 
 from .layout import AGENT_RADIUS, AGENT_Y, CAMERA_HEIGHT, GRID, SceneSpec, generate_scene

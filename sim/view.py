@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from thorgym.atomic import atomic_path
-
 import numpy as np
+
+from thorgym.atomic import atomic_path
 
 from .controller import Controller
 from .objects import OBJECT_TYPES, TYPE_COLORS

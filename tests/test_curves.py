@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from thorgym.eval.curves import expand_runs, group_curve, plot_curves, read_scalars, smooth
 from typer.testing import CliRunner
 
 from thorgym.cli import app
+from thorgym.eval.curves import expand_runs, group_curve, plot_curves, read_scalars, smooth
 
 
 def _fake_run(path: Path, slope: float) -> Path:

@@ -24,6 +24,7 @@ from typing import Any
 import msgpack
 import numpy as np
 import pytest
+
 from thorgym.sim import Controller as SimController
 from thorgym.sim.fifo_server import FieldType
 

@@ -11,8 +11,9 @@ Every import in the package counts, lazy ones inside functions included. Layers,
 from __future__ import annotations
 
 import ast
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

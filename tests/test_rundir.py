@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from thorgym.agents.train_args import TrainArgs
 
+from thorgym.agents.train_args import TrainArgs
 from thorgym.rundir import (
     RunDir,
     checkpoint_steps,

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 __all__ = ["resolve_device", "set_threads"]
 
 
-def resolve_device(device: "str | torch.device" = "auto") -> "torch.device":
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` → CUDA if available else CPU; ``cpu``; ``cuda`` or ``cuda:k`` (checked to exist)."""
     import torch
 

@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from thorgym.device import resolve_device
 from torch import nn
 from torch.nn import functional as F
 
 from thorgym.agents.metrics import mean_average_precision
+from thorgym.device import resolve_device
 
 if TYPE_CHECKING:
     from thorgym.datasets.pretrain_frames import FrameSet

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from thorgym.device import resolve_device, set_threads  # noqa: F401  (the run's device/threads)
 from thorgym.atomic import atomic_writer, write_json_atomic
+from thorgym.device import resolve_device, set_threads  # noqa: F401  (the run's device/threads)
 
 if TYPE_CHECKING:
     import numpy as np

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from thorgym.agents.runtime import resolve_device
 
 from .model import PolicySpec, RecurrentActorCritic

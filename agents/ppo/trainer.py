@@ -39,6 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from gymnasium.vector import AutoresetMode, VectorEnv
+
 from thorgym.agents.backbones.checkpoint import load_backbone_state, save_torch_atomic
 from thorgym.agents.runtime import DistInfo, all_reduce_mean, init_distributed, resolve_device, set_threads
 

@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .loss import InteractionLoss, InteractionLossConfig
-
 from thorgym.agents.backbones.spatial import SpatialBackbone
+
+from .loss import InteractionLoss, InteractionLossConfig
 
 __all__ = ["SAVNConfig", "SAVNNet", "SpatialBackbone", "heads", "lstm_cell", "lstm_input", "policy_step"]
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from thorgym.agents.backbones import build_backbone
 
+from thorgym.agents.backbones import build_backbone
 from thorgym.rundir import resolve_device
 
 from ..policy import EvalContext

@@ -37,9 +37,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from thorgym.agents.backbones import build_backbone, load_backbone_state
 from thorgym.agents.train_args import TrainArgs
-
 from thorgym.rundir import RunDir, resolve_device, set_threads, write_learning_curve
 
 from .adapt import FastWeightLearner

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import torch
+
 from thorgym.agents.backbones import (
     ImageBackbone,
     build_backbone,

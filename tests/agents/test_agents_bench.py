@@ -6,6 +6,7 @@ import io
 import json
 
 import pytest
+
 from thorgym.benchmarks.backbones import format_table, run
 
 KEYS = {"name", "batch", "height", "width", "device", "dtype", "images_per_s", "params", "macs"}

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from thorgym.agents.backbones import (
     build_backbone,
     load_backbone,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from thorgym.agents.backbones import build_backbone
 from thorgym.agents.engine import InferenceEngine, resolve_dtype
 

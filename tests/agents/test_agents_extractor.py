@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+
 from thorgym.agents.backbones import build_backbone
 from thorgym.agents.extractors import BackboneExtractor, save_backbone
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from thorgym.agents.backbones import build_backbone, count_macs, count_params
 from thorgym.agents.backbones.compress import (
     factorize_lowrank,
@@ -210,7 +211,6 @@ def test_bench_uses_an_existing_pretrain_run(tmp_path: Path) -> None:
     """A `thorgym pretrain --out DIR` folder is used as is: no new pretraining, its frames."""
     from thorgym.benchmarks.compress import prepare_task
     from thorgym.datasets.pretrain_frames import LABEL_TYPES
-
     from thorgym.pretrain import PretrainArgs, pretrain
 
     pretrain(

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium.vector import AutoresetMode
+
 from thorgym.agents.ppo import (
     PPOConfig,
     RecurrentActorCritic,

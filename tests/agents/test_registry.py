@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from thorgym.agents.policy import EvalContext
-from thorgym.agents.registry import AgentSpec, agent_names, get_agent, register_agent
 from typer.testing import CliRunner
 
+from thorgym.agents.policy import EvalContext
+from thorgym.agents.registry import AgentSpec, agent_names, get_agent, register_agent
 from thorgym.cli import app
 
 EXPECTED = {"ppo-sb3", "ppo-ff", "ppo", "savn", "nonadaptive", "random", "oracle"}

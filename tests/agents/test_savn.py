@@ -7,10 +7,10 @@ import os
 
 import pytest
 import torch
-from thorgym.agents.backbones import build_backbone
-from thorgym.agents.savn import FastWeightLearner, SAVNConfig, SAVNNet, SpatialBackbone
 from typer.testing import CliRunner
 
+from thorgym.agents.backbones import build_backbone
+from thorgym.agents.savn import FastWeightLearner, SAVNConfig, SAVNNet, SpatialBackbone
 from thorgym.cli import app
 
 CFG = SAVNConfig(feature_channels=8, grid=2, hidden=16)
@@ -254,6 +254,7 @@ def test_policy_acts_on_cached_features_and_on_frames_alike(savn_run):
     """The policy takes the cached env's `features`, adapts on them, and its own backbone gives
     the same features from the rendered frame of the same pose."""
     import numpy as np
+
     from thorgym.agents.savn.policy import SAVNPolicy
     from thorgym.agents.savn.trainer import observation_tensors
     from thorgym.envs.cached import CachedObjectNavVectorEnv
@@ -313,6 +314,7 @@ def test_eval_of_savn_checkpoint_adapts_at_test_time(savn_run, tmp_path):
 
 def test_test_time_adaptation_counts(savn_run):
     import numpy as np
+
     from thorgym.agents.savn.policy import SAVNPolicy
 
     policy = SAVNPolicy(savn_run / "final.pt")

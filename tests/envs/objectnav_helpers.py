@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from thorgym.tasks import objectnav as on
 
 # 64×64 frames: the simulator decides visibility on a 64-row raster, so one render serves both.

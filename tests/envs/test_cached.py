@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from thorgym.envs.cached import CachedObjectNavVectorEnv
 from thorgym.envs.vector import ObjectNavVectorEnv
 from thorgym.tasks import objectnav as nav

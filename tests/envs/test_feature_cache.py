@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
 from thorgym.agents.backbones import build_backbone, save_backbone
 from thorgym.envs.feature_cache import FeatureCache, build_pose_features
 from thorgym.sim import BatchedSimulator

@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import thorgym  # noqa: F401
 from thorgym.datasets.objectnav import load_episodes
 from thorgym.envs.backends import AI2ThorBackend, BackendUnavailable
 from thorgym.envs.objectnav import ObjectNavEnv
 from thorgym.tasks import objectnav as on
-
-import thorgym  # noqa: F401
 
 W = H = 64
 

@@ -14,11 +14,11 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from objectnav_helpers import SMALL, oracle_action, random_actions
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
-from thorgym.envs.objectnav import ObjectNavEnv
-from thorgym.tasks import objectnav as on
 
 import thorgym
+from thorgym.envs.objectnav import ObjectNavEnv
 from thorgym.registration import env_ids
+from thorgym.tasks import objectnav as on
 
 # Per registered id: the small settings its checks run with (sim backend).
 CHECK_KWARGS = {

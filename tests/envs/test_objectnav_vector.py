@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode, VectorEnv
 from objectnav_helpers import SMALL, random_actions
+
+import thorgym  # noqa: F401
 from thorgym.envs.objectnav import ObjectNavEnv
 from thorgym.envs.vector import ObjectNavVectorEnv
 from thorgym.tasks import objectnav as on
-
-import thorgym  # noqa: F401
 
 N = 3
 T = 32
@@ -99,6 +99,7 @@ def test_reset_mask_resets_only_selected():
 
 def test_sb3_adapter_with_ppo():
     from stable_baselines3 import PPO
+
     from thorgym.envs.sb3 import SB3VecEnv
 
     venv = SB3VecEnv.make("thorgym/ObjectNav-v0", num_envs=2, **SMALL, max_steps=5)

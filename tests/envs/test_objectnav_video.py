@@ -5,6 +5,7 @@ from __future__ import annotations
 import imageio.v2 as imageio
 import numpy as np
 from objectnav_helpers import SMALL
+
 from thorgym.envs.objectnav import ObjectNavEnv
 from thorgym.envs.video import RecordEpisodeVideo, compose_frame, draw_topdown
 from thorgym.tasks import objectnav as on

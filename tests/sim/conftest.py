@@ -1,4 +1,5 @@
 import pytest
+
 from thorgym.sim import Controller
 
 

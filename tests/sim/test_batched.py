@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from thorgym.sim import NAV_ACTIONS, BatchedSimulator, Controller
 
 SCENES = ["FloorPlan2", "FloorPlan208", "FloorPlan317", "FloorPlan425"]

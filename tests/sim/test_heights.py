@@ -3,6 +3,7 @@ small object resting on (or in) its receptacle."""
 
 import numpy as np
 import pytest
+
 from thorgym.sim import all_scenes
 from thorgym.sim.batch import get_scene
 from thorgym.sim.layout import RECESSED_IN, WALL_MOUNTED

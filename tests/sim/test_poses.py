@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from thorgym.sim import BatchedSimulator
 from thorgym.sim.batch import NAV_INDEX
 from thorgym.sim.poses import DEFAULT_HEADINGS, move_table, visible_from_poses

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from thorgym.sim import all_scenes, parse_scene, room_type, scenes_for, split_of
 from thorgym.sim.batch import get_scene
 from thorgym.sim.layout import generate_scene

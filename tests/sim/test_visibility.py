@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from thorgym.sim import BatchedSimulator
 
 VIS = 64  # the visibility raster itself, so the instance frame is exactly what visibility sees

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+
 from thorgym.datasets.objectnav import generate_episodes, load_episodes, save_episodes
 from thorgym.sim.scenes import room_type, split_of
 from thorgym.tasks import objectnav as on
