@@ -6,7 +6,7 @@ pyarrow.
 
 A multi-word type such as ``CoffeeMaker`` is embedded as the mean of its words' vectors
 ("coffee", "maker"); see :func:`type_words`. Embedding tables are cached on disk next to the
-ObjectNav pose graphs (see :func:`thorgym.tasks.objectnav.cache_dir`).
+the other caches (:func:`thorgym.cache.cache_root`).
 """
 
 from __future__ import annotations
@@ -56,14 +56,14 @@ def vocabulary() -> dict[str, int]:
 
 def _disk_cache(types: tuple[str, ...], vec_path: Path) -> Path | None:
     """Cache file of an embedding table (reading the vocabulary takes about a second)."""
-    from thorgym.tasks.objectnav import cache_dir
+    from thorgym.cache import cache_root
 
-    root = cache_dir()
+    root = cache_root()
     if root is None:
         return None
     text = "|".join(types) + f"#{vec_path.stat().st_size}"
     key = hashlib.sha256(text.encode()).hexdigest()[:16]
-    return root.parent / f"glove50-{key}.npy"
+    return root / f"glove50-{key}.npy"
 
 
 @functools.lru_cache(maxsize=16)

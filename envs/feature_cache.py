@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from thorgym.atomic import atomic_writer
+from thorgym.cache import cache_root
 
 __all__ = ["FeatureCache", "build_pose_features", "default_root"]
 
@@ -29,13 +30,15 @@ FORMAT_VERSION = "pose-features-v1"
 
 
 def default_root() -> Path:
-    """``$THORGYM_CACHE/features``, else ``$XDG_CACHE_HOME/thorgym/features`` or
-    ``~/.cache/thorgym/features``."""
-    env = os.environ.get("THORGYM_CACHE", "").strip()
-    if env and env not in ("0", "off", "none"):
-        return Path(env) / "features"
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "thorgym" / "features"
+    """The ``features`` folder of :func:`thorgym.cache.cache_root`. Features are not optional
+    (the cached env reads them from disk), so with caching turned off they go to a temporary
+    folder of this process."""
+    root = cache_root()
+    if root is None:
+        import tempfile
+
+        root = Path(tempfile.gettempdir()) / f"thorgym-{os.getpid()}"
+    return root / "features"
 
 
 def _spatial(backbone: nn.Module | str, grid: int, device: torch.device, ckpt: Path | None = None):

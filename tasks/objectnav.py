@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,6 +34,7 @@ import numpy as np
 from gymnasium import spaces
 
 from thorgym.atomic import atomic_writer
+from thorgym.cache import cache_root
 from thorgym.sim.scenes import ROOM_TYPES, parse_scene, room_type, scenes_for
 
 from .base import StepResult
@@ -742,16 +742,10 @@ _NO_CACHE = Path("/nonexistent-thorgym-cache")
 
 
 def cache_dir() -> Path | None:
-    """Directory of the on-disk pose-graph cache: ``$THORGYM_CACHE`` (empty or "0": off), else
-    ``$XDG_CACHE_HOME/thorgym`` or ``~/.cache/thorgym``; a subfolder ``objectnav``."""
-    env = os.environ.get("THORGYM_CACHE")
-    if env is not None:
-        if env.strip() in ("", "0", "off", "none"):
-            return None
-        root = Path(env)
-    else:
-        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "thorgym"
-    return root / "objectnav"
+    """Directory of the on-disk pose-graph cache: the ``objectnav`` folder of
+    :func:`thorgym.cache.cache_root` (None when caching is off)."""
+    root = cache_root()
+    return None if root is None else root / "objectnav"
 
 
 def sim_fingerprint() -> str:

@@ -22,6 +22,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "thorgym": (0, "root"),
     "thorgym.atomic": (0, "atomic"),
     "thorgym.device": (0, "device"),
+    "thorgym.cache": (0, "cache"),
     "thorgym.registration": (0, "registration"),
     "thorgym.sim": (1, "sim"),
     "thorgym.tasks": (2, "tasks"),
@@ -43,7 +44,7 @@ LAYERS: dict[str, tuple[int, str]] = {
 }
 # imports that cross the order on purpose: the package root registers the environments
 ALLOWED: set[tuple[str, str]] = {("root", "registration")}
-UTILITIES = {"atomic", "device"}  # layer-0 helpers every layer may use
+UTILITIES = {"atomic", "device", "cache"}  # layer-0 helpers every layer may use
 
 
 def _layer(module: str) -> tuple[int, str] | None:
