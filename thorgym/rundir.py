@@ -189,6 +189,8 @@ def write_learning_curve(out: Path) -> Path:
         strict=True,
     ):
         s, v = read_scalars(out, tag)
+        if not len(s) and tag == "rollout/ep_rew_mean":  # SB3's name; thorgym's PPO logs CleanRL's
+            s, v = read_scalars(out, "charts/episode_return")
         ax.plot(s, v)
         ax.set_xlabel("environment steps")
         ax.set_title(label)
