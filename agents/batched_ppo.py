@@ -103,6 +103,7 @@ def train(args: TrainArgs) -> Path:
         minibatches=_minibatches(args.envs),
         lr=args.lr,
         anneal_lr=args.anneal_lr,
+        straggler=args.straggler,
         hidden=args.hidden,
         backbone=args.backbone,
         backbone_ckpt=args.backbone_ckpt,

@@ -71,6 +71,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "mode": "online",
         "device": "cuda",
         "checkpoint_every": 5_000_000,
+        "straggler": 0.6,
     },
     # SAVN / non-adaptive (`--agent savn|nonadaptive`) on one CPU core, ~30 minutes: the cached
     # per-pose features (no rendering or backbone per step), 30-step training episodes as the
@@ -136,6 +137,7 @@ class TrainArgs:
     threads: int = 1  # torch threads of each training process
     lr: float = 3e-4
     anneal_lr: bool = True  # ppo: decay the learning rate linearly to 0 over the run
+    straggler: float = 0.0  # ppo under torchrun: DD-PPO preemption fraction (0.6 in DD-PPO; 0: off)
     epochs: int = 4
     # SAVN / non-adaptive only (thorgym.agents.savn.trainer): feature grid G, LSTM size, inner
     # loop. Without --preset the trainer takes unset ones from savn-cpu / savn-gpu (whichever

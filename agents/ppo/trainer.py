@@ -75,6 +75,10 @@ class PPOConfig:
     device: str = "cpu"
     threads: int = 1
     checkpoint_every: int = 0  # env steps between checkpoints (0: final.pt only)
+    # DD-PPO's straggler preemption under torchrun: a process ends its rollout early once this
+    # fraction of the processes has finished theirs (and it has done a quarter of it). DD-PPO
+    # uses 0.6; 0 (default) keeps every rollout whole and runs bit-reproducible.
+    straggler: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("steps", "rollout", "epochs", "minibatches", "hidden", "threads"):
@@ -85,6 +89,8 @@ class PPOConfig:
             raise ValueError(f"PPOConfig.rnn must be 'gru' or 'lstm', got {self.rnn!r}")
         if self.checkpoint_every < 0:
             raise ValueError(f"PPOConfig.checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        if not 0.0 <= self.straggler <= 1.0:
+            raise ValueError(f"PPOConfig.straggler must be a fraction in [0, 1], got {self.straggler}")
 
 
 def _segment_seed(seed: int, rank: int, iteration: int) -> int:
@@ -225,6 +231,8 @@ def train(
         writer = SummaryWriter(str(out / "tb"), purge_step=start_iter * per_iter or None)
     frozen = model.visual_is_frozen
     num_a = spec.num_actions
+    preempt = _Preemption() if cfg.straggler > 0 and info.enabled else None
+    need, min_steps = math.ceil(cfg.straggler * info.world), max(1, math.ceil(0.25 * t_len))
     t0, steps_this_run = time.perf_counter(), 0
     ep_ret = torch.zeros(n)
     ep_len = torch.zeros(n, dtype=torch.long)
@@ -249,7 +257,9 @@ def train(
         b_vis, b_prev, b_starts, b_valid, b_act, b_logp, b_val, b_rew, b_term = ([] for _ in range(9))
         finished: dict[str, list[float]] = {"return": [], "length": [], "success": [], "spl": []}
         with torch.no_grad():
-            for _ in range(t_len):
+            for step in range(t_len):
+                if preempt is not None and step >= min_steps and preempt.finished(it) >= need:
+                    break  # a straggler: enough processes are done, go on to the update
                 obs = obs_to_torch(obs_np, spec, device)
                 vis = model.visual(obs)
                 logits, value, state = model.forward_sequence(
@@ -289,6 +299,9 @@ def train(
                 starts = ~valid  # the step after a reset step starts a new episode
                 valid = (~ended).to(device)
                 prev = torch.where(starts, num_a, action)
+            if preempt is not None:
+                preempt.finish(it)
+            t_act = len(b_act)
             obs = obs_to_torch(obs_np, spec, device)
             vis = model.visual(obs)
             _, next_value, _ = model.forward_sequence(
@@ -322,7 +335,7 @@ def train(
                 idx = perm[start : start + mb_envs]
                 x = seq_vis[:, idx]
                 if not frozen:
-                    x = model.visual({"rgb": x.flatten(0, 1)}).view(t_len, len(idx), -1)
+                    x = model.visual({"rgb": x.flatten(0, 1)}).view(t_act, len(idx), -1)
                 logits, new_val, _ = model.forward_sequence(
                     x,
                     {k: v[:, idx] for k, v in seq_obs.items()},
@@ -368,6 +381,7 @@ def train(
             scalars = {f"losses/{k}": float(np.mean(v)) for k, v in stats.items()}
             scalars["charts/steps_per_s"] = steps_this_run / (time.perf_counter() - t0)
             scalars["charts/learning_rate"] = optimizer.param_groups[0]["lr"]
+            scalars["charts/rollout_fraction"] = t_act / t_len  # < 1: this rollout was preempted
             for key, name in (("return", "charts/episode_return"), ("length", "charts/episode_length"),
                               ("success", "objectnav/success"), ("spl", "objectnav/spl")):  # fmt: skip
                 if finished[key]:
@@ -388,6 +402,22 @@ def train(
     if info.enabled:
         torch.distributed.barrier()
     return final
+
+
+class _Preemption:
+    """How many processes have finished iteration ``it``'s rollout, counted in the process
+    group's key-value store (no collective call, so a straggler can look without waiting)."""
+
+    def __init__(self) -> None:
+        from torch.distributed import distributed_c10d
+
+        self.store = distributed_c10d._get_default_store()
+
+    def finished(self, it: int) -> int:
+        return int(self.store.add(f"thorgym-ppo-done-{it}", 0))
+
+    def finish(self, it: int) -> None:
+        self.store.add(f"thorgym-ppo-done-{it}", 1)
 
 
 def make_spec(env: gym.vector.VectorEnv, cfg: PPOConfig) -> PolicySpec:
