@@ -54,21 +54,13 @@ class SimWorlds:
         visibility_distance: float = nav.VISIBILITY_DISTANCE,
         field_of_view: float = nav.FIELD_OF_VIEW,
     ) -> None:
-        from thorgym.sim import BatchedSimulator
+        from .backends import objectnav_simulator
 
-        self.sim = BatchedSimulator(
-            [scene] * num_worlds,
-            width=width,
-            height=height,
-            grid_size=grid_size,
-            rotate_step_degrees=nav.ROTATE_DEGREES,
-            visibility_distance=visibility_distance,
-            field_of_view=field_of_view,
-            render_depth=depth,
-            render_instance_segmentation=False,
-            device=device,
+        self.sim = objectnav_simulator(
+            [scene] * num_worlds, width=width, height=height, depth=depth, device=device,
+            grid_size=grid_size, visibility_distance=visibility_distance, field_of_view=field_of_view,
             compile=compile,
-        )
+        )  # fmt: skip
         self.num_worlds = num_worlds
         self.width, self.height, self.depth = width, height, depth
         self.grid_size = grid_size

@@ -87,7 +87,7 @@ def move_table(
     return np.asarray(positions, dtype=np.float64), np.asarray(rows, dtype=np.int64)
 
 
-def _xz_box_distance(p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def footprint_distance(p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Horizontal distance from points (C, 2|3) to the (x, z) footprints of boxes (B, 3) → (C, B)."""
     px = p[:, None, 0]
     pz = p[:, None, -1]
@@ -96,7 +96,7 @@ def _xz_box_distance(p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarra
     return np.sqrt(dx * dx + dz * dz)
 
 
-def _in_frustum(
+def box_in_frustum(
     cam: np.ndarray,
     fwd: np.ndarray,
     right: np.ndarray,
@@ -105,6 +105,7 @@ def _in_frustum(
     ty: float,
     lo: np.ndarray,
     hi: np.ndarray,
+    margin: float | None = None,
 ) -> np.ndarray:
     """(C, B) conservative test: box may intersect the camera's view frustum."""
     center = (lo + hi)[None] * 0.5 - cam[:, None]
@@ -112,7 +113,7 @@ def _in_frustum(
     keep = np.ones(center.shape[:2], dtype=bool)
     for n in (fwd, fwd * tx + right, fwd * tx - right, fwd * ty + up, fwd * ty - up):
         reach = (center * n[:, None]).sum(-1) + (half * np.abs(n[:, None])).sum(-1)
-        keep &= reach > -_CULL_MARGIN
+        keep &= reach > -(_CULL_MARGIN if margin is None else margin)
     return keep
 
 
@@ -182,8 +183,8 @@ def visible_from_poses(
     cand = np.zeros(c_all, dtype=bool)
     for s in range(0, c_all, 4096):
         sl = slice(s, s + 4096)
-        near = _xz_box_distance(cam_np[sl], tlo, thi) <= reach
-        near &= _in_frustum(cam_np[sl], fwd[sl], right[sl], up[sl], tx, ty, tlo, thi)
+        near = footprint_distance(cam_np[sl], tlo, thi) <= reach
+        near &= box_in_frustum(cam_np[sl], fwd[sl], right[sl], up[sl], tx, ty, tlo, thi)
         cand[sl] = near.any(1)
     todo = np.nonzero(cand)[0]
     type_of_inst = np.full(len(type_of) + 1, -1)
@@ -192,7 +193,7 @@ def visible_from_poses(
     for s in range(0, len(todo), _RENDER_CHUNK):
         idx = todo[s : s + _RENDER_CHUNK]
         c = len(idx)
-        keep = _xz_box_distance(cam_np[idx], lo_all, hi_all) <= reach  # (c, B)
+        keep = footprint_distance(cam_np[idx], lo_all, hi_all) <= reach  # (c, B)
         kmax = max(1, int(keep.sum(1).max()))
         order = np.argsort(~keep, axis=1, kind="stable")[:, :kmax]
         boxes = BoxTensors(

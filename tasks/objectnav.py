@@ -674,34 +674,6 @@ class ObjectNavTask:
 
 
 # -- pose graphs on the built-in simulator ------------------------------------------------------
-def _point_box_distance(p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Horizontal distance from points (C, 3) to the (x, z) footprints of boxes (B, 3) → (C, B):
-    what AI2-THOR's visibilityDistance bounds (measured from the agent's vertical axis)."""
-    d = np.maximum(np.maximum(lo[None] - p[:, None], 0.0), p[:, None] - hi[None])[..., [0, 2]]
-    return np.sqrt((d * d).sum(-1))
-
-
-def _in_frustum(
-    cam: np.ndarray,
-    fwd: np.ndarray,
-    right: np.ndarray,
-    up: np.ndarray,
-    tx: float,
-    ty: float,
-    lo: np.ndarray,
-    hi: np.ndarray,
-    margin: float = 0.05,
-) -> np.ndarray:
-    """(C, B) conservative test: box may intersect the camera's view frustum."""
-    center = (lo + hi)[None] * 0.5 - cam[:, None]
-    half = (hi - lo)[None] * 0.5
-    keep = np.ones(center.shape[:2], dtype=bool)
-    for n in (fwd, fwd * tx + right, fwd * tx - right, fwd * ty + up, fwd * ty - up):
-        reach = (center * n[:, None]).sum(-1) + (half * np.abs(n[:, None])).sum(-1)
-        keep &= reach > -margin
-    return keep
-
-
 def _sim_transitions(scene: str, grid_size: float) -> tuple[np.ndarray, np.ndarray]:
     """Grid positions closed under MoveAhead at the 8 headings, and the MoveAhead table (P, 8),
     computed with the simulator's own collision test (:func:`thorgym.sim.poses.move_table`)."""
@@ -940,6 +912,8 @@ class _ControllerVisibility:
         self.dist, self.fov, self.aspect = visibility_distance, field_of_view, aspect
 
     def __call__(self, target: str) -> np.ndarray:
+        from thorgym.sim.poses import box_in_frustum, footprint_distance
+
         n_pose = len(self.positions) * POSES_PER_POSITION
         out = np.zeros(n_pose, dtype=bool)
         objs = [o for o in self.objects if o["objectType"] == target]
@@ -953,8 +927,8 @@ class _ControllerVisibility:
             hh, vv = divmod(rest, len(HORIZONS))
             c = np.array([[self.positions[p, 0], self.y + self.cam_h, self.positions[p, 1]]])
             f, rgt, u = _basis(HEADINGS[hh], HORIZONS[vv])
-            near = (_point_box_distance(c, lo, hi)[0] <= self.dist + 0.05) & (
-                _in_frustum(c, f, rgt, u, ty * self.aspect, ty, lo, hi, margin=0.1)[0]
+            near = (footprint_distance(c, lo, hi)[0] <= self.dist + 0.05) & (
+                box_in_frustum(c, f, rgt, u, ty * self.aspect, ty, lo, hi, margin=0.1)[0]
             )
             if not near.any():
                 continue
