@@ -9,6 +9,7 @@ recurrent Stable-Baselines3 PPO (``ppo-sb3``); ``.zip`` checkpoints always load 
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -113,15 +114,17 @@ def train(args: TrainArgs) -> Path:
         threads=args.threads,
         checkpoint_every=args.checkpoint_every,
     )
-    run = RunDir(args.out, EXT)
-    args.out.mkdir(parents=True, exist_ok=True)
-    run.write_args(args.to_json())
+    main_process = int(os.environ.get("RANK", "0")) == 0  # torchrun: rank 0 writes the run's files
+    if main_process:
+        args.out.mkdir(parents=True, exist_ok=True)
+        RunDir(args.out, EXT).write_args(args.to_json())
     env = gymnasium.make_vec(args.env_id, num_envs=args.envs, **env_kwargs(args))
     try:
         final = ppo_train(env, cfg, args.out, resume=args.resume)
     finally:
         env.close()
-    write_learning_curve(args.out)
+    if main_process:
+        write_learning_curve(args.out)
     return final
 
 
