@@ -198,3 +198,19 @@ def test_runtime_helpers_single_process() -> None:
     grads = [torch.ones(3)]
     all_reduce_mean(grads, info)  # one process: unchanged
     assert torch.equal(grads[0], torch.ones(3))
+
+
+def test_bench_train_cli_prints_the_fixed_record_keys() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from thorgym.cli import app
+
+    cmd = ["bench", "train", "--json", "--agent", "ppo", "--modes", "synthetic"]
+    cmd += ["--envs", "8", "--rollouts", "1"]
+    res = CliRunner().invoke(app, cmd)
+    assert res.exit_code == 0, res.output
+    (rec,) = json.loads(res.output.strip().splitlines()[-1])
+    assert {"agent", "mode", "device", "threads", "envs", "steps_per_s"} <= set(rec)
+    assert rec["mode"] == "synthetic" and rec["envs"] == 8 and rec["steps_per_s"] > 0
