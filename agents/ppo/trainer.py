@@ -17,6 +17,11 @@ environments (seeded by rank), the gradients are averaged with one all-reduce pe
 every process applies the same update; rank 0 writes checkpoints and logs. There is no
 straggler preemption: every process waits for the slowest one at each all-reduce.
 
+Why not TorchRL: torchrl 0.14.1 installs with torch 2.14.1 and its GAE is faster (0.24 vs 0.72 ms
+per rollout), but that is under 0.1% of an iteration, and its clipped-PPO loss has no minibatching
+over whole recurrent sequences with episode masks, which is what this trainer needs; so the ~300
+lines here are our own.
+
 Checkpoints and exact resume: training runs in segments of ``checkpoint_every`` env steps.
 Every segment starts by resetting the environments with a seed derived from (seed, rank,
 iteration) and by zeroing the recurrent state, so a run resumed from ``ckpt_<steps>.pt``
