@@ -710,7 +710,6 @@ def _sim_visibility(
 
 
 SHIPPED_GRAPHS = Path(__file__).parent / "data" / "posegraphs"  # package data, see ship_pose_graphs
-_NO_CACHE = Path("/nonexistent-thorgym-cache")
 
 
 def cache_dir() -> Path | None:
@@ -731,11 +730,12 @@ def sim_fingerprint() -> str:
 class _SimVisibility:
     """Picklable visibility function of one scene's pose graph, with an on-disk cache."""
 
-    def __init__(self, scene: str, positions: np.ndarray, params: tuple, path: Path | None):
-        self.scene, self.positions, self.params, self.path = scene, positions, params, path
+    def __init__(self, scene: str, positions: np.ndarray, params: tuple, name: str, path: Path | None):
+        self.scene, self.positions, self.params = scene, positions, params
+        self.name, self.path = name, path
 
     def __call__(self, target: str) -> np.ndarray:
-        cached = _cache_load(self.path)
+        cached = _cache_load(self.name, self.path)
         key = f"visible_{target}"
         if cached is not None and key in cached:
             v = cached[key]
@@ -744,14 +744,14 @@ class _SimVisibility:
             return v
         fov, dist, aspect = self.params
         vis = _sim_visibility(self.scene, self.positions, [target], fov, dist, aspect)[target]
-        _cache_store(self.path, {key: vis})
+        _cache_store(self.name, self.path, {key: vis})
         return vis
 
 
-def _cache_load(path: Path | None) -> dict[str, np.ndarray] | None:
-    """The arrays of a pose-graph cache file: the user's cache, else the copy shipped with the
-    package (same file name; see :func:`ship_pose_graphs`)."""
-    for p in (path, None if path is None else SHIPPED_GRAPHS / path.name):
+def _cache_load(name: str, path: Path | None) -> dict[str, np.ndarray] | None:
+    """The arrays of pose-graph cache file ``name``: the user's copy at ``path`` (None: caching
+    is off), else the copy shipped with the package (see :func:`ship_pose_graphs`)."""
+    for p in (path, SHIPPED_GRAPHS / name):
         if p is None or not p.is_file():
             continue
         try:
@@ -762,12 +762,12 @@ def _cache_load(path: Path | None) -> dict[str, np.ndarray] | None:
     return None
 
 
-def _cache_store(path: Path | None, arrays: dict[str, np.ndarray]) -> None:
-    """Merge arrays into the cache file (atomic replace; failures are ignored)."""
-    if path is None or path.parent == _NO_CACHE:
+def _cache_store(name: str, path: Path | None, arrays: dict[str, np.ndarray]) -> None:
+    """Merge arrays into the user's cache file (atomic replace; failures are ignored)."""
+    if path is None:
         return
     try:
-        merged = {**(_cache_load(path) or {}), **arrays}
+        merged = {**(_cache_load(name, path) or {}), **arrays}
         with atomic_writer(path) as f:
             np.savez_compressed(f, **merged)
     except OSError:
@@ -827,19 +827,18 @@ def build_pose_graph(
     params = (float(field_of_view), float(visibility_distance), float(aspect))
     root = cache_dir()
     name = _graph_file(scene, field_of_view, visibility_distance, aspect, grid_size)
-    # without a user cache the shipped copy is still read (the path's folder is then never written)
-    path = (root if root is not None else _NO_CACHE) / name
-    cached = _cache_load(path)
+    path = None if root is None else root / name
+    cached = _cache_load(name, path)
     if cached is not None and "positions" in cached and "move_to" in cached:
         positions, move_to = cached["positions"], cached["move_to"]
     else:
         positions, move_to = _sim_transitions(scene, grid_size)
-        _cache_store(path, {"positions": positions, "move_to": move_to})
+        _cache_store(name, path, {"positions": positions, "move_to": move_to})
     return PoseGraph(
         scene,
         positions,
         rotation_transitions(len(positions), move_to),
-        visibility_fn=_SimVisibility(scene, positions, params, path),
+        visibility_fn=_SimVisibility(scene, positions, params, name, path),
     )
 
 
