@@ -75,37 +75,41 @@ class PoseTableWorlds:
             self.load(i, scene)
 
     # -- tables -----------------------------------------------------------------------------------
-    def _add_scene(self, scene: str) -> None:
+    def add_scenes(self, scenes: Sequence[str]) -> None:
+        """Add the tables of scenes not yet in them (one concatenation for all of them)."""
+        for scene in dict.fromkeys(parse_scene(s)[0] for s in scenes):
+            if scene not in self._offset:
+                self._tabulate(scene)
+        self.next_pose = np.concatenate(self._next)
+        self.visible_bits = np.concatenate(self._vis)
+        self.pose_values = np.concatenate(self._vals)
+        self.features = np.concatenate(self._feats) if self._feats else None
+
+    def _tabulate(self, scene: str) -> None:
         g = self.graph_fn(scene)
         n = g.num_poses
-        off = self._total
-        self._offset[scene] = off
+        self._offset[scene] = self._total
         self._graphs[scene] = g
-        self._next.append(g.next_pose.astype(np.int64) + off)
+        self._next.append(g.next_pose.astype(np.int64) + self._total)
         bits = np.zeros(n, dtype=np.int64)
         room_targets = nav.TARGETS[nav.room_type(scene)]
         for t, k in self.types.items():
             if t in room_targets or t not in nav.TARGET_INDEX:
                 bits |= g.visibility(t).astype(np.int64) << k
         self._vis.append(bits)
-        vals = np.array([g.pose_values(p) for p in range(n)], dtype=np.float64)
-        self._vals.append(vals)
+        self._vals.append(g.all_pose_values())
         if self.features_fn is not None:
             f = np.asarray(self.features_fn(scene))
             if f.shape[0] != n:
                 raise ValueError(f"features of {scene} have {f.shape[0]} rows, its pose graph {n} poses")
             self._feats.append(f)
         self._total += n
-        self.next_pose = np.concatenate(self._next)
-        self.visible_bits = np.concatenate(self._vis)
-        self.pose_values = np.concatenate(self._vals)
-        self.features = np.concatenate(self._feats) if self._feats else None
 
     # -- the worlds interface ---------------------------------------------------------------------
     def load(self, i: int, scene: str) -> None:
         scene = parse_scene(scene)[0]
         if scene not in self._offset:
-            self._add_scene(scene)
+            self.add_scenes([scene])
         self.scene[i] = scene
 
     def teleport(self, i: int, x: float, z: float, rotation: float, horizon: float) -> tuple[bool, str]:
@@ -212,6 +216,7 @@ class CachedObjectNavVectorEnv(TaskVectorEnv):
             self.feature_cache = cache
         graph_fn = nav.build_pose_graph  # features are rendered at aspect 1 (size × size)
         worlds = PoseTableWorlds(num_envs, scene_list[0], graph_fn, features_fn)
+        worlds.add_scenes(scene_list)  # every scene episodes come from, in one concatenation
         nav_task = make_objectnav_task(
             version=version, split=split, room_types=room_types, scenes=scenes, targets=targets,
             width=size, height=size, depth=False, max_steps=max_steps, sensors=("features",),

@@ -303,6 +303,14 @@ class PoseGraph:
         h, v = divmod(rest, len(HORIZONS))
         return float(self.positions[p, 0]), float(self.positions[p, 1]), HEADINGS[h], HORIZONS[v]
 
+    def all_pose_values(self) -> np.ndarray:
+        """(P·16, 4) float64: :meth:`pose_values` of every pose, in pose-index order."""
+        p, rest = np.divmod(np.arange(self.num_poses), POSES_PER_POSITION)
+        h, v = np.divmod(rest, len(HORIZONS))
+        return np.stack(
+            [self.positions[p, 0], self.positions[p, 1], np.asarray(HEADINGS)[h], np.asarray(HORIZONS)[v]], 1
+        ).astype(np.float64)
+
     def distances(self, target: str) -> np.ndarray:
         """BFS distance (movement actions) from every pose to a pose seeing `target`; −1 never."""
         if target not in self._dist:
