@@ -150,11 +150,8 @@ class TaskEnv(gym.Env):
     def _truncate_after_restart(self) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         """The backend died mid-episode: restart it, truncate the episode, say so in info."""
         self._restart_worlds()
-        ep = self.task.episodes[0]
-        self.worlds.teleport(0, ep.x, ep.z, ep.rotation, ep.horizon)
         self.task.truncate(0)
         self._obs = {k: _item(v[0]) for k, v in self.task.observe().items()}
-        self.task.truncate(0)
         self._restarted = True
         return self._obs, 0.0, False, True, self._info()
 

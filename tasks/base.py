@@ -13,6 +13,7 @@ The life of a batch, as the adapters call it::
     obs = task.observe()
     task.info()                               # per-world info arrays (the episode so far)
     task.record(i)                            # the per-episode record once world i's episode ended
+    task.truncate(i)                          # world i's backend was restarted: end its episode
 
 ``summarize(records)`` turns per-episode records into the task's measures (success, SPL, …).
 Tasks see a backend only through the worlds object they are bound to (its public methods),
@@ -64,6 +65,8 @@ class Task(Protocol):
     def begin(self, i: int, episode: Any) -> None: ...
 
     def step(self, actions: np.ndarray, live: np.ndarray) -> StepResult: ...
+
+    def truncate(self, i: int) -> None: ...
 
     def observe(self) -> dict[str, np.ndarray]: ...
 

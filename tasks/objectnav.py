@@ -609,7 +609,10 @@ class ObjectNavTask:
         return out
 
     def truncate(self, i: int) -> None:
-        """End world i's episode without success (e.g. the backend process was restarted)."""
+        """End world i's episode without success after its backend was restarted: the fresh
+        world is put back at the episode's start pose, so the last observation is a valid one."""
+        ep = self.episodes[i]
+        self.worlds.teleport(i, ep.x, ep.z, ep.rotation, ep.horizon)
         self._success[i] = False
         self._ended[i] = True
 
