@@ -51,6 +51,17 @@ def feature_backbone_ckpt(args: TrainArgs) -> str | None:
     return None if p is None else str(p)
 
 
+def feature_settings(args: TrainArgs) -> dict[str, Any]:
+    """The per-pose features a cached run trains on: ``backbone``, ``backbone_ckpt``, ``size``,
+    ``grid`` (the keyword arguments of the cached env and of ``thorgym.envs.feature_cache.FeatureCache``)."""
+    return {
+        "backbone": args.backbone,
+        "backbone_ckpt": feature_backbone_ckpt(args),
+        "size": args.width,
+        "grid": args.grid if args.given("grid") else FEATURE_GRID,
+    }
+
+
 def env_kwargs(args: TrainArgs, split: str = "train") -> dict[str, Any]:
     """Keyword arguments of ``gymnasium.make_vec(args.env_id, ...)`` for a run's mode."""
     kw: dict[str, Any] = {"split": split, "max_steps": args.max_steps}
@@ -61,13 +72,7 @@ def env_kwargs(args: TrainArgs, split: str = "train") -> dict[str, Any]:
     if args.mode == "cached":
         if args.backend != "sim":
             raise ValueError("--mode cached runs on the built-in simulator's pose tables; use --mode online")
-        kw.update(
-            cached=True,
-            backbone=args.backbone,
-            backbone_ckpt=feature_backbone_ckpt(args),
-            size=args.width,
-            grid=args.grid if args.given("grid") else FEATURE_GRID,
-        )
+        kw.update(cached=True, **feature_settings(args))
     elif args.mode == "online":
         kw.update(width=args.width, height=args.height, backend=args.backend)
     else:

@@ -468,7 +468,7 @@ def demo(
 ) -> None:
     """The main job: train a quick ObjectNav agent, evaluate it against random and oracle on the
     held-out test scenes, write metrics, a video and a contact sheet."""
-    from thorgym.agents.batched_ppo import FEATURE_GRID, feature_backbone_ckpt
+    from thorgym.agents.batched_ppo import feature_settings
     from thorgym.envs.feature_cache import FeatureCache
     from thorgym.eval.objectnav import format_table, run_eval
     from thorgym.sim.scenes import scenes_for
@@ -477,9 +477,9 @@ def demo(
 
     explicit = {"steps": steps} if steps is not None else {}
     args = TrainArgs(preset="demo", out=out / "train", explicit=set(explicit), **explicit).with_preset()
-    ckpt = feature_backbone_ckpt(args)
-    cache = FeatureCache(backbone=args.backbone, backbone_ckpt=None if ckpt is None else Path(ckpt),
-                         size=args.width, grid=FEATURE_GRID)  # fmt: skip
+    features = feature_settings(args)
+    ckpt = features.pop("backbone_ckpt")
+    cache = FeatureCache(backbone_ckpt=None if ckpt is None else Path(ckpt), **features)
     typer.echo("building the per-pose feature cache of the demo's train and test scenes (once) ...")
     cache.build(list(args.scenes) + scenes_for("test"))  # one process per core
     typer.echo(f"training {args.agent} ({args.steps} steps) into {args.out} ...")
