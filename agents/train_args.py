@@ -14,6 +14,20 @@ from typing import Any
 DEFAULT_AGENT = "ppo"
 
 # Presets: what a run of that name trains. Measured results are in RESULTS.md.
+# one GPU: rendered frames on the GPU, an efficient trainable backbone, many envs (unmeasured)
+_GPU: dict[str, Any] = {
+    "envs": 1024,
+    "steps": 50_000_000,
+    "width": 64,
+    "height": 64,
+    "backbone": "espnetv2_s0.5",
+    "n_steps": 32,
+    "epochs": 2,
+    "mode": "online",
+    "device": "cuda",
+    "checkpoint_every": 2_000_000,
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     # `make demo`: PPO on cached features of five train scenes per room type; minutes on a laptop
     "demo": {
@@ -45,34 +59,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "max_steps": 50,
         "mode": "online",
     },
-    # one GPU: rendered frames on the GPU, an efficient trainable backbone, many envs (unmeasured)
-    "gpu": {
-        "envs": 1024,
-        "steps": 50_000_000,
-        "width": 64,
-        "height": 64,
-        "backbone": "espnetv2_s0.5",
-        "n_steps": 32,
-        "epochs": 2,
-        "mode": "online",
-        "device": "cuda",
-        "checkpoint_every": 2_000_000,
-    },
+    "gpu": _GPU,
     # N GPUs: `torchrun --nproc-per-node N -m thorgym train objectnav --preset gpu-ddp` (DD-PPO:
-    # each process steps its own 1024 envs; gradients all-reduced; unmeasured)
-    "gpu-ddp": {
-        "envs": 1024,
-        "steps": 200_000_000,
-        "width": 64,
-        "height": 64,
-        "backbone": "espnetv2_s0.5",
-        "n_steps": 32,
-        "epochs": 2,
-        "mode": "online",
-        "device": "cuda",
-        "checkpoint_every": 5_000_000,
-        "straggler": 0.6,
-    },
+    # each process steps its own 1024 envs; gradients all-reduced; straggler preemption; unmeasured)
+    "gpu-ddp": {**_GPU, "steps": 200_000_000, "checkpoint_every": 5_000_000, "straggler": 0.6},
     # SAVN / non-adaptive (`--agent savn|nonadaptive`) on one CPU core, ~30 minutes: the cached
     # per-pose features (no rendering or backbone per step), 30-step training episodes as the
     # paper, a 3x3 grid and LSTM 128 (paper: 7x7, 512). lr 1e-3, not the paper's 1e-4, for a budget

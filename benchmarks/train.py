@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from thorgym.benchmarks.table import text_table
+
 
 def run(
     agents: Sequence[str] = ("savn", "nonadaptive"),
@@ -231,11 +233,10 @@ def run_sb3(envs: int = 16, size: int = 64, steps: int = 2048, threads: int = 1)
 
 
 def format_ppo_table(records: Sequence[dict[str, Any]]) -> str:
-    head = f"{'agent':6} {'mode':10} {'device':6} {'threads':>7} {'envs':>5} {'steps/s':>9}"
-    lines = [head, "-" * len(head)]
-    for r in records:
-        lines.append(
-            f"{r['agent']:6} {r['mode']:10} {r['device']:6} {r['threads']:>7} {r['envs']:>5} "
-            f"{r['steps_per_s']:>9.1f}"
-        )
-    return "\n".join(lines)
+    cols = ["agent", "mode", "device", "threads", "envs", "steps/s"]
+    rows = [
+        [str(r["agent"]), str(r["mode"]), str(r["device"]), str(r["threads"]), str(r["envs"]),
+         f"{r['steps_per_s']:.1f}"]
+        for r in records
+    ]  # fmt: skip
+    return "\n".join(text_table(cols, rows))
