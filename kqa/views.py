@@ -185,10 +185,7 @@ def scene_views(
 
     def pose_at(sim: BatchedSimulator, i: int, pose: tuple[float, float, float, float]) -> None:
         x, z, yaw, horizon = pose
-        sim.pos[i, 0, 0] = x
-        sim.pos[i, 0, 2] = z
-        sim.yaw[i, 0] = yaw
-        sim.horizon[i, 0] = horizon
+        sim.teleport([i], [x], [z], [yaw], [horizon], check=False)
 
     cand = make(candidates, _CANDIDATE_SIZE, _CANDIDATE_SIZE, False)
     reachable = cand.reachable_positions(0)
