@@ -19,6 +19,7 @@ from thorgym.agents.registry import get_agent
 from thorgym.atomic import atomic_writer, write_bytes_atomic, write_json_atomic
 from thorgym.rundir import resolve_checkpoint
 from thorgym.sim.scenes import ROOM_TYPES, room_type
+from thorgym.tasks.objectnav import summarize
 
 if TYPE_CHECKING:
     import gymnasium
@@ -96,18 +97,10 @@ def metrics(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Success, SPL and their L_opt ≥ 5 versions (percent), overall and per room type."""
 
     def block(rs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        long = [r for r in rs if r["l_opt"] >= 5]
-
-        def pct(xs: list[float]) -> float:
-            return round(100.0 * float(np.mean(xs)), 2) if xs else float("nan")
-
+        # the task's own measures (thorgym.tasks.objectnav.summarize), rounded for the report
+        measures = {k: v if k.startswith("episodes") else round(v, 2) for k, v in summarize(rs).items()}
         return {
-            "episodes": len(rs),
-            "success": pct([r["success"] for r in rs]),
-            "spl": pct([r["spl"] for r in rs]),
-            "success_l5": pct([r["success"] for r in long]),
-            "spl_l5": pct([r["spl"] for r in long]),
-            "episodes_l5": len(long),
+            **measures,
             "mean_reward": round(float(np.mean([r["reward"] for r in rs])), 4) if rs else float("nan"),
             "mean_path_length": round(float(np.mean([r["path_length"] for r in rs])), 2)
             if rs
