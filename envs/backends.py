@@ -1,6 +1,8 @@
-"""Navigation backends behind one controller contract, as the environments use them.
+"""The AI2-THOR process behind the controller contract, as the environments use it.
 
-The contract (both backends), following AI2-THOR's controller API:
+The built-in simulator is driven batched (``thorgym.envs.worlds.SimWorlds``, with
+:func:`objectnav_simulator`'s settings); this module is for one world behind AI2-THOR's
+controller API (``thorgym.envs.worlds.ControllerWorlds``). The contract:
 
 - ``reset(scene) -> NavEvent``: load a scene in its initial state (agent at its start pose).
 - ``step(action: str | dict, **kwargs) -> NavEvent``: MoveAhead, MoveBack, MoveLeft, MoveRight,
@@ -15,7 +17,6 @@ asked for), AI2-THOR metadata keys (``lastAction``, ``lastActionSuccess``, ``err
 ``sceneName``, ``agent{position, rotation, cameraHorizon}``) and ``visible_types``: the object
 types with an instance visible to the agent (AI2-THOR's visibility rule, 1.5 m).
 
-- :class:`SimBackend`: the built-in simulator (default): no download, display or GPU needed.
 - :class:`AI2ThorBackend`: the genuine ``ai2thor.controller.Controller`` (``pip install
   'thorgym[ai2thor]'``), on Unity or on ``thorgym-thor`` (``controller_kwargs=
   {"local_executable_path": <path of thorgym-thor>}``). A dead or silent AI2-THOR process
@@ -35,7 +36,6 @@ from typing import Any
 
 import numpy as np
 
-from thorgym.sim.layout import AGENT_Y
 from thorgym.tasks import objectnav as task
 
 __all__ = [
@@ -43,7 +43,6 @@ __all__ = [
     "BackendDied",
     "BackendUnavailable",
     "NavEvent",
-    "SimBackend",
     "make_backend",
     "objectnav_simulator",
 ]
@@ -90,14 +89,6 @@ class NavEvent:
         return NavEvent(self.frame, self.depth_frame, meta, self.visible_types, self.raw)
 
 
-def _agent_meta(x: float, y: float, z: float, yaw: float, horizon: float) -> dict[str, Any]:
-    return {
-        "position": {"x": x, "y": y, "z": z},
-        "rotation": {"x": 0.0, "y": yaw, "z": 0.0},
-        "cameraHorizon": horizon,
-    }
-
-
 # -- the built-in simulator ----------------------------------------------------------------------
 def objectnav_simulator(
     scenes: list[str],
@@ -128,132 +119,6 @@ def objectnav_simulator(
         device=device,
         compile=compile,
     )
-
-
-class SimBackend:
-    """The built-in simulator (:class:`thorgym.sim.BatchedSimulator` with one world).
-
-    Args:
-        width, height: frame size (32–300).
-        depth: also return depth frames.
-        device: torch device of the simulator ("cpu", "cuda", "auto").
-        field_of_view, visibility_distance, grid_size: AI2-THOR's meanings.
-    """
-
-    name = "sim"
-
-    def __init__(
-        self,
-        width: int = 128,
-        height: int = 128,
-        depth: bool = False,
-        device: str = "cpu",
-        field_of_view: float = task.FIELD_OF_VIEW,
-        visibility_distance: float = task.VISIBILITY_DISTANCE,
-        grid_size: float = task.GRID_SIZE,
-    ) -> None:
-        self.width, self.height, self.depth = width, height, depth
-        self.device = device
-        self.field_of_view = field_of_view
-        self.visibility_distance = visibility_distance
-        self.grid_size = grid_size
-        self._sim: Any = None
-        self.scene: str | None = None
-        self.last_event: NavEvent | None = None
-
-    @property
-    def simulator(self) -> Any:
-        if self._sim is None:
-            raise RuntimeError("the backend is not started (call reset(scene)) or was stopped")
-        return self._sim
-
-    def reset(self, scene: str, **init: Any) -> NavEvent:
-        from thorgym.sim.scenes import parse_scene
-
-        if init:
-            raise ValueError(f"SimBackend.reset: unsupported init arguments {sorted(init)}")
-        scene = parse_scene(scene)[0]
-        if self._sim is None:
-            self._sim = objectnav_simulator(
-                [scene],
-                width=self.width,
-                height=self.height,
-                depth=self.depth,
-                device=self.device,
-                grid_size=self.grid_size,
-                visibility_distance=self.visibility_distance,
-                field_of_view=self.field_of_view,
-            )
-        else:
-            self._sim.reset_world(0, scene)
-        self.scene = scene
-        return self._observe("Initialize", True, "")
-
-    def step(self, action: str | Mapping[str, Any], **kwargs: Any) -> NavEvent:
-        from thorgym.sim import NAV_ACTIONS
-
-        if isinstance(action, Mapping):
-            kwargs = {**action, **kwargs}
-            action = kwargs.pop("action")
-        sim = self.simulator
-        if action in ("Teleport", "TeleportFull"):
-            pos = kwargs.get("position")
-            rot = kwargs.get("rotation")
-            if isinstance(rot, Mapping):
-                rot = rot.get("y")
-            hor = kwargs.get("horizon")
-            x, z = (float(pos["x"]), float(pos["z"])) if pos is not None else tuple(sim.agent_poses()[0, :2])
-            ok = bool(sim.teleport([0], [x], [z], None if rot is None else [float(rot) % 360.0],
-                                   None if hor is None else [float(hor)])[0])  # fmt: skip
-            err = "" if ok else f"{action}: ({x:g}, {z:g}) is not a valid agent position"
-            return self._observe(action, ok, err)
-        if action not in NAV_ACTIONS:
-            raise ValueError(f"SimBackend.step: unknown action {action!r}")
-        if kwargs:
-            raise ValueError(f"SimBackend.step: unsupported arguments {sorted(kwargs)}")
-        ok = bool(sim.step_nav(np.array([NAV_ACTIONS.index(action)]))[0, 0])
-        return self._observe(action, ok, "" if ok else f"{action} failed")
-
-    def _observe(self, action: str, ok: bool, err: str) -> NavEvent:
-        sim = self.simulator
-        out = sim.observe()
-        frame = out.rgb[0, 0].cpu().numpy()
-        depth = out.depth[0, 0].cpu().numpy() if out.depth is not None else None
-        vis = out.visible[0, 0].cpu().numpy()
-        objs = sim.worlds[0].objects
-        types = frozenset(objs[k].object_type for k in np.nonzero(vis)[0] if k < len(objs))
-        x, z, yaw, horizon = sim.agent_poses()[0].tolist()
-        meta = {
-            "sceneName": self.scene,
-            "lastAction": action,
-            "lastActionSuccess": ok,
-            "errorMessage": err,
-            "agent": _agent_meta(x, AGENT_Y, z, yaw, horizon),
-        }
-        self.last_event = NavEvent(frame, depth, meta, types)
-        return self.last_event
-
-    def pose_graph(self, scene: str) -> task.PoseGraph:
-        return task.build_pose_graph(
-            scene,
-            field_of_view=self.field_of_view,
-            visibility_distance=self.visibility_distance,
-            aspect=self.width / self.height,
-            grid_size=self.grid_size,
-        )
-
-    def layout(self) -> dict[str, Any]:
-        return sim_layout(self.simulator.worlds[0])
-
-    def stop(self) -> None:
-        self._sim = None
-        self.last_event = None
-
-    def __enter__(self) -> SimBackend:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def sim_layout(world: Any) -> dict[str, Any]:
@@ -576,12 +441,9 @@ class AI2ThorBackend:
         self.stop()
 
 
-def make_backend(backend: str, **kwargs: Any) -> SimBackend | AI2ThorBackend:
-    """Backend by name: "sim" or "ai2thor"."""
-    if backend == "sim":
-        kwargs.pop("controller_kwargs", None)
-        kwargs.pop("timeout", None)
-        return SimBackend(**kwargs)
+def make_backend(backend: str, **kwargs: Any) -> AI2ThorBackend:
+    """A controller-contract backend by name: "ai2thor" (the built-in simulator, "sim", is driven
+    batched through ``thorgym.envs.worlds.SimWorlds`` instead)."""
     if backend == "ai2thor":
         kwargs.pop("device", None)
         return AI2ThorBackend(**kwargs)
