@@ -38,14 +38,19 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_torchrun_two_processes_keep_identical_parameters(tmp_path: Path) -> None:
-    script = tmp_path / "run_ppo.py"
-    script.write_text(SCRIPT)
+def _torchrun(code: str, out: Path) -> None:
+    """Run ``code`` as 2 CPU processes under torchrun, with ``out`` as its argument."""
+    script = out / "script.py"
+    script.write_text(code)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           str(script), str(tmp_path)]  # fmt: skip
+           str(script), str(out)]  # fmt: skip
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_torchrun_two_processes_keep_identical_parameters(tmp_path: Path) -> None:
+    _torchrun(SCRIPT, tmp_path)
     r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     assert all(torch.equal(r0["model"][k], r1["model"][k]) for k in r0["model"])
@@ -82,13 +87,7 @@ STRAGGLER = textwrap.dedent(
 
 
 def test_straggler_preemption_ends_the_slow_rollout_early(tmp_path: Path) -> None:
-    script = tmp_path / "straggler.py"
-    script.write_text(STRAGGLER)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           str(script), str(tmp_path)]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    _torchrun(STRAGGLER, tmp_path)
     fractions = [float(x) for x in (tmp_path / "fractions.txt").read_text().split()]
     assert len(fractions) == 3
     # the slow rank stops once the other has finished, after at least a quarter of its rollout
