@@ -139,6 +139,48 @@ def visible_from_poses(
     cannot hold a visible pixel, nor can removing it uncover one (a farther hit on the same ray is
     farther from the axis too).
     """
+    world = World(get_scene(scene), 1)
+    type_of = [o.object_type for o in world.objects]
+    types = list(dict.fromkeys(object_types))
+    groups = [[i for i, ty in enumerate(type_of) if ty == t] for t in types]
+    seen = _visible_groups(
+        world, positions, yaws, horizons, groups, field_of_view, visibility_distance, aspect
+    )
+    return {t: seen[k] for k, t in enumerate(types)}
+
+
+def objects_visible_from_poses(
+    world: World,
+    positions: np.ndarray,
+    yaws: np.ndarray,
+    horizons: np.ndarray,
+    object_ids: Sequence[str],
+    *,
+    field_of_view: float = 90.0,
+    visibility_distance: float = 1.5,
+    aspect: float = 1.0,
+) -> dict[str, bool]:
+    """Per objectId of a world in its current state (one agent, e.g. after InitialRandomSpawn
+    and with receptacles opened): whether it is visible from at least one of the poses, under
+    the same rule and raster as :func:`visible_from_poses`."""
+    groups = [[world.index[o]] for o in object_ids]
+    seen = _visible_groups(
+        world, positions, yaws, horizons, groups, field_of_view, visibility_distance, aspect
+    )
+    return {o: bool(seen[k].any()) for k, o in enumerate(object_ids)}
+
+
+def _visible_groups(
+    world: World,
+    positions: np.ndarray,
+    yaws: np.ndarray,
+    horizons: np.ndarray,
+    groups: Sequence[Sequence[int]],
+    field_of_view: float,
+    visibility_distance: float,
+    aspect: float,
+) -> np.ndarray:
+    """(G, C) bool: some object of group g (object indices of `world`) is visible from pose c."""
     positions = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
     c_all = len(positions)
     yaws = np.asarray(yaws, dtype=np.float64).reshape(-1)
@@ -150,15 +192,11 @@ def visible_from_poses(
         )
     if not (isinstance(aspect, int | float) and aspect > 0):
         raise ValueError(f"aspect (frame width / height) must be positive, got {aspect!r}")
-    world = World(get_scene(scene), 1)
     wb = world.boxes()
     act = wb.active
     lo_all, hi_all, inst_all = wb.lo[act], wb.hi[act], wb.inst[act]
-    type_of = [o.object_type for o in world.objects]
-    types = list(dict.fromkeys(object_types))
-    out = {t: np.zeros(c_all, dtype=bool) for t in types}
-    tgt_obj = {t: [i for i, ty in enumerate(type_of) if ty == t] for t in types}
-    tgt_boxes = np.isin(inst_all, [i for t in types for i in tgt_obj[t]])
+    out = np.zeros((len(groups), c_all), dtype=bool)
+    tgt_boxes = np.isin(inst_all, [i for g in groups for i in g])
     if not tgt_boxes.any() or c_all == 0:
         return out
 
@@ -187,9 +225,10 @@ def visible_from_poses(
         near &= box_in_frustum(cam_np[sl], fwd[sl], right[sl], up[sl], tx, ty, tlo, thi)
         cand[sl] = near.any(1)
     todo = np.nonzero(cand)[0]
-    type_of_inst = np.full(len(type_of) + 1, -1)
-    for k, t in enumerate(types):
-        type_of_inst[tgt_obj[t]] = k
+    num_objects = max(len(world.objects), int(inst_all.max(initial=0)) + 1)
+    member = np.zeros((len(groups), num_objects + 1), dtype=bool)  # group g holds object k
+    for g, idx in enumerate(groups):
+        member[g, list(idx)] = True
     for s in range(0, len(todo), _RENDER_CHUNK):
         idx = todo[s : s + _RENDER_CHUNK]
         c = len(idx)
@@ -216,10 +255,11 @@ def visible_from_poses(
         r = render(boxes, cams, vis_h, vis_w, field_of_view, rgb=False)
         inst = r.inst.reshape(c, -1).numpy()
         ok = (inst >= 0) & (r.horizontal.reshape(c, -1).numpy() <= visibility_distance)
-        seen = np.where(ok, type_of_inst[np.clip(inst, 0, None)], -1)
-        for k, t in enumerate(types):
-            out[t][idx] = (seen == k).any(1)
+        shown = np.zeros((c, num_objects + 1), dtype=bool)  # pose shows object k
+        rows = np.broadcast_to(np.arange(c)[:, None], inst.shape)
+        shown[rows[ok], inst[ok]] = True
+        out[:, idx] = (member[None] & shown[:, None]).any(-1).T
     return out
 
 
-__all__ = ["DEFAULT_HEADINGS", "move_table", "visible_from_poses"]
+__all__ = ["DEFAULT_HEADINGS", "move_table", "objects_visible_from_poses", "visible_from_poses"]

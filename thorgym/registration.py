@@ -24,6 +24,13 @@ ENVS: tuple[dict[str, Any], ...] = (
         "vector_entry_point": "thorgym.envs.vector:make_objectnav_vec",
         "kwargs": {"backend": "sim", "version": "v0"},
     },
+    # interactive question answering (IQUAD V1)
+    {
+        "id": "thorgym/IQA-v0",
+        "entry_point": "thorgym.envs.iqa:IQAEnv",
+        "vector_entry_point": "thorgym.envs.iqa:make_iqa_vec",
+        "kwargs": {"backend": "sim"},
+    },
 )
 
 
