@@ -1,0 +1,268 @@
+"""Runs B IQA environments tick by tick for a hierarchical (HIMN) or flat policy.
+
+Every tick each sub-environment takes one primitive action. A sub-environment whose plan is empty
+asks its policy for a decision first (one batched forward over those that need one): HIMN's
+planner picks one of 32 high-level actions, which the navigator (for the 25 goals) or a direct
+mapping (rotate, look, open, close, answer through the answerer) turns into primitive actions;
+the flat policy's decision is one primitive. The reward of a decision is the sum of the rewards
+of its primitives; a decision ends when the next one is made or its episode ends.
+
+The semantic map of every sub-environment is updated after every primitive from the depth frame
+and per-pixel classes (ground truth from the simulator, or a learned detector's prediction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch.distributions import Categorical
+
+from thorgym.tasks import iqa
+from thorgym.tasks.iqa_vocab import CLASS_INDEX
+
+from . import navigator as nav
+from .models import ANSWER, NUM_HIGH_LEVEL, Answerer, question_features
+from .semantic_map import FREE, VISITED, SemanticMap
+
+PRIMITIVE_INDEX = {a: k for k, a in enumerate(iqa.ACTIONS)}
+OPENABLE_CLASSES = tuple(CLASS_INDEX[c] for c in ("Microwave", "Fridge", "Cabinet"))
+MAP_SIZE = 64  # cells of 0.25 m: 16 m, centred on the episode's start
+CROP = 33
+
+
+@dataclass
+class Decision:
+    inputs: dict[str, torch.Tensor]  # the policy's inputs (one env, no batch dim)
+    action: int
+    logp: float
+    value: float
+    reward: float = 0.0
+    done: bool = False
+    next_value: float = 0.0
+
+
+@dataclass
+class EpisodeLog:
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _horizon_onehot(h: torch.Tensor) -> torch.Tensor:
+    k = torch.clamp(torch.round((h + 30.0) / 30.0), 0, 3).long()
+    return torch.nn.functional.one_hot(k, 4).float()
+
+
+class IQADriver:
+    """Ticks an ``IQAVectorEnv`` (``autoreset_mode="SameStep"``, depth on; ``classes`` on for
+    ground-truth perception) under a policy.
+
+    Args:
+        venv: the vector environment.
+        policy: a :class:`~thorgym.agents.himn.models.Planner` (``hierarchical=True``) or
+            :class:`~thorgym.agents.himn.models.FlatPolicy`.
+        answerer: the answerer HIMN's Answer action asks (hierarchical only).
+        detector: a learned per-pixel classifier used instead of ground-truth classes.
+        greedy: take the most likely action instead of sampling.
+    """
+
+    def __init__(
+        self,
+        venv: Any,
+        policy: torch.nn.Module,
+        *,
+        hierarchical: bool,
+        answerer: Answerer | None = None,
+        detector: Any = None,
+        greedy: bool = False,
+        seed: int = 0,
+    ) -> None:
+        self.venv, self.policy, self.answerer, self.detector = venv, policy, answerer, detector
+        self.hierarchical, self.greedy = hierarchical, greedy
+        self.n = venv.num_envs
+        self.map = SemanticMap(self.n, MAP_SIZE)
+        self.h = torch.zeros(self.n, policy.hidden)
+        self.queue: list[list[int]] = [[] for _ in range(self.n)]
+        self.pending: list[Decision | None] = [None] * self.n
+        self.done: list[list[Decision]] = [[] for _ in range(self.n)]
+        self.records: list[dict[str, Any]] = []
+        self.gen = torch.Generator().manual_seed(seed)
+        self.obs: dict[str, np.ndarray] | None = None
+        self.steps = 0
+
+    # -- episodes ----------------------------------------------------------------------------
+    def reset(self, seed: int | None = None) -> None:
+        obs, _ = self.venv.reset(seed=seed)
+        self.obs = obs
+        self._new_episode(np.arange(self.n))
+
+    def _new_episode(self, ids: np.ndarray) -> None:
+        if len(ids) == 0:
+            return
+        poses = torch.as_tensor(self.obs["pose"][ids], dtype=torch.float32)
+        half = MAP_SIZE * nav_cell() / 2 - 0.5
+        bounds = torch.stack([poses[:, 0] - half, poses[:, 1] - half, poses[:, 0] + half, poses[:, 1] + half], -1)
+        self.map.reset(torch.as_tensor(ids), bounds)
+        self.h[ids] = 0.0
+        for i in ids:
+            self.queue[i] = []
+        self._update_map(ids)
+
+    def _classes(self, ids: np.ndarray) -> torch.Tensor:
+        if self.detector is None:
+            return torch.as_tensor(self.obs["classes"][ids]).long()
+        with torch.no_grad():
+            return self.detector.predict(torch.as_tensor(self.obs["rgb"][ids])).long()
+
+    def _update_map(self, ids: np.ndarray | None = None) -> None:
+        """Project the current views of ``ids`` (default all) into their maps."""
+        if ids is None:
+            ids = np.arange(self.n)
+        depth = torch.as_tensor(self.obs["depth"][..., 0])
+        classes = torch.zeros(depth.shape, dtype=torch.long)
+        classes[ids] = self._classes(ids)
+        poses = torch.as_tensor(self.obs["pose"], dtype=torch.float32)
+        keep = self.map.map.clone() if len(ids) < self.n else None
+        self.map.update(depth, classes, poses, iqa.FIELD_OF_VIEW)
+        if keep is not None:  # only the given envs' maps take this view
+            others = np.setdiff1d(np.arange(self.n), ids)
+            self.map.map[others] = keep[others]
+
+    # -- decisions ----------------------------------------------------------------------------
+    def _question(self, ids: np.ndarray) -> torch.Tensor:
+        o = self.obs
+        return question_features(
+            torch.as_tensor(o["question_type"][ids]), torch.as_tensor(o["object"][ids]),
+            torch.as_tensor(o["container"][ids]),
+        )  # fmt: skip
+
+    def _inputs(self, ids: np.ndarray) -> tuple[dict[str, torch.Tensor], list[list[list[str]]]]:
+        poses = torch.as_tensor(self.obs["pose"][ids], dtype=torch.float32)
+        inp = {
+            "question": self._question(ids),
+            "horizon": _horizon_onehot(poses[:, 3]),
+        }
+        plans: list[list[list[str]]] = []
+        if self.hierarchical:
+            all_poses = torch.as_tensor(self.obs["pose"], dtype=torch.float32)
+            inp["crop"] = self.map.egocentric(all_poses, CROP)[ids]
+            mask = torch.ones(len(ids), NUM_HIGH_LEVEL, dtype=torch.bool)
+            free = ((self.map.map[:, FREE] > 0) | (self.map.map[:, VISITED] > 0)).numpy()
+            cells = self.map.cells_of(all_poses[:, None, :2])[:, 0].numpy()
+            centre = self._centre_class(ids)
+            for j, i in enumerate(ids):
+                p = nav.plan(free[i], (int(cells[i, 0]), int(cells[i, 1])), float(all_poses[i, 2]))
+                plans.append(p)
+                mask[j, : nav.NUM_GOALS] = torch.tensor([len(x) > 0 for x in p])
+                hor = float(all_poses[i, 3])
+                mask[j, 27] = hor > iqa.HORIZONS[0] + 1e-3
+                mask[j, 28] = hor < iqa.HORIZONS[-1] - 1e-3
+                mask[j, 29] = mask[j, 30] = bool(centre[j] in OPENABLE_CLASSES)
+            inp["mask"] = mask
+        else:
+            rgb = torch.as_tensor(self.obs["rgb"][ids]).permute(0, 3, 1, 2).float() / 255.0
+            inp["rgb"] = rgb
+            inp["mask"] = torch.ones(len(ids), len(iqa.ACTIONS), dtype=torch.bool)
+        return inp, plans
+
+    def _centre_class(self, ids: np.ndarray) -> np.ndarray:
+        c = self._classes(ids)
+        h, w = c.shape[-2:]
+        return c[:, h // 2, w // 2].numpy()
+
+    def forward(self, inp: dict[str, torch.Tensor], h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        first = inp["crop"] if self.hierarchical else inp["rgb"]
+        return self.policy(first, inp["question"], inp["horizon"], h, inp["mask"])
+
+    def _decide(self, ids: np.ndarray) -> None:
+        inp, plans = self._inputs(ids)
+        h0 = self.h[ids].clone()
+        with torch.no_grad():
+            logits, value, h1 = self.forward(inp, h0)
+        dist = Categorical(logits=logits)
+        act = logits.argmax(-1) if self.greedy else torch.multinomial(dist.probs, 1, generator=self.gen)[:, 0]
+        logp = dist.log_prob(act)
+        self.h[ids] = h1
+        answers = self._answers(ids) if self.hierarchical else None
+        for j, i in enumerate(ids):
+            d = Decision({k: v[j] for k, v in inp.items()} | {"h": h0[j]}, int(act[j]), float(logp[j]),
+                         float(value[j]))  # fmt: skip
+            prev = self.pending[i]
+            if prev is not None:
+                prev.next_value = d.value
+                self.done[i].append(prev)
+            self.pending[i] = d
+            self.queue[i] = self._primitives(int(act[j]), plans[j] if plans else [], answers, j)
+
+    def _answers(self, ids: np.ndarray) -> np.ndarray:
+        o = self.obs
+        with torch.no_grad():
+            logits = self.answerer(
+                self.map.map[ids], torch.as_tensor(o["question_type"][ids]), torch.as_tensor(o["object"][ids]),
+                torch.as_tensor(o["container"][ids]),
+            )  # fmt: skip
+        return logits.argmax(-1).numpy()
+
+    def _primitives(self, a: int, plans: list[list[str]], answers: np.ndarray | None, j: int) -> list[int]:
+        if not self.hierarchical:
+            return [a]
+        if a < nav.NUM_GOALS:
+            return [PRIMITIVE_INDEX[p] for p in plans[a]]
+        if a == ANSWER:
+            return [iqa.ANSWER0 + int(answers[j])]
+        name = ("RotateLeft", "RotateRight", "LookUp", "LookDown", "OpenObject", "CloseObject")[a - nav.NUM_GOALS]
+        return [PRIMITIVE_INDEX[name]]
+
+    # -- ticking ------------------------------------------------------------------------------
+    def tick(self) -> None:
+        """Decide where needed, then one primitive step of every sub-environment."""
+        need = np.array([not q for q in self.queue])
+        if need.any():
+            self._decide(np.nonzero(need)[0])
+        actions = np.array([q.pop(0) for q in self.queue], dtype=np.int64)
+        obs, reward, term, trunc, info = self.venv.step(actions)
+        self.steps += self.n
+        ended = term | trunc
+        for i in range(self.n):
+            self.pending[i].reward += float(reward[i])
+        if ended.any():
+            fi = info["final_info"]
+            for i in np.nonzero(ended)[0]:
+                d = self.pending[i]
+                d.done = True
+                self.done[i].append(d)
+                self.pending[i] = None
+                self.records.append({k: _py(fi[k][i]) for k in fi if not k.startswith("_")})
+        # a failed MoveAhead means the map was wrong there: forget the plan, block that cell
+        moved = actions == PRIMITIVE_INDEX["MoveAhead"]
+        failed = moved & ~np.asarray(info["last_action_success"], dtype=bool) & ~ended
+        self.obs = obs
+        if failed.any():
+            self._block_ahead(np.nonzero(failed)[0])
+        self._update_map(np.nonzero(~ended)[0])
+        self._new_episode(np.nonzero(ended)[0])
+
+    def _block_ahead(self, ids: np.ndarray) -> None:
+        poses = torch.as_tensor(self.obs["pose"], dtype=torch.float32)
+        cells = self.map.cells_of(poses[:, None, :2])[:, 0].numpy()
+        for i in ids:
+            k = nav.heading(float(poses[i, 2]))
+            dr, dc = nav._FORWARD[k]
+            r, c = cells[i, 0] + dr, cells[i, 1] + dc
+            if 0 <= r < self.map.height and 0 <= c < self.map.width:
+                self.map.map[i, FREE, r, c] = 0.0
+            self.queue[i] = []
+
+    def take_decisions(self) -> list[list[Decision]]:
+        """The finished decisions of every sub-environment since the last call (in order)."""
+        out, self.done = self.done, [[] for _ in range(self.n)]
+        return out
+
+
+def nav_cell() -> float:
+    return 0.25
+
+
+def _py(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
