@@ -193,6 +193,7 @@ class BatchedSimulator:
         stale = [i for i, w in enumerate(self.worlds) if w.version != self._versions[i]]
         if not stale and self._boxes is not None:
             return
+        self._visible = None  # a world changed: its visibility must be recomputed
         need = max(len(w.boxes()) for w in self.worlds)
         if self._boxes is None or need > self._world_boxes:
             self._world_boxes = need

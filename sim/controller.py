@@ -8,6 +8,16 @@ A failed action leaves the world unchanged and reports ``lastActionSuccess=False
 ``errorMessage`` (as AI2-THOR does, also for an objectId that does not exist); an unknown action,
 an unknown keyword or a badly typed argument raises ``ValueError`` naming it.
 
+Interactions (OpenObject, CloseObject, PickupObject, PutObject) name their target by ``objectId``
+or, as AI2-THOR allows, by a screen point ``x, y`` in [0, 1] of the agent's view (origin top-left,
+y down; PutObject: the receptacle under the point). Giving both, or neither, raises ValueError.
+By point, failures come back with AI2-THOR's messages: ``x/y must be in [0:1]``, ``No SimObject
+found at (x: …, y: …)`` (floor, wall, ceiling, an agent, nothing), ``Target sim object: (…) at
+screen coordinate: (…) is beyond your visibilityDistance: …`` (unless forceAction), then the
+action's own (not openable, not pickupable, already open, …). ``InitialRandomSpawn`` takes
+``numDuplicatesOfType=[{"objectType": T, "count": n}]`` (n = instances wanted, as in AI2-THOR)
+and ``RemoveFromScene(objectId=…)`` removes an object.
+
 Visibility rule (``objects[i]["visible"]``, AI2-THOR's): an object is visible to an agent when at
 least one pixel of a 64-row raster of the agent's view (same camera and field of view) shows it
 and that pixel's surface point lies within ``visibilityDistance`` metres of the agent's central
