@@ -68,11 +68,14 @@ class SimWorlds:
         self.field_of_view = field_of_view
         self._types: dict[str, int] = {}
         self._type_ids = np.full((num_worlds, 1), -1, dtype=np.int64)  # (N, O) type id per object
+        self._indexed: list[tuple[int, int]] = [(-1, -1)] * num_worlds  # (id(world), objects_version)
         for i in range(num_worlds):
             self._index_types(i)
 
     def _index_types(self, i: int) -> None:
-        objs = self.sim.worlds[i].objects
+        world = self.sim.worlds[i]
+        self._indexed[i] = (id(world), world.objects_version)
+        objs = world.objects
         if self._type_ids.shape[1] < len(objs):
             grown = np.full((self.num_worlds, len(objs)), -1, dtype=np.int64)
             grown[:, : self._type_ids.shape[1]] = self._type_ids
@@ -111,6 +114,9 @@ class SimWorlds:
         return frames
 
     def target_visible(self, types: Sequence[str | None]) -> np.ndarray:
+        for i, w in enumerate(self.sim.worlds):  # objects added or removed (spawn duplicates, removal)
+            if self._indexed[i] != (id(w), w.objects_version):
+                self._index_types(i)
         vis = self.sim.visible()[:, 0].cpu().numpy()
         want = np.array([self._types.get(t, -2) if t is not None else -2 for t in types])
         w = min(vis.shape[1], self._type_ids.shape[1])

@@ -20,9 +20,9 @@ from thorgym.device import resolve_device
 
 from .layout import AGENT_RADIUS, AGENT_Y, CAMERA_HEIGHT, GRID, SceneSpec, generate_scene
 from .objects import STRUCTURE_COLORS
-from .render import BoxTensors, Cameras, RenderOutput, render
+from .render import BoxTensors, Cameras, RenderOutput, _nearest_hit, camera_basis, pixel_grid, render
 from .scenes import parse_scene
-from .world import AGENT_BASE, World
+from .world import AGENT_BASE, INTERACTIONS, World
 
 NAV_ACTIONS: tuple[str, ...] = (
     "MoveAhead",
@@ -47,6 +47,20 @@ _AGENT_MIN_DIST = 0.2  # agents may stand on neighbouring grid points, not on th
 
 # error codes of navigation actions
 OK, BLOCKED_WALL, BLOCKED_OBJECT, BLOCKED_AGENT, HORIZON_LIMIT = 0, 1, 2, 3, 4
+
+
+# reasons of object_at (what is under a screen point)
+POINT_OK, POINT_NOTHING, POINT_TOO_FAR, POINT_OUTSIDE = 0, 1, 2, 3
+
+
+@dataclass
+class PointHit:
+    """What :meth:`BatchedSimulator.object_at` finds under a screen point, per world (K,)."""
+
+    index: torch.Tensor  # (K,) long: object index in its world (-1: no object there, or too far)
+    reason: torch.Tensor  # (K,) int8: POINT_OK, POINT_NOTHING, POINT_TOO_FAR or POINT_OUTSIDE
+    code: torch.Tensor  # (K,) long: instance code under the point (object index, <0 structure/agent)
+    horizontal: torch.Tensor  # (K,) float32: hit's distance from the agent's vertical axis (inf: none)
 
 
 @functools.lru_cache(maxsize=256)
@@ -179,6 +193,7 @@ class BatchedSimulator:
         stale = [i for i, w in enumerate(self.worlds) if w.version != self._versions[i]]
         if not stale and self._boxes is not None:
             return
+        self._visible = None  # a world changed: its visibility must be recomputed
         need = max(len(w.boxes()) for w in self.worlds)
         if self._boxes is None or need > self._world_boxes:
             self._world_boxes = need
@@ -505,7 +520,9 @@ class BatchedSimulator:
 
     def visible(self) -> torch.Tensor:
         """(N, A, O) visibility of every object for every agent in the current state."""
-        if self._visible is None:
+        if self._visible is None or any(
+            w.version != v for w, v in zip(self.worlds, self._versions, strict=True)
+        ):
             self.render(rgb=False)
         return self._visible
 
@@ -528,6 +545,165 @@ class BatchedSimulator:
             success=success,
         )
 
+    # -- interaction by screen point ---------------------------------------------------------
+    def object_at(
+        self,
+        x: float | Sequence[float] | torch.Tensor,
+        y: float | Sequence[float] | torch.Tensor,
+        agent: int = 0,
+        worlds: Sequence[int] | torch.Tensor | None = None,
+    ) -> PointHit:
+        """The object under screen point (x, y) of agent `agent`'s current view, per world.
+
+        x, y in [0, 1] as AI2-THOR's: origin top-left, x to the right, y down; one value for all
+        worlds or one per world. The point names the pixel (floor(y*H), floor(x*W)) of the
+        frame :meth:`render` returns (the last row/column for 1.0), and exactly one ray is cast
+        per world through that pixel's centre with the renderer's arithmetic, so the result is
+        the object the instance frame shows there. An object counts only if the hit surface
+        point is within visibilityDistance of the agent's central vertical axis (horizontally),
+        the visibility rule; otherwise reason is POINT_TOO_FAR (index -1, code still the object).
+        Floor, walls, ceiling, other agents and empty space give POINT_NOTHING; a point outside
+        [0, 1] gives POINT_OUTSIDE. Costs one ray per world, not a frame.
+        """
+        self._check_agent(agent)
+        dev = self.device
+        w = (
+            torch.arange(self.num_worlds, device=dev)
+            if worlds is None
+            else torch.as_tensor(worlds, dtype=torch.long, device=dev).reshape(-1)
+        )
+        k = w.numel()
+        if k and (int(w.min()) < 0 or int(w.max()) >= self.num_worlds):
+            raise ValueError(f"world indices must be in [0, {self.num_worlds}), got {w.tolist()}")
+        xs = torch.as_tensor(x, dtype=torch.float64).reshape(-1).expand(k) if k else torch.zeros(0)
+        ys = torch.as_tensor(y, dtype=torch.float64).reshape(-1).expand(k) if k else torch.zeros(0)
+        outside = ~((xs >= 0) & (xs <= 1) & (ys >= 0) & (ys <= 1))  # NaN is outside too
+        h, wd = self.height, self.width
+        col = torch.clamp(torch.floor(torch.nan_to_num(xs) * wd), 0, wd - 1).long()
+        row = torch.clamp(torch.floor(torch.nan_to_num(ys) * h), 0, h - 1).long()
+        self._sync_boxes()
+        self._update_agent_boxes()
+        bx = self._boxes
+        cam_pos = self.pos[w, agent].clone()
+        cam_pos[:, 1] = cam_pos[:, 1] + CAMERA_HEIGHT
+        fwd, right, up = camera_basis(self.yaw[w, agent], self.horizon[w, agent])
+        grid = _pixel_grid(h, wd, self.field_of_view, dev)[(row * wd + col).to(dev)]  # (K, 2)
+        # The same expression, in the same order, as the renderer's per-pixel ray.
+        d = fwd[:, None, :] + grid[:, None, 0:1] * right[:, None, :] + grid[:, None, 1:2] * up[:, None, :]
+        d = torch.where(d.abs() < 1e-7, torch.full_like(d, 1e-7), d)
+        valid = bx.active[w].clone()
+        own = self._world_boxes + _AGENT_BOXES * agent
+        valid[:, own : own + _AGENT_BOXES] = False  # the agent's own body is not seen
+        t, box = _nearest_hit(cam_pos[:, None, :], d, bx.lo[w], bx.hi[w], valid)
+        t, box = t[:, 0], box[:, 0]
+        hit = torch.isfinite(t)
+        code = torch.where(hit, bx.inst[w].gather(1, box[:, None])[:, 0].long(), torch.full_like(box, -100))
+        dd = d[:, 0]
+        horizontal = torch.where(
+            hit, t * torch.sqrt(dd[:, 0] * dd[:, 0] + dd[:, 2] * dd[:, 2]), torch.full_like(t, math.inf)
+        )
+        is_obj = hit & (code >= 0) & ~outside.to(dev)
+        near = horizontal <= self.visibility_distance
+        reason = torch.full((k,), POINT_NOTHING, dtype=torch.int8, device=dev)
+        reason = torch.where(is_obj & near, torch.full_like(reason, POINT_OK), reason)
+        reason = torch.where(is_obj & ~near, torch.full_like(reason, POINT_TOO_FAR), reason)
+        reason = torch.where(outside.to(dev), torch.full_like(reason, POINT_OUTSIDE), reason)
+        index = torch.where(reason == POINT_OK, code, torch.full_like(code, -1))
+        return PointHit(index=index, reason=reason, code=code, horizontal=horizontal)
+
+    def interact(
+        self,
+        action: str,
+        worlds: Sequence[int] | torch.Tensor,
+        object_idx: Sequence[int] | torch.Tensor,
+        agent: int = 0,
+        openness: float = 1.0,
+    ) -> tuple[torch.Tensor, list[str]]:
+        """Apply OpenObject / CloseObject / PickupObject / PutObject in K worlds at once.
+
+        `object_idx` (K,) names each world's target by object index (PutObject: the receptacle
+        to put what `agent` holds into/on); -1 fails with "No object to {action}". Visibility is
+        the caller's concern (:meth:`object_at` or :meth:`visible`). A failure changes nothing
+        in that world. Returns (ok (K,) bool on the device, error messages, "" where ok).
+        """
+        if action not in INTERACTIONS:
+            raise ValueError(f"interact: unknown action {action!r}; one of {INTERACTIONS}")
+        self._check_agent(agent)
+        w = torch.as_tensor(worlds, dtype=torch.long).reshape(-1).tolist()
+        idx = torch.as_tensor(object_idx, dtype=torch.long).reshape(-1).tolist()
+        if len(w) != len(idx):
+            raise ValueError(f"interact: {len(w)} worlds but {len(idx)} object indices")
+        errors = []
+        for i, j in zip(w, idx, strict=True):
+            if not 0 <= i < self.num_worlds:
+                raise ValueError(f"world index {i} out of range [0, {self.num_worlds})")
+            world = self.worlds[i]
+            if not 0 <= j < len(world.objects):
+                errors.append(f"No object to {action}" if j < 0 else f"object index {j} out of range")
+                continue
+            errors.append(world.interact(action, world.objects[j].object_id, agent, openness) or "")
+        self._visible = None
+        ok = torch.tensor([e == "" for e in errors], dtype=torch.bool, device=self.device)
+        return ok, errors
+
+    def interact_at(
+        self,
+        action: str,
+        x: float | Sequence[float] | torch.Tensor,
+        y: float | Sequence[float] | torch.Tensor,
+        worlds: Sequence[int] | torch.Tensor | None = None,
+        agent: int = 0,
+        openness: float = 1.0,
+        force: bool = False,
+    ) -> tuple[torch.Tensor, list[str], torch.Tensor]:
+        """AI2-THOR's ``step(action, x=…, y=…)`` in K worlds: :meth:`object_at` then :meth:`interact`.
+
+        With `force` (forceAction) an object beyond visibilityDistance is still a target.
+        Returns (ok (K,), error messages with AI2-THOR's texts, target object index (K,), -1
+        where nothing was targeted). Failures leave their world unchanged.
+        """
+        if action not in INTERACTIONS:
+            raise ValueError(f"interact_at: unknown action {action!r}; one of {INTERACTIONS}")
+        hit = self.object_at(x, y, agent=agent, worlds=worlds)
+        k = hit.index.numel()
+        w = (
+            list(range(self.num_worlds))
+            if worlds is None
+            else torch.as_tensor(worlds, dtype=torch.long).reshape(-1).tolist()
+        )
+        xs = torch.as_tensor(x, dtype=torch.float64).reshape(-1).expand(k).tolist()
+        ys = torch.as_tensor(y, dtype=torch.float64).reshape(-1).expand(k).tolist()
+        reason = hit.reason.tolist()
+        code = hit.code.tolist()
+        target = [-1] * k
+        errors = [""] * k
+        for n in range(k):
+            r = reason[n]
+            if r == POINT_OUTSIDE:
+                errors[n] = "x/y must be in [0:1]"
+            elif r == POINT_NOTHING:
+                errors[n] = f"No SimObject found at (x: {xs[n]:g}, y: {ys[n]:g})"
+            elif r == POINT_TOO_FAR and not force:
+                oid = self.worlds[w[n]].objects[code[n]].object_id
+                errors[n] = (
+                    f"Target sim object: ({oid}) at screen coordinate: ({xs[n]:g}, {ys[n]:g}) is beyond "
+                    f"your visibilityDistance: {self.visibility_distance:g}!\nHint: Ignore this check by "
+                    "passing in forceAction=True or update visibility distance, call "
+                    "controller.reset(visibilityDistance=<new visibility distance>)."
+                )
+            else:
+                target[n] = code[n]
+        go = [n for n in range(k) if target[n] >= 0]
+        ok = torch.zeros(k, dtype=torch.bool, device=self.device)
+        if go:
+            sub_ok, sub_err = self.interact(
+                action, [w[n] for n in go], [target[n] for n in go], agent, openness
+            )
+            ok[go] = sub_ok
+            for n, e in zip(go, sub_err, strict=True):
+                errors[n] = e
+        return ok, errors, torch.tensor(target, dtype=torch.long, device=self.device)
+
     # -- queries -----------------------------------------------------------------------------
     def reachable_positions(self, i: int, agent: int = 0) -> list[tuple[float, float]]:
         """Grid positions (step gridSize, anchored at the agent) reachable without collisions.
@@ -538,6 +714,11 @@ class BatchedSimulator:
         x0 = float(self.pos[i, agent, 0])
         z0 = float(self.pos[i, agent, 2])
         return _reachable_from(self, i, x0, z0, self.grid_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _pixel_grid(height: int, width: int, fov: float, device: torch.device) -> torch.Tensor:
+    return pixel_grid(height, width, fov, device)
 
 
 def _heading_delta(heading: torch.Tensor, mag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -591,4 +772,15 @@ def _reachable_from(sim: BatchedSimulator, i: int, x0: float, z0: float, step: f
     return sorted(out)
 
 
-__all__ = ["NAV_ACTIONS", "BatchStep", "BatchedSimulator", "get_scene", "resolve_device"]
+__all__ = [
+    "NAV_ACTIONS",
+    "POINT_NOTHING",
+    "POINT_OK",
+    "POINT_OUTSIDE",
+    "POINT_TOO_FAR",
+    "BatchStep",
+    "BatchedSimulator",
+    "PointHit",
+    "get_scene",
+    "resolve_device",
+]

@@ -8,6 +8,16 @@ A failed action leaves the world unchanged and reports ``lastActionSuccess=False
 ``errorMessage`` (as AI2-THOR does, also for an objectId that does not exist); an unknown action,
 an unknown keyword or a badly typed argument raises ``ValueError`` naming it.
 
+Interactions (OpenObject, CloseObject, PickupObject, PutObject) name their target by ``objectId``
+or, as AI2-THOR allows, by a screen point ``x, y`` in [0, 1] of the agent's view (origin top-left,
+y down; PutObject: the receptacle under the point). Giving both, or neither, raises ValueError.
+By point, failures come back with AI2-THOR's messages: ``x/y must be in [0:1]``, ``No SimObject
+found at (x: …, y: …)`` (floor, wall, ceiling, an agent, nothing), ``Target sim object: (…) at
+screen coordinate: (…) is beyond your visibilityDistance: …`` (unless forceAction), then the
+action's own (not openable, not pickupable, already open, …). ``InitialRandomSpawn`` takes
+``numDuplicatesOfType=[{"objectType": T, "count": n}]`` (n = instances wanted, as in AI2-THOR)
+and ``RemoveFromScene(objectId=…)`` removes an object.
+
 Visibility rule (``objects[i]["visible"]``, AI2-THOR's): an object is visible to an agent when at
 least one pixel of a 64-row raster of the agent's view (same camera and field of view) shows it
 and that pixel's surface point lies within ``visibilityDistance`` metres of the agent's central
@@ -66,10 +76,10 @@ ACTION_ARGS: dict[str, dict[str, type | tuple]] = {
         "standing": bool,
     },
     "GetReachablePositions": {},
-    "OpenObject": {"objectId": str, "openness": _NUM},
-    "CloseObject": {"objectId": str},
-    "PickupObject": {"objectId": str},
-    "PutObject": {"objectId": str},
+    "OpenObject": {"objectId": str, "x": _NUM, "y": _NUM, "openness": _NUM},
+    "CloseObject": {"objectId": str, "x": _NUM, "y": _NUM},
+    "PickupObject": {"objectId": str, "x": _NUM, "y": _NUM},
+    "PutObject": {"objectId": str, "x": _NUM, "y": _NUM},
     "InitialRandomSpawn": {
         "randomSeed": int,
         "forceVisible": bool,
@@ -77,7 +87,9 @@ ACTION_ARGS: dict[str, dict[str, type | tuple]] = {
         "placeStationary": bool,
         "excludedReceptacles": list,
         "excludedObjectIds": list,
+        "numDuplicatesOfType": list,
     },
+    "RemoveFromScene": {"objectId": str},
     "ChangeResolution": {"x": int, "y": int},
     "GetScenesInBuild": {},
 }
@@ -108,6 +120,26 @@ def _check_kwargs(where: str, given: dict[str, Any], allowed: dict[str, Any]) ->
             raise ValueError(f"{where}: argument {k!r} must be a number, got {v!r}")
         if not isinstance(v, t):
             raise ValueError(f"{where}: argument {k!r} has the wrong type {type(v).__name__} ({v!r})")
+
+
+def _duplicates(entries: Any) -> dict[str, int] | None:
+    """numDuplicatesOfType ([{"objectType": T, "count": n}, …]) as {T: n}; ValueError if malformed."""
+    if entries is None:
+        return None
+    out: dict[str, int] = {}
+    for k, e in enumerate(entries):
+        where = f"InitialRandomSpawn: numDuplicatesOfType[{k}]"
+        if not isinstance(e, dict) or set(e) != {"objectType", "count"}:
+            raise ValueError(f"{where} must be a dict with exactly 'objectType' and 'count', got {e!r}")
+        t, n = e["objectType"], e["count"]
+        if not isinstance(t, str) or t not in OBJECT_TYPES:
+            raise ValueError(f"{where}: unknown objectType {t!r}")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"{where}: count must be a non-negative integer, got {n!r}")
+        if t in out:
+            raise ValueError(f"{where}: objectType {t!r} is listed twice")
+        out[t] = n
+    return out
 
 
 def _vec(x: float, y: float, z: float) -> dict[str, float]:
@@ -251,15 +283,19 @@ class Controller:
         elif action == "GetReachablePositions":
             ret = [_vec(x, AGENT_Y, z) for x, z in sim.reachable_positions(0, agent)]
         elif action in ("OpenObject", "CloseObject", "PickupObject", "PutObject"):
-            if "objectId" not in kwargs:
-                raise ValueError(f"{action}: missing required argument 'objectId'")
-            ok, err = self._interact(action, agent, kwargs["objectId"], force, kwargs)
+            ok, err = self._interact(action, agent, force, kwargs)
         elif action == "InitialRandomSpawn":
             sim.worlds[0].random_spawn(
                 kwargs.get("randomSeed", 0),
                 kwargs.get("excludedReceptacles"),
                 kwargs.get("excludedObjectIds"),
+                _duplicates(kwargs.get("numDuplicatesOfType")),
             )
+        elif action == "RemoveFromScene":
+            if "objectId" not in kwargs:
+                raise ValueError("RemoveFromScene: missing required argument 'objectId'")
+            err = sim.worlds[0].remove(kwargs["objectId"])
+            ok, err = err is None, err or ""
         elif action == "ChangeResolution":
             w = kwargs.get("x", sim.width)
             h = kwargs.get("y", sim.height)
@@ -339,11 +375,26 @@ class Controller:
             return False, f"{action}: position ({x:g}, {z:g}) is not a valid agent position"
         return True, ""
 
-    def _interact(
-        self, action: str, agent: int, oid: str, force: bool, kw: dict[str, Any]
-    ) -> tuple[bool, str]:
+    def _interact(self, action: str, agent: int, force: bool, kw: dict[str, Any]) -> tuple[bool, str]:
+        """By objectId (visible to the agent unless forced) or by screen point x, y (AI2-THOR)."""
         sim = self.simulator
         world = sim.worlds[0]
+        has_id = "objectId" in kw
+        has_xy = [k for k in ("x", "y") if k in kw]
+        if has_id and has_xy:
+            raise ValueError(f"{action}: give either objectId or x and y, not both")
+        if not has_id and len(has_xy) < 2:
+            missing = "'objectId'" if not has_xy else f"'{'y' if has_xy == ['x'] else 'x'}'"
+            raise ValueError(f"{action}: missing required argument {missing} (objectId, or x and y)")
+        openness = kw.get("openness", 1.0)
+        if action == "OpenObject" and not 0.0 <= openness <= 1.0:
+            raise ValueError(f"OpenObject: openness must be in [0, 1], got {openness}")
+        if not has_id:
+            ok, errs, _ = sim.interact_at(
+                action, float(kw["x"]), float(kw["y"]), [0], agent=agent, openness=openness, force=force
+            )
+            return bool(ok[0]), errs[0]
+        oid = kw["objectId"]
         if oid not in world.index:
             return False, f"Object ID appears to be invalid: {oid!r} is not in {world.spec.name}"
         idx = world.index[oid]
@@ -352,18 +403,8 @@ class Controller:
                 False,
                 f"{oid} is not visible to Agent {agent} (within {sim.visibility_distance} m)",
             )
-        if action == "OpenObject":
-            openness = kw.get("openness", 1.0)
-            if not 0.0 <= openness <= 1.0:
-                raise ValueError(f"OpenObject: openness must be in [0, 1], got {openness}")
-            err = world.open(oid, openness > 0)
-        elif action == "CloseObject":
-            err = world.open(oid, False)
-        elif action == "PickupObject":
-            err = world.pickup(oid, agent)
-        else:
-            err = world.put(oid, agent)
-        return err is None, err or ""
+        ok, errs = sim.interact(action, [0], [idx], agent=agent, openness=openness)
+        return bool(ok[0]), errs[0]
 
     # -- events ------------------------------------------------------------------------------
     def _finish(self, action: str, agent: int, ok: bool, err: str, ret: Any) -> Event:

@@ -30,6 +30,7 @@ FLOOR, CEILING, WALL = -1, -2, -3
 AGENT_BASE = -10  # agent a has code AGENT_BASE - a
 SHELL = 0.02  # wall thickness of hollow receptacles
 
+INTERACTIONS = ("OpenObject", "CloseObject", "PickupObject", "PutObject")
 _OPEN_DOOR_FACES = {0: (2, +1), 1: (0, +1), 2: (2, -1), 3: (0, -1)}  # facing -> (axis, sign)
 
 
@@ -99,6 +100,7 @@ class World:
         self.is_open = {o.object_id: False for o in self.objects}
         self.picked_by: dict[str, int] = {}  # objectId -> agent holding it
         self.version = 0  # bumps whenever boxes change
+        self.objects_version = 0  # bumps whenever objects are added or removed (indices shift)
         self._reindex()
         self._boxes: Boxes | None = None
 
@@ -208,6 +210,19 @@ class World:
         )
 
     # -- interactions (callers check visibility and arguments) -----------------------------
+    def interact(self, action: str, object_id: str, agent: int = 0, openness: float = 1.0) -> str | None:
+        """OpenObject / CloseObject / PickupObject / PutObject on an object (PutObject: the
+        receptacle for what `agent` holds). Returns an error message or None."""
+        if action == "OpenObject":
+            return self.open(object_id, openness > 0)
+        if action == "CloseObject":
+            return self.open(object_id, False)
+        if action == "PickupObject":
+            return self.pickup(object_id, agent)
+        if action == "PutObject":
+            return self.put(object_id, agent)
+        raise ValueError(f"interact: unknown action {action!r}; one of {INTERACTIONS}")
+
     def open(self, object_id: str, open_: bool) -> str | None:
         """Open or close; returns an error message or None."""
         o = self.object(object_id)
@@ -269,36 +284,137 @@ class World:
         seed: int,
         excluded_receptacles: list[str] | None = None,
         excluded_object_ids: list[str] | None = None,
+        num_duplicates_of_type: dict[str, int] | None = None,
     ) -> None:
-        """Re-place every pickupable object (not held, not excluded) reproducibly from a seed."""
+        """Re-place every pickupable object (not held, not excluded) reproducibly from a seed.
+
+        ``num_duplicates_of_type`` ({objectType: count}) follows AI2-THOR's InitialRandomSpawn
+        ``numDuplicatesOfType``: ``count`` is the number of instances of that pickupable type the
+        scene should have. With fewer instances present, copies of them are added (objectId
+        ``<source objectId>_copy_<j>``, as AI2-THOR names them) and placed like the others; a
+        copy that finds no free spot is dropped. With more present, only the first ``count``
+        are re-placed and the others stay where they are (AI2-THOR neither removes them nor
+        moves them). A type with no instance in the scene, or one that is not pickupable, gets
+        nothing. Excluded objects stay in place but still count. Without duplicates the result
+        is the same as before this argument existed; with them, the originals land where they
+        would without it and the copies are placed after them.
+        """
+        dup = _check_duplicates(num_duplicates_of_type)
         rng = np.random.default_rng(seed)
         allowed = {t: recs for t, _, _, recs in _SMALL_OBJECTS[self.spec.room_type]}
         excluded_rec = set(excluded_receptacles or [])
         excluded_obj = set(excluded_object_ids or [])
+        # Instances beyond a requested count stay where they are.
+        kept_in_place: set[str] = set()
+        sources: dict[str, list[SceneObject]] = {}
+        for otype, count in dup.items():
+            of_type = [o for o in self.objects if o.object_type == otype]
+            if not OBJECT_TYPES[otype].pickupable or not of_type:
+                continue
+            kept_in_place.update(o.object_id for o in of_type[count:])
+            if count > len(of_type):
+                sources[otype] = of_type
         movers = [
             o
             for o in self.objects
             if OBJECT_TYPES[o.object_type].pickupable
             and o.object_id not in self.picked_by
             and o.object_id not in excluded_obj
+            and o.object_id not in kept_in_place
         ]
         mover_ids = {o.object_id for o in movers}
         staying = [o for o in self.objects if o.object_id not in mover_ids]
         planner = _SurfacePlanner(staying, rng)
-        for o in movers:
+
+        def place(o: SceneObject) -> bool:
             recs = allowed.get(o.object_type) or [
                 t for t, ot in OBJECT_TYPES.items() if ot.receptacle and not ot.pickupable
             ]
             cands = [r for r in planner.candidates(o.object_type, recs) if r.object_type not in excluded_rec]
-            placed = False
             for k in rng.permutation(len(cands)):
                 spot = planner.spot(o.object_type, cands[k])
                 if spot is not None:
                     o.center, o.size, o.inside = spot
                     o.parent = cands[k].object_id
                     planner.objects.append(o)
-                    placed = True
-                    break
-            if not placed:  # keep it where it was
+                    return True
+            return False
+
+        for o in movers:
+            if not place(o):  # keep it where it was
                 planner.objects.append(o)
+        added = 0
+        for otype, of_type in sources.items():
+            for _ in range(dup[otype] - len(of_type)):
+                src = of_type[int(rng.integers(len(of_type)))]
+                j = 0
+                while f"{src.object_id}_copy_{j}" in self.index:
+                    j += 1
+                copy_ = SceneObject(
+                    otype, f"{src.object_id}_copy_{j}", src.center.copy(), src.size.copy(), src.facing
+                )
+                if place(copy_):  # AI2-THOR destroys a copy it cannot place
+                    copy_.facing = self.object(copy_.parent).facing  # size was turned to it
+                    self.objects.append(copy_)
+                    self.is_open[copy_.object_id] = False
+                    self.index[copy_.object_id] = len(self.objects) - 1
+                    added += 1
+        if added:
+            self.objects_version += 1
         self._touch()
+
+    def remove(self, object_id: str) -> str | None:
+        """AI2-THOR's RemoveFromScene: the object leaves the world (also from an agent's hand).
+
+        What rested on or in it drops onto what it stood on (its own receptacle, at its base
+        height); the contents of removed furniture go with it. Returns an error message (unknown
+        objectId) or None. Object indices after the removed one shift down by one.
+        """
+        if object_id not in self.index:
+            return f"objectId: {object_id} is not the objectId on any object in the scene!"
+        gone = self.object(object_id)
+        drop: set[str] = {object_id}
+        for o in self.objects:
+            if o.parent != object_id:
+                continue
+            if gone.parent is None:
+                drop.add(o.object_id)
+                drop.update(self._descendants(o.object_id))
+            else:
+                dy = o.lo[1] - gone.lo[1]
+                o.center = o.center.copy()
+                o.center[1] -= dy
+                o.parent, o.inside = gone.parent, gone.inside
+        self.objects = [o for o in self.objects if o.object_id not in drop]
+        for oid in drop:
+            self.is_open.pop(oid, None)
+            self.picked_by.pop(oid, None)
+        self._reindex()
+        self.objects_version += 1
+        self._touch()
+        return None
+
+    def _descendants(self, object_id: str) -> set[str]:
+        out: set[str] = set()
+        todo = [object_id]
+        while todo:
+            cur = todo.pop()
+            for o in self.objects:
+                if o.parent == cur and o.object_id not in out:
+                    out.add(o.object_id)
+                    todo.append(o.object_id)
+        return out
+
+
+def _check_duplicates(dup: dict[str, int] | None) -> dict[str, int]:
+    """Validate {objectType: count} (ValueError naming the bad entry)."""
+    if dup is None:
+        return {}
+    if not isinstance(dup, dict):
+        raise ValueError(f"num_duplicates_of_type must be a dict {{objectType: count}}, got {dup!r}")
+    for t, n in dup.items():
+        if t not in OBJECT_TYPES:
+            raise ValueError(f"numDuplicatesOfType: unknown objectType {t!r}")
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+            raise ValueError(f"numDuplicatesOfType: count for {t!r} must be an integer >= 0, got {n!r}")
+    return {t: int(n) for t, n in dup.items()}
