@@ -151,7 +151,7 @@ class Detector(nn.Module):
         return logits.argmax(1)
 
 
-def class_weights(labels: torch.Tensor, num_classes: int = NUM_CLASSES, cap: float = 10.0) -> torch.Tensor:
+def class_weights(labels: torch.Tensor, num_classes: int = NUM_CLASSES, cap: float = 25.0) -> torch.Tensor:
     """Median-frequency balancing, clipped to [1/cap, cap]; absent classes get weight ``cap``."""
     counts = torch.bincount(labels.reshape(-1), minlength=num_classes).double()
     freq = counts / counts.sum()
@@ -185,8 +185,8 @@ def evaluate_detector(
 def train_detector(
     out_path: str | os.PathLike,
     scenes: Sequence[str] = TRAIN_SCENES,
-    frames: int = 1000,
-    steps: int = 600,
+    frames: int = 2000,
+    steps: int = 1500,
     seed: int = 0,
     size: int = 96,
     *,
@@ -245,7 +245,11 @@ def train_detector(
     }
     if eval_scenes:
         ev_rgb, ev_lab = render_frames(eval_scenes, eval_frames, seed + 1_000_003, size)
-        summary["heldout"] = {"scenes": list(eval_scenes), "frames": eval_frames, **evaluate_detector(model, ev_rgb, ev_lab)}
+        summary["heldout"] = {
+            "scenes": list(eval_scenes),
+            "frames": eval_frames,
+            **evaluate_detector(model, ev_rgb, ev_lab),
+        }
     payload = {
         "format": CKPT_FORMAT,
         "config": {"num_classes": NUM_CLASSES, "width": width, "size": size},
@@ -277,8 +281,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Train with the defaults and print the held-out (FloorPlan1–5) figures as JSON."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out")
-    ap.add_argument("--frames", type=int, default=1000)
-    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--frames", type=int, default=2000)
+    ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--size", type=int, default=96)
     ap.add_argument("--eval-frames", type=int, default=200)

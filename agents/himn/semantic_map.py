@@ -62,9 +62,7 @@ __all__ = [
 ]
 
 
-def class_table(
-    object_types: Sequence[Sequence[str]], device: str | torch.device = "cpu"
-) -> torch.Tensor:
+def class_table(object_types: Sequence[Sequence[str]], device: str | torch.device = "cpu") -> torch.Tensor:
     """(B, Omax) long lookup: map class of object ``k`` of world ``b`` (0 for padding).
 
     ``object_types[b]`` lists world b's object types in object-index order, e.g.
@@ -170,7 +168,8 @@ class SemanticMap:
         span_z = (bd[:, 3] - bd[:, 1]) / self.cell
         if bool((span_x > self.width - 1).any() or (span_z > self.height - 1).any()):
             raise ValueError(
-                f"scene bounds {bd.tolist()} do not fit a {self.height}x{self.width} map of {self.cell} m cells"
+                f"scene bounds {bd.tolist()} do not fit a {self.height}x{self.width} map "
+                f"of {self.cell} m cells"
             )
         cx = torch.round((bd[:, 0] + bd[:, 2]) / 2 / self.cell)
         cz = torch.round((bd[:, 1] + bd[:, 3]) / 2 / self.cell)
@@ -243,7 +242,9 @@ class SemanticMap:
         d = depth[:, ::s, ::s].reshape(b, -1).to(dev)
         cls = classes[:, ::s, ::s].reshape(b, -1).to(dev, torch.long)
         rc = self.cells_of(pts[..., [0, 2]])  # (B, P, 2)
-        inside = (rc[..., 0] >= 0) & (rc[..., 0] < self.height) & (rc[..., 1] >= 0) & (rc[..., 1] < self.width)
+        inside = (
+            (rc[..., 0] >= 0) & (rc[..., 0] < self.height) & (rc[..., 1] >= 0) & (rc[..., 1] < self.width)
+        )
         valid = inside & torch.isfinite(d) & (d > 0) & (d <= self.max_depth)
         cell = rc[..., 0].clamp(0, self.height - 1) * self.width + rc[..., 1].clamp(0, self.width - 1)
         env_base = torch.arange(b, device=dev)[:, None] * (NUM_CHANNELS * hw)

@@ -70,9 +70,7 @@ def _footprint(m: SemanticMap, lo: np.ndarray, hi: np.ndarray, eps: float = 1e-3
     c = m.cell_centers()[0]
     h = m.cell / 2
     x, z = c[..., 0], c[..., 1]
-    return (
-        (x + h > lo[0] - eps) & (x - h < hi[0] + eps) & (z + h > lo[2] - eps) & (z - h < hi[2] + eps)
-    )
+    return (x + h > lo[0] - eps) & (x - h < hi[0] + eps) & (z + h > lo[2] - eps) & (z - h < hi[2] + eps)
 
 
 def test_classes_from_instance_uses_object_types(views):
@@ -201,7 +199,8 @@ def test_batch_equals_one_at_a_time(views):
         one = SemanticMap(1, stride=2)
         one.reset([0], views["bounds"][b : b + 1])
         sl = slice(b, b + 1)
-        assert int(one.update(views["depth"][sl], views["classes"][sl], views["poses"][sl], FOV)[0]) == int(new[b])
+        added = one.update(views["depth"][sl], views["classes"][sl], views["poses"][sl], FOV)
+        assert int(added[0]) == int(new[b])
         assert torch.equal(one.map[0], batched.map[b])
         assert torch.equal(one.egocentric(views["poses"][sl], size=21)[0], crop[b])
     # resetting one env clears only it
@@ -235,7 +234,8 @@ def test_cuda_matches_cpu(views):
 def test_detector_tiny_training(tmp_path):
     torch.manual_seed(0)
     path = tmp_path / "det.pt"
-    summary = train_detector(path, ["FloorPlan6", "FloorPlan7"], frames=8, steps=12, seed=3, size=48, batch=4, width=8, lr=1e-2)
+    kw = dict(frames=8, steps=12, seed=3, size=48, batch=4, width=8, lr=1e-2)
+    summary = train_detector(path, ["FloorPlan6", "FloorPlan7"], **kw)
     losses = summary["losses"]
     assert len(losses) == 12 and np.mean(losses[-4:]) < np.mean(losses[:4])
     det = load_detector(path)
@@ -244,5 +244,5 @@ def test_detector_tiny_training(tmp_path):
     pred = det.predict(rgb)
     assert pred.shape == (2, 60, 70) and pred.dtype == torch.long
     assert int(pred.min()) >= 0 and int(pred.max()) < NUM_CLASSES
-    again = train_detector(tmp_path / "det2.pt", ["FloorPlan6", "FloorPlan7"], frames=8, steps=12, seed=3, size=48, batch=4, width=8, lr=1e-2)
+    again = train_detector(tmp_path / "det2.pt", ["FloorPlan6", "FloorPlan7"], **kw)
     assert again["losses"] == losses  # deterministic for a seed
