@@ -8,8 +8,8 @@ with IQUAD's columns. What the generator guarantees (tested):
   so the answers of every split are balanced exactly;
 - every question has its own scene configuration (scene + seed); seeds are ``3k + split``, so
   no (scene, seed) is shared between train and the test splits;
-- a "yes" (and every counted instance) is visible under AI2-THOR's rule from some reachable
-  pose (4 headings × horizons −30…60, receptacles opened), checked on the configured world;
+- a "yes" (one instance in question; every counted instance) is visible under AI2-THOR's
+  rule from some reachable pose (4 headings × horizons −30…60, receptacles opened), checked on the configured world;
 - templates are IQUAD's (:data:`thorgym.tasks.iqa.TEMPLATES`), chosen with the scene seed;
 - written atomically, deterministic for a seed, with a progress bar.
 
@@ -49,7 +49,6 @@ SPLITS = ("train", "seen", "unseen")
 SPLIT_OFFSET = {"train": 0, "seen": 1, "unseen": 2}
 PER_TYPE = {s: iqa.SPLIT_SIZES[s] // len(QUESTION_TYPES) for s in SPLITS}
 _CHECK_YAWS = (0.0, 90.0, 180.0, 270.0)
-_MAX_TRIES = 400  # seeds tried for one wanted answer before giving up on that (scene, object)
 
 
 # -- configured worlds ---------------------------------------------------------------------------
@@ -79,8 +78,9 @@ def object_states(world: World) -> dict[str, iqa.ObjectState]:
     }
 
 
-def _all_visible(world: World, object_ids: Sequence[str]) -> bool:
-    """Every object is visible from some reachable pose once receptacles are open."""
+def _visible(world: World, object_ids: Sequence[str], need_all: bool) -> bool:
+    """Every (``need_all``) or some object is visible from some reachable pose once receptacles
+    are open."""
     if not object_ids:
         return True
     for o in world.objects:
@@ -95,42 +95,42 @@ def _all_visible(world: World, object_ids: Sequence[str]) -> bool:
         world, pos, np.tile(yaws, len(pts)), np.tile(hors, len(pts)), list(object_ids),
         field_of_view=iqa.FIELD_OF_VIEW, visibility_distance=iqa.VISIBILITY_DISTANCE,
     )  # fmt: skip
-    return all(seen.values())
+    return all(seen.values()) if need_all else any(seen.values())
 
 
 # -- generation ----------------------------------------------------------------------------------
-class _Seeds:
-    """Seeds of one split: 3k + offset, k drawn without repetition."""
-
-    def __init__(self, split: str, rng: np.random.Generator) -> None:
-        self.offset = SPLIT_OFFSET[split]
-        self.rng = rng
-        self.used: set[int] = set()
-
-    def next(self) -> int:
-        while True:
-            k = int(self.rng.integers(0, 2**29))
-            if k not in self.used:
-                self.used.add(k)
-                return 3 * k + self.offset
+_TRIES = 600  # seeds tried for one group (its job moves on to another object after that)
+_ATTEMPTS = 8  # objects tried for one group
+_MAX_GROUPS = 30_000  # per type and split: keeps every seed below 2**31 (AI2-THOR's int)
 
 
-def _evaluate(scene: str, seed: int, qtype: str, obj: str, container: str | None) -> int | None:
-    """The answer of (scene, seed) to a question, or None when it is not checkable (a "yes" or
-    a counted instance that no reachable pose sees, or more than 3 instances to count)."""
+def allowed_containers(obj: str) -> tuple[str, ...]:
+    """Containers an object can be spawned in (the simulator's kitchen placement rules)."""
+    from thorgym.sim.layout import spawn_receptacles
+
+    recs = spawn_receptacles("kitchen", obj)
+    return tuple(c for c in CONTAINERS if c in recs)
+
+
+def _evaluate(
+    scene: str, seed: int, qtype: str, obj: str, container: str | None, wanted: set[int]
+) -> int | None:
+    """The answer of (scene, seed) to a question if it is one of ``wanted`` and checkable, else
+    None (a "yes" or a counted instance that no reachable pose sees, or more than 3 to count)."""
     config = iqa.scene_config(scene, seed, qtype)
-    if qtype != "counting" and obj in config.removed_types:
-        return 0  # nothing of the type is left: the answer is no without looking
+    if obj in config.removed_types:
+        return 0 if 0 in wanted else None  # nothing of the type is left
     world = configured_world(config)
     states = object_states(world)
     ans = iqa.true_answer(states, qtype, obj, container)
-    if qtype == "counting" and ans > 3:
+    if ans not in wanted:
         return None
     if ans == 0:
         return 0
     probe = iqa.Question(qtype, int(scene[9:]), seed, "", ans, CLASS_INDEX[obj],
                          CLASS_INDEX[container] if container else -1)  # fmt: skip
-    return ans if _all_visible(world, iqa.evidence_objects(states, probe)) else None
+    need_all = qtype == "counting"  # every counted instance; for a "yes" one is enough
+    return ans if _visible(world, iqa.evidence_objects(states, probe), need_all) else None
 
 
 def _question(
@@ -147,57 +147,88 @@ def _question(
     )
 
 
-def _group(
-    qtype: str, scene: str, obj: str, container: str | None, seeds: _Seeds
-) -> list[iqa.Question] | None:
-    """One balanced group (yes/no pair, or counts 0–3) on one scene and object, or None."""
-    wanted = list(range(iqa.answer_range(qtype)))
-    found: dict[int, iqa.Question] = {}
-    for _ in range(_MAX_TRIES):
-        seed = seeds.next()
-        ans = _evaluate(scene, seed, qtype, obj, container)
-        if ans is not None and ans in wanted and ans not in found:
-            found[ans] = _question(qtype, scene, seed, ans, obj, container)
-            if len(found) == len(wanted):
-                return [found[a] for a in wanted]
-    return None
+def _group_job(job: tuple[int, str, str, int, str]) -> list[iqa.Question]:
+    """One balanced group (yes/no pair, or counts 0–3) on one scene and object.
+
+    ``job`` = (base seed, split, question type, group number g, scene). The object (and
+    container) come from a generator of (base seed, split, type, g, attempt); the scene seeds
+    tried are ``3 · ((g · 8 + attempt) · 1000 + t) + split offset`` with a type offset, so every
+    (scene, seed) of a split is distinct and no seed is shared between splits.
+    """
+    base, split, qtype, g, scene = job
+    ti = QUESTION_TYPES.index(qtype)
+    wanted_all = list(range(iqa.answer_range(qtype)))
+    for attempt in range(_ATTEMPTS):
+        rng = np.random.default_rng([base, SPLIT_OFFSET[split], ti, g, attempt])
+        container = None
+        while True:
+            obj = QUESTION_OBJECTS[int(rng.integers(len(QUESTION_OBJECTS)))]
+            if qtype != "contains":
+                break
+            options = allowed_containers(obj)
+            if options:
+                container = options[int(rng.integers(len(options)))]
+                break
+        found: dict[int, iqa.Question] = {}
+        for t in range(_TRIES):
+            k = ((ti * _MAX_GROUPS + g) * _ATTEMPTS + attempt) * _TRIES + t  # < 2**31 / 3
+            seed = 3 * k + SPLIT_OFFSET[split]
+            ans = _evaluate(scene, seed, qtype, obj, container, set(wanted_all) - set(found))
+            if ans is not None:
+                found[ans] = _question(qtype, scene, seed, ans, obj, container)
+                if len(found) == len(wanted_all):
+                    return [found[a] for a in wanted_all]
+    raise RuntimeError(f"IQA generation: no balanced {qtype} group found in {scene} (group {g} of {split})")
 
 
 def generate_split(
-    split: str, per_type: int, seed: int = 0, progress: Callable[[int], None] | None = None
+    split: str,
+    per_type: int,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> list[iqa.Question]:
-    """``per_type`` questions of each type for a split (rounded down to whole groups)."""
+    """``per_type`` questions of each type for a split (rounded down to whole groups); the
+    result does not depend on ``workers`` (processes)."""
     if split not in SPLITS:
         raise ValueError(f"unknown IQA split {split!r}; use one of {list(SPLITS)}")
-    if not (isinstance(per_type, int) and per_type >= 4):
-        raise ValueError(f"per_type must be an integer >= 4 (one counting group), got {per_type!r}")
-    rng = np.random.default_rng([int(seed), SPLIT_OFFSET[split]])
-    seeds = _Seeds(split, rng)
+    if not (isinstance(per_type, int) and 4 <= per_type <= _MAX_GROUPS):
+        raise ValueError(f"per_type must be an integer in [4, {_MAX_GROUPS}], got {per_type!r}")
     scenes = [f"FloorPlan{n}" for n in iqa.SCENES[split]]
+    jobs = [
+        (int(seed), split, qtype, g, scenes[g % len(scenes)])
+        for qtype in QUESTION_TYPES
+        for g in range(per_type // iqa.answer_range(qtype))
+    ]
     out: list[iqa.Question] = []
-    for qtype in QUESTION_TYPES:
-        size = iqa.answer_range(qtype)
-        groups = per_type // size
-        made, k = 0, 0
-        while made < groups:
-            scene = scenes[k % len(scenes)]
-            obj = QUESTION_OBJECTS[int(rng.integers(len(QUESTION_OBJECTS)))]
-            container = CONTAINERS[int(rng.integers(len(CONTAINERS)))] if qtype == "contains" else None
-            k += 1
-            g = _group(qtype, scene, obj, container, seeds)
-            if g is None:
-                if k > 50 * groups + 100:
-                    raise RuntimeError(f"IQA generation for {split}/{qtype} cannot find enough groups")
-                continue
-            out.extend(g)
-            made += 1
+    if workers <= 1:
+        for job in jobs:
+            out.extend(_group_job(job))
             if progress is not None:
-                progress(size)
+                progress(iqa.answer_range(job[2]))
+        return out
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(workers, initializer=_quiet_worker) as pool:
+        for group in pool.imap(_group_job, jobs, chunksize=4):
+            out.extend(group)
+            if progress is not None:
+                progress(len(group))
     return out
 
 
+def _quiet_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def write_splits(
-    out: str | Path, per_type: int | None = None, seed: int = 0, splits: Sequence[str] = SPLITS
+    out: str | Path,
+    per_type: int | None = None,
+    seed: int = 0,
+    splits: Sequence[str] = SPLITS,
+    workers: int = 1,
 ) -> dict[str, Path]:
     """Generate and write ``out/<split>.csv`` (atomically) for each split; returns the paths."""
     from tqdm import tqdm
@@ -209,7 +240,7 @@ def write_splits(
     paths = {}
     with tqdm(total=total, desc="IQA questions", unit="q") as bar:
         for s in splits:
-            qs = generate_split(s, sizes[s], seed, progress=bar.update)
+            qs = generate_split(s, sizes[s], seed, progress=bar.update, workers=workers)
             paths[s] = out / f"{s}.csv"
             write_text_atomic(paths[s], iqa.questions_csv(qs))
     return paths

@@ -80,21 +80,17 @@ class IQASimWorlds:
         ok = np.ones(n, dtype=bool)
         target = np.full(n, "", dtype=object)
         nav = np.full(n, -1, dtype=np.int64)
-        inter = [i for i, a in enumerate(names) if a in ("OpenObject", "CloseObject")]
         for i, a in enumerate(names):
             if a is not None and a in NAV_INDEX:
                 nav[i] = NAV_INDEX[a]
-        if inter:
-            hit = self.sim.object_at([0.5] * len(inter), [0.5] * len(inter), worlds=inter)
-            for j, i in enumerate(inter):
-                k = int(hit.index[j])
-                if k < 0:
-                    ok[i] = False
-                    continue
-                oid = self.sim.worlds[i].objects[k].object_id
-                err = self.sim.worlds[i].open(oid, names[i] == "OpenObject")
-                ok[i] = err is None
-                target[i] = oid
+        for action in ("OpenObject", "CloseObject"):
+            ids = [i for i, a in enumerate(names) if a == action]
+            if ids:
+                done, _, idx = self.sim.interact_at(action, 0.5, 0.5, worlds=ids)
+                for j, i in enumerate(ids):
+                    ok[i] = bool(done[j])
+                    k = int(idx[j])
+                    target[i] = self.sim.worlds[i].objects[k].object_id if k >= 0 else ""
         if (nav >= 0).any():
             moved = self.sim.step_nav(torch.as_tensor(nav))[:, 0].cpu().numpy()
             ok = np.where(nav >= 0, moved, ok)

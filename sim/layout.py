@@ -217,6 +217,16 @@ _SMALL_OBJECTS = {
     ],
 }
 
+
+
+def spawn_receptacles(room: str, object_type: str) -> tuple[str, ...]:
+    """Receptacle types a small object may be spawned on/in in a room type (empty if none)."""
+    for t, _, _, recs in _SMALL_OBJECTS.get(room, []):
+        if t == object_type:
+            return tuple(recs)
+    return ()
+
+
 _DIRS = {0: (0.0, 1.0), 1: (1.0, 0.0), 2: (0.0, -1.0), 3: (-1.0, 0.0)}
 
 

@@ -422,6 +422,34 @@ def eval_okvqa(
         raise typer.Exit(2) from None
 
 
+@data_app.command("iqa")
+def data_iqa(
+    out: Annotated[Path, typer.Option(help="Output folder: train.csv, seen.csv, unseen.csv.")] = Path(
+        "runs/iqa_data"
+    ),
+    per_type: Annotated[
+        int | None,
+        typer.Option(help="Questions per type and split (default IQUAD V1's: 25,600 / 800 / 640)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the objects and scene configurations.")] = 0,
+    splits: Annotated[
+        str, typer.Option(help="Comma-separated splits: train, seen, unseen.")
+    ] = "train,seen,unseen",
+    workers: Annotated[int, typer.Option(help="Processes (the result does not depend on it).")] = 1,
+) -> None:
+    """IQUAD-style questions (existence, counting, contains) with balanced answers, each with its
+    own scene configuration; train and seen-test on FloorPlan6–30, unseen-test on FloorPlan1–5."""
+    from thorgym.datasets.iqa import write_splits
+
+    names = [s.strip() for s in splits.split(",") if s.strip()]
+    try:
+        paths = write_splits(out, per_type=per_type, seed=seed, splits=names, workers=workers)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    for name, p in paths.items():
+        typer.echo(f"wrote {p} ({name})")
+
+
 @data_app.command("kqa")
 def data_kqa(
     out: Annotated[Path, typer.Option(help="Output folder of the OK-VQA-format split.")] = Path("runs/kqa"),
