@@ -9,7 +9,8 @@ with IQUAD's columns. What the generator guarantees (tested):
 - every question has its own scene configuration (scene + seed); seeds are ``3k + split``, so
   no (scene, seed) is shared between train and the test splits;
 - a "yes" (one instance in question; every counted instance) is visible under AI2-THOR's
-  rule from some reachable pose (4 headings × horizons −30…60, receptacles opened), checked on the configured world;
+  rule from some reachable pose (4 headings × horizons −30…60, receptacles opened), checked on
+  the configured world;
 - templates are IQUAD's (:data:`thorgym.tasks.iqa.TEMPLATES`), chosen with the scene seed;
 - written atomically, deterministic for a seed, with a progress bar.
 
@@ -71,7 +72,10 @@ def apply_config(world: World, config: iqa.SceneConfig) -> None:
 def object_states(world: World) -> dict[str, iqa.ObjectState]:
     return {
         o.object_id: iqa.ObjectState(
-            o.object_id, o.object_type, o.parent, OBJECT_TYPES[o.object_type].openable,
+            o.object_id,
+            o.object_type,
+            o.parent,
+            OBJECT_TYPES[o.object_type].openable,
             world.is_open[o.object_id],
         )  # fmt: skip
         for o in world.objects

@@ -160,7 +160,8 @@ class IQAControllerWorlds:
 
     def teleport(self, i: int, x: float, z: float, rotation: float, horizon: float) -> tuple[bool, str]:
         y = self.event.metadata["agent"]["position"]["y"]
-        ev = self._step("Teleport", position={"x": x, "y": y, "z": z}, rotation={"x": 0, "y": rotation, "z": 0},
+        rot = {"x": 0, "y": rotation, "z": 0}
+        ev = self._step("Teleport", position={"x": x, "y": y, "z": z}, rotation=rot,
                         horizon=horizon)  # fmt: skip
         return bool(ev.metadata["lastActionSuccess"]), str(ev.metadata.get("errorMessage") or "")
 
@@ -369,7 +370,9 @@ class IQAVectorEnv(TaskVectorEnv):
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         qs = load_questions(split, questions)
-        task = make_iqa_task(qs, width=width, height=height, depth=depth, classes=classes, max_steps=max_steps)
+        task = make_iqa_task(
+            qs, width=width, height=height, depth=depth, classes=classes, max_steps=max_steps
+        )
         worlds = IQASimWorlds(num_envs, width=width, height=height, device=device)
         fixed = None if (sample or split == "train") else qs
         super().__init__(task, worlds, fixed, render_mode, _autoreset_mode(autoreset_mode))

@@ -379,6 +379,7 @@ def floor_cells(depth: np.ndarray, pose: Sequence[float], field_of_view: float) 
 # -- the task ------------------------------------------------------------------------------------
 INFO_KEYS = (
     "scene", "question_type", "answer", "given_answer", "correct", "evidence_seen", "invalid_actions",
+    "episode_length", "last_action_success",
 )  # fmt: skip
 SENSORS = ("rgb", "depth", "classes")
 QUESTION_TOKENS = 16
@@ -692,6 +693,8 @@ class IQATask:
             "correct": self._correct.copy(),
             "evidence_seen": self._evidence.copy(),
             "invalid_actions": self._invalid.copy(),
+            "episode_length": self._steps.copy(),
+            "last_action_success": self._last_ok.copy(),
         }
 
     def record(self, i: int) -> dict[str, Any]:

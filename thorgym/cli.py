@@ -153,7 +153,7 @@ def _agent_help(trained: bool) -> str:
 
 @app.command()
 def train(
-    task: Annotated[str, typer.Argument(help="Task to train: objectnav.")],
+    task: Annotated[str, typer.Argument(help="Task to train: objectnav or iqa.")],
     agent: Annotated[str, typer.Option(help=_agent_help(trained=True))] = DEFAULT_AGENT,
     backbone: Annotated[
         str | None,
@@ -201,10 +201,18 @@ def train(
     scenes: Annotated[
         str | None, typer.Option(help="Train on these scenes only (comma-separated: FloorPlan1,FloorPlan2).")
     ] = None,
-    out: Annotated[Path, typer.Option(help="Run directory: checkpoints, TensorBoard logs, curve.")] = Path(
-        "runs/objectnav"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Run directory: checkpoints, TensorBoard logs, curve (default runs/<task>)."),
+    ] = None,
     backend: Annotated[str, typer.Option(help="sim (built-in) or ai2thor.")] = "sim",
+    questions: Annotated[
+        str | None, typer.Option(help="iqa: train questions CSV (from `thorgym data iqa`).")
+    ] = None,
+    detector: Annotated[
+        str | None,
+        typer.Option(help="iqa/himn: learned detector checkpoint (default: ground-truth perception)."),
+    ] = None,
     preset: Annotated[
         str | None,
         typer.Option(
@@ -231,6 +239,11 @@ def train(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Train an agent on the batched vector env; checkpoints, TensorBoard, learning curve."""
+    out = Path(f"runs/{task}") if out is None else out
+    if task == "iqa":
+        _train_iqa(agent, questions, detector, out, envs, steps, seed, seeds, size, lr, rollout, epochs,
+                   resume, checkpoint_every, progress)  # fmt: skip
+        return
     from thorgym.train import TrainArgs, train_seeds
     from thorgym.train import train as run_train
 
@@ -389,8 +402,17 @@ def eval_objectnav(
     try:
         set_threads(threads)
         result = run_eval(
-            agent, checkpoint, split, episodes, video, seed, out, device, deterministic=deterministic,
-            env_version=env_version, episode_file=None if episode_file is None else str(episode_file),
+            agent,
+            checkpoint,
+            split,
+            episodes,
+            video,
+            seed,
+            out,
+            device,
+            deterministic=deterministic,
+            env_version=env_version,
+            episode_file=None if episode_file is None else str(episode_file),
         )
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
@@ -420,6 +442,83 @@ def eval_okvqa(
     except (OSError, ValueError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
+
+
+def _train_iqa(
+    agent: str,
+    questions: str | None,
+    detector: str | None,
+    out: Path,
+    envs: int | None,
+    steps: int | None,
+    seed: int,
+    seeds: str | None,
+    size: int | None,
+    lr: float | None,
+    rollout: int | None,
+    epochs: int | None,
+    resume: bool,
+    checkpoint_every: int,
+    progress: bool,
+) -> None:
+    from thorgym.agents.himn.trainer import IQATrainArgs, train_iqa
+
+    given = {"envs": envs, "steps": steps, "size": size, "lr": lr, "rollout": rollout, "epochs": epochs}
+    explicit = {k: v for k, v in given.items() if v is not None}
+    runs = [(seed, out)] if seeds is None else [(s, out / f"seed_{s}") for s in _ints(seeds, "--seeds")]
+    for s, o in runs:
+        args = IQATrainArgs(
+            agent=agent, questions=questions or "", out=o, seed=s, detector=detector, resume=resume,
+            checkpoint_every=checkpoint_every, progress=progress, **explicit,
+        )  # fmt: skip
+        try:
+            final = train_iqa(args)
+        except (ValueError, FileNotFoundError) as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"wrote {final} and {o / 'learning_curve.png'}; tensorboard --logdir {o / 'tb'}")
+
+
+@eval_app.command("iqa")
+def eval_iqa(
+    checkpoint: Annotated[
+        str | None, typer.Option(help="Checkpoint file or run directory (himn, ppo).")
+    ] = None,
+    agent: Annotated[str, typer.Option(help="himn, ppo (flat) or random.")] = "himn",
+    split: Annotated[str, typer.Option(help="seen or unseen (held-out scenes FloorPlan1–5).")] = "unseen",
+    questions: Annotated[str | None, typer.Option(help="Evaluate this question CSV instead.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions (default all).")] = None,
+    envs: Annotated[int, typer.Option(help="Parallel environments.")] = 16,
+    size: Annotated[int, typer.Option(help="Square frame size (as trained).")] = 64,
+    seed: Annotated[int, typer.Option(help="Seed of the agent's sampling.")] = 0,
+    video: Annotated[int, typer.Option(help="Record the first K episodes as mp4 (view + map).")] = 0,
+    detector: Annotated[
+        str | None,
+        typer.Option(help="Learned detector checkpoint (default: the checkpoint's, else ground truth)."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Output dir: metrics.json, episodes.jsonl, videos.")] = Path(
+        "runs/iqa_eval"
+    ),
+) -> None:
+    """Evaluate an IQA agent on held-out questions; accuracy per question type."""
+    from thorgym.agents.himn.evaluate import evaluate_iqa
+
+    if split not in ("seen", "unseen"):
+        raise typer.BadParameter("--split must be seen or unseen")
+    try:
+        m = evaluate_iqa(
+            agent=agent, checkpoint=checkpoint, split=split, questions=questions, limit=limit,
+            envs=envs, size=size, seed=seed, out=out, video=video, detector=detector,
+        )  # fmt: skip
+    except (ValueError, FileNotFoundError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    acc = " / ".join(f"{t} {m[f'accuracy_{t}']:.1f}" for t in ("existence", "counting", "contains"))
+    typer.echo(
+        f"{agent} on {m['questions']} {split} questions: accuracy {acc}; "
+        f"episode length {m['episode_length']:.0f}; invalid actions {m['invalid_action_rate']:.2f}"
+    )
+    typer.echo(f"wrote {out / 'metrics.json'} and {out / 'episodes.jsonl'}")
 
 
 @data_app.command("iqa")
@@ -600,9 +699,7 @@ def plot_curves_cmd(
             "e.g. --group 'pretrained=runs/pre_seed*' --group 'random init=runs/rnd_seed*'."
         ),
     ],
-    tag: Annotated[
-        list[str] | None, typer.Option(help="TensorBoard scalar(s) to plot (repeatable).")
-    ] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="TensorBoard scalar(s) to plot (repeatable).")] = None,
     window: Annotated[int, typer.Option(help="Moving-average window (logged points).")] = 5,
     title: Annotated[str, typer.Option(help="Figure title.")] = "",
 ) -> None:

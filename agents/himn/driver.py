@@ -21,11 +21,11 @@ import torch
 from torch.distributions import Categorical
 
 from thorgym.tasks import iqa
-from thorgym.tasks.iqa_vocab import CLASS_INDEX
+from thorgym.tasks.iqa_vocab import CLASS_INDEX, MAP_CLASSES
 
 from . import navigator as nav
 from .models import ANSWER, NUM_HIGH_LEVEL, Answerer, question_features
-from .semantic_map import FREE, VISITED, SemanticMap
+from .semantic_map import COVERAGE, FREE, VISITED, SemanticMap
 
 PRIMITIVE_INDEX = {a: k for k, a in enumerate(iqa.ACTIONS)}
 OPENABLE_CLASSES = tuple(CLASS_INDEX[c] for c in ("Microwave", "Fridge", "Cabinet"))
@@ -90,6 +90,8 @@ class IQADriver:
         self.gen = torch.Generator().manual_seed(seed)
         self.obs: dict[str, np.ndarray] | None = None
         self.steps = 0
+        self.decision_count = np.zeros(self.n, dtype=np.int64)  # decisions in the current episode
+        self.frames: list[list[np.ndarray]] | None = None  # per env, when recording videos
 
     # -- episodes ----------------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> None:
@@ -102,9 +104,12 @@ class IQADriver:
             return
         poses = torch.as_tensor(self.obs["pose"][ids], dtype=torch.float32)
         half = MAP_SIZE * nav_cell() / 2 - 0.5
-        bounds = torch.stack([poses[:, 0] - half, poses[:, 1] - half, poses[:, 0] + half, poses[:, 1] + half], -1)
+        bounds = torch.stack(
+            [poses[:, 0] - half, poses[:, 1] - half, poses[:, 0] + half, poses[:, 1] + half], -1
+        )
         self.map.reset(torch.as_tensor(ids), bounds)
         self.h[ids] = 0.0
+        self.decision_count[ids] = 0
         for i in ids:
             self.queue[i] = []
         self._update_map(ids)
@@ -184,7 +189,8 @@ class IQADriver:
         act = logits.argmax(-1) if self.greedy else torch.multinomial(dist.probs, 1, generator=self.gen)[:, 0]
         logp = dist.log_prob(act)
         self.h[ids] = h1
-        answers = self._answers(ids) if self.hierarchical else None
+        self.decision_count[ids] += 1
+        answers = self._answers(ids) if self.hierarchical and self.answerer is not None else None
         for j, i in enumerate(ids):
             d = Decision({k: v[j] for k, v in inp.items()} | {"h": h0[j]}, int(act[j]), float(logp[j]),
                          float(value[j]))  # fmt: skip
@@ -199,7 +205,8 @@ class IQADriver:
         o = self.obs
         with torch.no_grad():
             logits = self.answerer(
-                self.map.map[ids], torch.as_tensor(o["question_type"][ids]), torch.as_tensor(o["object"][ids]),
+                self.map.map[ids], torch.as_tensor(o["question_type"][ids]),
+                torch.as_tensor(o["object"][ids]),
                 torch.as_tensor(o["container"][ids]),
             )  # fmt: skip
         return logits.argmax(-1).numpy()
@@ -210,8 +217,10 @@ class IQADriver:
         if a < nav.NUM_GOALS:
             return [PRIMITIVE_INDEX[p] for p in plans[a]]
         if a == ANSWER:
-            return [iqa.ANSWER0 + int(answers[j])]
-        name = ("RotateLeft", "RotateRight", "LookUp", "LookDown", "OpenObject", "CloseObject")[a - nav.NUM_GOALS]
+            return [iqa.ANSWER0 + (int(answers[j]) if answers is not None else 0)]
+        name = ("RotateLeft", "RotateRight", "LookUp", "LookDown", "OpenObject", "CloseObject")[
+            a - nav.NUM_GOALS
+        ]
         return [PRIMITIVE_INDEX[name]]
 
     # -- ticking ------------------------------------------------------------------------------
@@ -233,10 +242,15 @@ class IQADriver:
                 d.done = True
                 self.done[i].append(d)
                 self.pending[i] = None
-                self.records.append({k: _py(fi[k][i]) for k in fi if not k.startswith("_")})
+                rec = {k: _py(fi[k][i]) for k in fi if not k.startswith("_")}
+                self.records.append(rec | {"env": int(i), "decisions": int(self.decision_count[i])})
         # a failed MoveAhead means the map was wrong there: forget the plan, block that cell
         moved = actions == PRIMITIVE_INDEX["MoveAhead"]
         failed = moved & ~np.asarray(info["last_action_success"], dtype=bool) & ~ended
+        if self.frames is not None:
+            for i in range(self.n):
+                src = info["final_obs"][i]["rgb"] if ended[i] else obs["rgb"][i]
+                self.frames[i].append(self.picture(i, src))
         self.obs = obs
         if failed.any():
             self._block_ahead(np.nonzero(failed)[0])
@@ -254,10 +268,34 @@ class IQADriver:
                 self.map.map[i, FREE, r, c] = 0.0
             self.queue[i] = []
 
+    def picture(self, i: int, rgb: np.ndarray) -> np.ndarray:
+        """The egocentric frame with the semantic map of env i beside it (for videos)."""
+        m = self.map.map[i]
+        h = rgb.shape[0]
+        img = np.full((m.shape[1], m.shape[2], 3), 40, dtype=np.uint8)
+        img[m[COVERAGE].numpy() > 0] = (90, 90, 90)
+        img[m[FREE].numpy() > 0] = (150, 150, 150)
+        img[m[VISITED].numpy() > 0] = (60, 120, 230)
+        objs = m[1 : len(MAP_CLASSES)].numpy()
+        palette = _palette()
+        for c in range(objs.shape[0]):
+            img[objs[c] > 0] = palette[c]
+        img = img[::-1]  # +z up
+        k = max(1, h // img.shape[0])
+        img = np.kron(img, np.ones((k, k, 1), dtype=np.uint8))
+        pad = np.zeros((h, img.shape[1], 3), dtype=np.uint8)
+        pad[: min(h, img.shape[0])] = img[:h]
+        return np.concatenate([np.asarray(rgb, dtype=np.uint8), pad], 1)
+
     def take_decisions(self) -> list[list[Decision]]:
         """The finished decisions of every sub-environment since the last call (in order)."""
         out, self.done = self.done, [[] for _ in range(self.n)]
         return out
+
+
+def _palette() -> np.ndarray:
+    rng = np.random.default_rng(3)
+    return rng.integers(80, 256, size=(len(MAP_CLASSES) - 1, 3)).astype(np.uint8)
 
 
 def nav_cell() -> float:

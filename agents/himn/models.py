@@ -33,7 +33,11 @@ HIDDEN = 64
 def question_features(qtype: torch.Tensor, obj: torch.Tensor, container: torch.Tensor) -> torch.Tensor:
     """(B, 45) one-hot question type, object class, container class (0 = none)."""
     return torch.cat(
-        [F.one_hot(qtype.long(), 3), F.one_hot(obj.long(), NUM_CLASSES), F.one_hot(container.long(), NUM_CLASSES)],
+        [
+            F.one_hot(qtype.long(), 3),
+            F.one_hot(obj.long(), NUM_CLASSES),
+            F.one_hot(container.long(), NUM_CLASSES),
+        ],
         -1,
     ).float()
 
@@ -41,7 +45,9 @@ def question_features(qtype: torch.Tensor, obj: torch.Tensor, container: torch.T
 class Planner(nn.Module):
     """Recurrent high-level policy over the egocentric map crop (C + 2 channels, S × S)."""
 
-    def __init__(self, crop_channels: int = NUM_CHANNELS + 2, crop_size: int = 33, hidden: int = HIDDEN) -> None:
+    def __init__(
+        self, crop_channels: int = NUM_CHANNELS + 2, crop_size: int = 33, hidden: int = HIDDEN
+    ) -> None:
         super().__init__()
         self.cnn = nn.Sequential(
             nn.Conv2d(crop_channels, 32, 3, stride=2, padding=1), nn.ReLU(),
@@ -56,7 +62,12 @@ class Planner(nn.Module):
         self.hidden = hidden
 
     def forward(
-        self, crop: torch.Tensor, question: torch.Tensor, horizon: torch.Tensor, h: torch.Tensor, mask: torch.Tensor
+        self,
+        crop: torch.Tensor,
+        question: torch.Tensor,
+        horizon: torch.Tensor,
+        h: torch.Tensor,
+        mask: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(masked logits (B, 32), value (B,), next hidden (B, 64)); ``horizon`` (B, 4) one-hot."""
         x = torch.cat([self.cnn(crop), self.question(torch.cat([question, horizon], -1))], -1)
@@ -115,7 +126,12 @@ class FlatPolicy(nn.Module):
         self.hidden = hidden
 
     def forward(
-        self, rgb: torch.Tensor, question: torch.Tensor, horizon: torch.Tensor, h: torch.Tensor, mask: torch.Tensor
+        self,
+        rgb: torch.Tensor,
+        question: torch.Tensor,
+        horizon: torch.Tensor,
+        h: torch.Tensor,
+        mask: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = torch.cat([self.cnn(rgb), self.question(torch.cat([question, horizon], -1))], -1)
         h = self.gru(x, h)

@@ -16,7 +16,9 @@ import numpy as np
 
 MAX_PRIMITIVES = 20
 NUM_GOALS = 25
-GOAL_OFFSETS: tuple[tuple[int, int], ...] = tuple((i % 5 - 2, i // 5 + 1) for i in range(NUM_GOALS))  # (right, ahead)
+GOAL_OFFSETS: tuple[tuple[int, int], ...] = tuple(
+    (i % 5 - 2, i // 5 + 1) for i in range(NUM_GOALS)
+)  # (right, ahead)
 # (row, col) step of facing yaw 0, 90, 180, 270
 _FORWARD = {0: (1, 0), 1: (0, 1), 2: (-1, 0), 3: (0, -1)}
 _STEPS = ((1, 0), (0, 1), (-1, 0), (0, -1))  # index = heading k (yaw 90k)
@@ -33,7 +35,9 @@ def goal_cells(cell: tuple[int, int], yaw: float) -> np.ndarray:
     fr, fc = _FORWARD[k]
     rr, rc = _FORWARD[(k + 1) % 4]  # the agent's right is the next heading clockwise
     off = np.array(GOAL_OFFSETS)
-    return np.stack([cell[0] + off[:, 1] * fr + off[:, 0] * rr, cell[1] + off[:, 1] * fc + off[:, 0] * rc], -1)
+    return np.stack(
+        [cell[0] + off[:, 1] * fr + off[:, 0] * rr, cell[1] + off[:, 1] * fc + off[:, 0] * rc], -1
+    )
 
 
 def distances(free: np.ndarray, start: tuple[int, int], max_steps: int = MAX_PRIMITIVES) -> np.ndarray:
