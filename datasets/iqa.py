@@ -103,8 +103,8 @@ def _visible(world: World, object_ids: Sequence[str], need_all: bool) -> bool:
 
 
 # -- generation ----------------------------------------------------------------------------------
-_TRIES = 600  # seeds tried for one group (its job moves on to another object after that)
-_ATTEMPTS = 8  # objects tried for one group
+_TRIES = 300  # seeds tried for one group (its job moves on to another object after that)
+_ATTEMPTS = 8  # objects tried for one group (two per scene, starting at the group's scene)
 _MAX_GROUPS = 30_000  # per type and split: keeps every seed below 2**31 (AI2-THOR's int)
 
 
@@ -151,18 +151,20 @@ def _question(
     )
 
 
-def _group_job(job: tuple[int, str, str, int, str]) -> list[iqa.Question]:
+def _group_job(job: tuple[int, str, str, int, tuple[str, ...]]) -> list[iqa.Question]:
     """One balanced group (yes/no pair, or counts 0–3) on one scene and object.
 
-    ``job`` = (base seed, split, question type, group number g, scene). The object (and
+    ``job`` = (base seed, split, question type, group number g, the split's scenes): the group
+    is made in scene g (mod the scene count), or, where that fails, in the next ones. The object (and
     container) come from a generator of (base seed, split, type, g, attempt); the scene seeds
     tried are ``3 · ((g · 8 + attempt) · 1000 + t) + split offset`` with a type offset, so every
     (scene, seed) of a split is distinct and no seed is shared between splits.
     """
-    base, split, qtype, g, scene = job
+    base, split, qtype, g, scenes = job
     ti = QUESTION_TYPES.index(qtype)
     wanted_all = list(range(iqa.answer_range(qtype)))
     for attempt in range(_ATTEMPTS):
+        scene = scenes[(g + attempt // 2) % len(scenes)]
         rng = np.random.default_rng([base, SPLIT_OFFSET[split], ti, g, attempt])
         container = None
         while True:
@@ -182,7 +184,7 @@ def _group_job(job: tuple[int, str, str, int, str]) -> list[iqa.Question]:
                 found[ans] = _question(qtype, scene, seed, ans, obj, container)
                 if len(found) == len(wanted_all):
                     return [found[a] for a in wanted_all]
-    raise RuntimeError(f"IQA generation: no balanced {qtype} group found in {scene} (group {g} of {split})")
+    raise RuntimeError(f"IQA generation: no balanced {qtype} group found for group {g} of {split}")
 
 
 def generate_split(
@@ -198,9 +200,9 @@ def generate_split(
         raise ValueError(f"unknown IQA split {split!r}; use one of {list(SPLITS)}")
     if not (isinstance(per_type, int) and 4 <= per_type <= _MAX_GROUPS):
         raise ValueError(f"per_type must be an integer in [4, {_MAX_GROUPS}], got {per_type!r}")
-    scenes = [f"FloorPlan{n}" for n in iqa.SCENES[split]]
+    scenes = tuple(f"FloorPlan{n}" for n in iqa.SCENES[split])
     jobs = [
-        (int(seed), split, qtype, g, scenes[g % len(scenes)])
+        (int(seed), split, qtype, g, scenes)
         for qtype in QUESTION_TYPES
         for g in range(per_type // iqa.answer_range(qtype))
     ]

@@ -488,6 +488,10 @@ def eval_iqa(
     split: Annotated[str, typer.Option(help="seen or unseen (held-out scenes FloorPlan1–5).")] = "unseen",
     questions: Annotated[str | None, typer.Option(help="Evaluate this question CSV instead.")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions (default all).")] = None,
+    per_type: Annotated[
+        int | None,
+        typer.Option(help="Only the first N questions of each type (a multiple of 4 keeps balance)."),
+    ] = None,
     envs: Annotated[int, typer.Option(help="Parallel environments.")] = 16,
     size: Annotated[int, typer.Option(help="Square frame size (as trained).")] = 64,
     seed: Annotated[int, typer.Option(help="Seed of the agent's sampling.")] = 0,
@@ -508,12 +512,16 @@ def eval_iqa(
     try:
         m = evaluate_iqa(
             agent=agent, checkpoint=checkpoint, split=split, questions=questions, limit=limit,
+            per_type=per_type,
             envs=envs, size=size, seed=seed, out=out, video=video, detector=detector,
         )  # fmt: skip
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
-    acc = " / ".join(f"{t} {m[f'accuracy_{t}']:.1f}" for t in ("existence", "counting", "contains"))
+    acc = " / ".join(
+        f"{t} {m[f'accuracy_{t}']:.1f}" if m.get(f"accuracy_{t}") is not None else f"{t} n/a"
+        for t in ("existence", "counting", "contains")
+    )
     typer.echo(
         f"{agent} on {m['questions']} {split} questions: accuracy {acc}; "
         f"episode length {m['episode_length']:.0f}; invalid actions {m['invalid_action_rate']:.2f}"

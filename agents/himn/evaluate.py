@@ -42,6 +42,7 @@ def evaluate_iqa(
     split: str = "unseen",
     questions: str | None = None,
     limit: int | None = None,
+    per_type: int | None = None,
     envs: int = 16,
     size: int = 64,
     seed: int = 0,
@@ -50,12 +51,16 @@ def evaluate_iqa(
     detector: str | None = None,
     greedy: bool = False,
 ) -> dict[str, Any]:
-    """Play the first ``limit`` questions of a split (all by default) and write the results."""
+    """Play the first ``limit`` questions of a split (or the first ``per_type`` of each type;
+    all by default) and write the results."""
     from thorgym.envs.iqa import load_questions
 
     if agent not in EVAL_AGENTS:
         raise ValueError(f"unknown IQA agent {agent!r}; use one of {list(EVAL_AGENTS)}")
     qs = load_questions(split if questions is None else "train", questions)
+    if per_type is not None:  # the first n of each type, interleaved (groups stay whole for n % 4 == 0)
+        by = [[q for q in qs if q.question_type == t][:per_type] for t in iqa.QUESTION_TYPES]
+        qs = [q for trio in zip(*by, strict=False) for q in trio]
     k = len(qs) if limit is None else min(int(limit), len(qs))
     envs = max(1, min(envs, k))
     k -= k % envs
