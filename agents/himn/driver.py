@@ -24,7 +24,7 @@ from thorgym.tasks import iqa
 from thorgym.tasks.iqa_vocab import CLASS_INDEX, MAP_CLASSES
 
 from . import navigator as nav
-from .models import ANSWER, NUM_HIGH_LEVEL, Answerer, question_features
+from .models import ANSWER, NUM_HIGH_LEVEL, Answerer, map_summary, question_features
 from .semantic_map import COVERAGE, FREE, VISITED, SemanticMap
 
 PRIMITIVE_INDEX = {a: k for k, a in enumerate(iqa.ACTIONS)}
@@ -151,7 +151,15 @@ class IQADriver:
         plans: list[list[list[str]]] = []
         if self.hierarchical:
             all_poses = torch.as_tensor(self.obs["pose"], dtype=torch.float32)
-            inp["crop"] = self.map.egocentric(all_poses, CROP)[ids]
+            crop = self.map.egocentric(all_poses, CROP)[ids]
+            obj = torch.as_tensor(self.obs["object"][ids]).long()
+            cont = torch.as_tensor(self.obs["container"][ids]).long()
+            j = torch.arange(len(ids))
+            target = torch.stack(
+                [crop[j, obj], torch.where((cont > 0)[:, None, None], crop[j, cont], 0.0)], 1
+            )
+            inp["crop"] = torch.cat([crop, target], 1)
+            inp["question"] = torch.cat([inp["question"], map_summary(self.map.map[ids], obj, cont)], -1)
             mask = torch.ones(len(ids), NUM_HIGH_LEVEL, dtype=torch.bool)
             free = ((self.map.map[:, FREE] > 0) | (self.map.map[:, VISITED] > 0)).numpy()
             cells = self.map.cells_of(all_poses[:, None, :2])[:, 0].numpy()

@@ -27,6 +27,8 @@ HIGH_LEVEL_ACTIONS: tuple[str, ...] = (
 NUM_HIGH_LEVEL = len(HIGH_LEVEL_ACTIONS)  # 32
 ANSWER = NUM_HIGH_LEVEL - 1
 QUESTION_DIM = 3 + 2 * NUM_CLASSES
+SUMMARY_DIM = 5  # map summary the planner reads beside the crop (see map_summary)
+CROP_CHANNELS = NUM_CHANNELS + 2 + 2  # map, coordinates, the asked object's and container's channels
 HIDDEN = 64
 
 
@@ -42,12 +44,26 @@ def question_features(qtype: torch.Tensor, obj: torch.Tensor, container: torch.T
     ).float()
 
 
-class Planner(nn.Module):
-    """Recurrent high-level policy over the egocentric map crop (C + 2 channels, S × S)."""
+def map_summary(maps: torch.Tensor, obj: torch.Tensor, container: torch.Tensor) -> torch.Tensor:
+    """(B, 5): the asked object seen anywhere, the container seen, both in one cell, the covered
+    fraction of the map and the object's cells / 10 (what the answer rests on, for the planner)."""
+    b = maps.shape[0]
+    idx = torch.arange(b, device=maps.device)
+    o = maps[idx, obj.long()]
+    c = torch.where((container > 0)[:, None, None], maps[idx, container.long()], torch.zeros_like(o))
+    return torch.stack(
+        [o.amax((1, 2)), c.amax((1, 2)), (o * c).amax((1, 2)), maps[:, COVERAGE].mean((1, 2)) * 4,
+         o.sum((1, 2)) / 10.0],
+        -1,
+    )  # fmt: skip
 
-    def __init__(
-        self, crop_channels: int = NUM_CHANNELS + 2, crop_size: int = 33, hidden: int = HIDDEN
-    ) -> None:
+
+class Planner(nn.Module):
+    """Recurrent high-level policy over the egocentric map crop (:data:`CROP_CHANNELS`, S × S):
+    the map's channels, the coordinates and, as HIMN's "targets" channels, the asked object's and
+    container's channels again; beside it the question, the horizon and :func:`map_summary`."""
+
+    def __init__(self, crop_channels: int = CROP_CHANNELS, crop_size: int = 33, hidden: int = HIDDEN) -> None:
         super().__init__()
         self.cnn = nn.Sequential(
             nn.Conv2d(crop_channels, 32, 3, stride=2, padding=1), nn.ReLU(),
@@ -55,7 +71,7 @@ class Planner(nn.Module):
             nn.Conv2d(64, 64, 3, stride=2, padding=1), nn.ReLU(),
             nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(64 * 16, 256), nn.ReLU(),
         )  # fmt: skip
-        self.question = nn.Sequential(nn.Linear(QUESTION_DIM + 4, 32), nn.ReLU())
+        self.question = nn.Sequential(nn.Linear(QUESTION_DIM + 4 + SUMMARY_DIM, 32), nn.ReLU())
         self.gru = nn.GRUCell(256 + 32, hidden)
         self.pi = nn.Linear(hidden, NUM_HIGH_LEVEL)
         self.v = nn.Linear(hidden, 1)
@@ -69,7 +85,8 @@ class Planner(nn.Module):
         h: torch.Tensor,
         mask: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(masked logits (B, 32), value (B,), next hidden (B, 64)); ``horizon`` (B, 4) one-hot."""
+        """(masked logits (B, 32), value (B,), next hidden (B, 64)); ``question`` (B, 45 + 5): the
+        question features then :func:`map_summary`; ``horizon`` (B, 4) one-hot."""
         x = torch.cat([self.cnn(crop), self.question(torch.cat([question, horizon], -1))], -1)
         h = self.gru(x, h)
         logits = self.pi(h).masked_fill(~mask, -1e9)
@@ -79,10 +96,11 @@ class Planner(nn.Module):
 class Answerer(nn.Module):
     """Answer logits (B, 4) from the whole map (B, C, H, W) and the question."""
 
-    def __init__(self, width: int = 32) -> None:
+    def __init__(self, width: int = 24) -> None:
         super().__init__()
         cin = 4 + 3  # object, container, overlap, coverage + free, visited, all-classes
         self.conv = nn.Sequential(
+            nn.MaxPool2d(2),  # 0.5 m cells: 4x cheaper, presence kept
             nn.Conv2d(cin, width, 3, padding=1), nn.ReLU(),
             nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
             nn.Conv2d(width, width, 3, padding=2, dilation=2), nn.ReLU(),
@@ -102,7 +120,7 @@ class Answerer(nn.Module):
         self, maps: torch.Tensor, qtype: torch.Tensor, obj: torch.Tensor, container: torch.Tensor
     ) -> torch.Tensor:
         f = self.conv(self.inputs(maps, obj, container))
-        pooled = torch.cat([f.sum((2, 3)) / 64.0, f.amax((2, 3))], -1)
+        pooled = torch.cat([f.sum((2, 3)) / 16.0, f.amax((2, 3))], -1)
         logits = self.head(torch.cat([pooled, question_features(qtype, obj, container)], -1))
         two = qtype != 1  # yes/no questions: only answers 0 and 1
         return logits.masked_fill(two[:, None] & (torch.arange(4, device=logits.device) >= 2), -1e9)

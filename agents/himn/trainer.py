@@ -57,8 +57,8 @@ class IQATrainArgs:
     clip: float = 0.2
     entropy: float = 0.01
     max_steps: int = iqa.MAX_STEPS
-    answerer_steps: int = 40_000  # primitive steps of exploration for answerer data
-    answerer_epochs: int = 30
+    answerer_steps: int = 30_000  # primitive steps of exploration for answerer data
+    answerer_epochs: int = 8
     detector: str | None = None  # checkpoint of a learned detector (default: ground-truth classes)
     resume: bool = False
     checkpoint_every: int = 20_000
@@ -291,6 +291,7 @@ def train_iqa(args: IQATrainArgs) -> Path:
     t0 = time.time()
     if hierarchical and answerer is None:
         data = collect_answerer_data(questions, args.answerer_steps, args, detector)
+        print(f"answerer data: {len(data['answer'])} map snapshots ({time.time() - t0:.0f} s)")
         answerer, answerer_stats = train_answerer(data, args.answerer_epochs, args.seed)
         print(f"answerer: {answerer_stats} ({time.time() - t0:.0f} s)")
 

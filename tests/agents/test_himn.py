@@ -46,7 +46,7 @@ def test_networks_mask_and_shapes():
     mask = torch.zeros(2, NUM_HIGH_LEVEL, dtype=torch.bool)
     mask[:, 25] = True
     logits, v, h = p(
-        torch.zeros(2, 26, 33, 33), torch.zeros(2, 45), torch.zeros(2, 4), torch.zeros(2, 64), mask
+        torch.zeros(2, 28, 33, 33), torch.zeros(2, 50), torch.zeros(2, 4), torch.zeros(2, 64), mask
     )
     assert logits.argmax(-1).tolist() == [25, 25] and v.shape == (2,) and h.shape == (2, 64)
     a = Answerer()
