@@ -217,6 +217,43 @@ class IQAControllerWorlds:
         self.controller.stop()
 
 
+# -- the semantic-map observation ----------------------------------------------------------------
+MAP_CELLS = 64  # 0.25 m cells: 16 m around the episode's start
+
+
+class MapObservation:
+    """Adds ``semantic_map`` to IQA observations: HIMN's top-down map (``thorgym.agents.himn.
+    semantic_map``: 21 classes + free space, visited, coverage; 64 × 64 cells of 0.25 m centred
+    on the episode's start, rows along +z, columns along +x) built from the depth and the
+    ground-truth per-pixel classes of every step of the episode so far."""
+
+    def __init__(self, num_envs: int) -> None:
+        from thorgym.agents.himn.semantic_map import NUM_CHANNELS, SemanticMap
+
+        self.map = SemanticMap(num_envs, MAP_CELLS)
+        self.channels = NUM_CHANNELS
+
+    def space(self) -> Any:
+        from gymnasium import spaces
+
+        return spaces.Box(0, 1, (self.channels, MAP_CELLS, MAP_CELLS), np.uint8)
+
+    def update(self, obs: dict[str, np.ndarray], new: np.ndarray) -> dict[str, np.ndarray]:
+        """Batched obs (N, …): reset the maps of ``new`` episodes, then add every env's view."""
+        import torch
+
+        poses = torch.as_tensor(obs["pose"], dtype=torch.float32)
+        ids = np.nonzero(new)[0]
+        if len(ids):
+            half = MAP_CELLS * iqa.GRID_SIZE / 2 - 0.5
+            p = poses[ids]
+            self.map.reset(torch.as_tensor(ids), torch.stack([p[:, 0] - half, p[:, 1] - half,
+                                                              p[:, 0] + half, p[:, 1] + half], -1))  # fmt: skip
+        depth = torch.as_tensor(obs["depth"][..., 0])
+        self.map.update(depth, torch.as_tensor(obs["classes"]).long(), poses, iqa.FIELD_OF_VIEW)
+        return {**obs, "semantic_map": self.map.map.numpy().astype(np.uint8)}
+
+
 # -- environments --------------------------------------------------------------------------------
 def load_questions(split: str | None, questions: Any) -> list[iqa.Question]:
     """Questions from an explicit list/CSV path, else a shipped split ("seen", "unseen"), else
@@ -301,6 +338,9 @@ _DOC = """Interactive question answering in kitchens: IQUAD V1 (Gordon et al., C
       client on the built-in simulator).
     - ``width``, ``height``: frame size (default 300×300 as the paper); ``depth``, ``classes``:
       add those observations; ``max_steps``: 1,000; ``device``: the simulator's torch device.
+    - ``semantic_map``: add ``semantic_map`` ``Box(0, 1, (24, 64, 64), uint8)``, HIMN's top-down map
+      of the episode so far from depth and ground-truth classes (see :class:`MapObservation`;
+      implies ``depth`` and ``classes``).
     - ``sample``: sample questions even on a test split (default: play them in order).
     """
 
@@ -322,11 +362,14 @@ class IQAEnv(TaskEnv, EzPickle):
         sample: bool = False,
         render_mode: str | None = None,
         controller_kwargs: Mapping[str, Any] | None = None,
+        semantic_map: bool = False,
     ) -> None:
         EzPickle.__init__(self, split=split, questions=questions, backend=backend, width=width, height=height,
                           depth=depth, classes=classes, max_steps=max_steps, device=device, sample=sample,
-                          render_mode=render_mode, controller_kwargs=controller_kwargs)  # fmt: skip
+                          render_mode=render_mode, controller_kwargs=controller_kwargs,
+                          semantic_map=semantic_map)  # fmt: skip
         qs = load_questions(split, questions)
+        depth, classes = depth or semantic_map, classes or semantic_map
         task = make_iqa_task(qs, width=width, height=height, depth=depth, classes=classes,
                              max_steps=max_steps, track_paths=True)  # fmt: skip
         if backend == "sim":
@@ -343,6 +386,27 @@ class IQAEnv(TaskEnv, EzPickle):
             raise ValueError(f"unknown backend {backend!r}: use 'sim' (built-in) or 'ai2thor'")
         fixed = None if (sample or split == "train") else qs
         super().__init__(task, worlds, fixed, render_mode)
+        self._map = MapObservation(1) if semantic_map else None
+        if self._map is not None:
+            self.observation_space = spaces_with(self.observation_space, self._map.space())
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        obs, info = super().reset(seed=seed, options=options)
+        return self._with_map(obs, True), info
+
+    def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
+        obs, r, te, tr, info = super().step(action)
+        return self._with_map(obs, info["episode_length"] == 0), r, te, tr, info
+
+    def _with_map(self, obs: dict[str, Any], new: bool) -> dict[str, Any]:
+        if self._map is None:
+            return obs
+        batched = {k: np.asarray(v)[None] for k, v in obs.items()}
+        out = self._map.update(batched, np.array([new]))
+        obs = dict(obs)
+        obs["semantic_map"] = out["semantic_map"][0]
+        self._obs = obs
+        return obs
 
 
 class IQAVectorEnv(TaskVectorEnv):
@@ -364,22 +428,61 @@ class IQAVectorEnv(TaskVectorEnv):
         render_mode: str | None = None,
         autoreset_mode: str = "NextStep",
         backend: str = "sim",
+        semantic_map: bool = False,
     ) -> None:
         if backend != "sim":
             raise ValueError("IQAVectorEnv runs on the built-in simulator; use make_iqa_vec for 'ai2thor'")
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         qs = load_questions(split, questions)
+        depth, classes = depth or semantic_map, classes or semantic_map
         task = make_iqa_task(
             qs, width=width, height=height, depth=depth, classes=classes, max_steps=max_steps
         )
         worlds = IQASimWorlds(num_envs, width=width, height=height, device=device)
         fixed = None if (sample or split == "train") else qs
         super().__init__(task, worlds, fixed, render_mode, _autoreset_mode(autoreset_mode))
+        self._map = MapObservation(num_envs) if semantic_map else None
+        if self._map is not None:
+            from gymnasium.vector.utils import batch_space
+
+            self.single_observation_space = spaces_with(self.single_observation_space, self._map.space())
+            self.observation_space = batch_space(self.single_observation_space, num_envs)
+
+    def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        mask = (options or {}).get("reset_mask")
+        obs, info = super().reset(seed=seed, options=options)
+        if self._map is not None:
+            new = np.ones(self.num_envs, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+            obs = self._map.update(obs, new)
+            self._obs = obs
+        return obs, info
+
+    def step(self, actions: Any) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray, dict]:
+        obs, r, te, tr, info = super().step(actions)
+        if self._map is not None:
+            if "final_obs" in info:  # SAME_STEP: the ended episodes' last views go into their maps first
+                ended = np.asarray(info["_final_obs"], dtype=bool)
+                last = {k: np.array(v, copy=True) for k, v in obs.items()}
+                for i in np.nonzero(ended)[0]:
+                    for k in last:
+                        last[k][i] = info["final_obs"][i][k]
+                final = self._map.update(last, np.zeros(self.num_envs, dtype=bool))["semantic_map"]
+                for i in np.nonzero(ended)[0]:
+                    info["final_obs"][i]["semantic_map"] = final[i].copy()
+            obs = self._map.update(obs, np.asarray(info["episode_length"]) == 0)
+            self._obs = obs
+        return obs, r, te, tr, info
 
     @property
     def sim(self) -> Any:
         return self.worlds.sim
+
+
+def spaces_with(space: Any, map_space: Any) -> Any:
+    from gymnasium import spaces
+
+    return spaces.Dict({**space.spaces, "semantic_map": map_space})
 
 
 def make_iqa_vec(num_envs: int = 1, backend: str = "sim", **kwargs: Any) -> Any:

@@ -169,3 +169,22 @@ def test_ai2thor_backend_through_the_genuine_client():
     finally:
         env.close()
         sim_env.close()
+
+
+def test_semantic_map_observation_single_and_vector():
+    qs = _questions(4)
+    env = IQAEnv(split="train", questions=qs, width=S, height=S, semantic_map=True, sample=True)
+    obs, _ = env.reset(seed=1)
+    assert env.observation_space.contains(obs)
+    cov0 = int(obs["semantic_map"][23].sum())
+    assert cov0 > 0 and obs["semantic_map"][22].sum() == 1  # seen cells; the agent's own cell visited
+    obs, *_ = env.step(iqa.ROTATE_LEFT)
+    assert int(obs["semantic_map"][23].sum()) >= cov0
+    venv = IQAVectorEnv(num_envs=2, split="train", questions=qs, width=S, height=S, semantic_map=True,
+                        sample=True, autoreset_mode="SameStep")  # fmt: skip
+    vobs, _ = venv.reset(seed=1)
+    assert venv.single_observation_space["semantic_map"].shape == (24, 64, 64)
+    env.reset(seed=1)
+    assert np.array_equal(vobs["semantic_map"][0], env.reset(seed=1)[0]["semantic_map"])
+    vobs, *_ = venv.step(np.array([iqa.ANSWER0, iqa.ROTATE_LEFT]))  # env 0 ends and starts anew
+    assert vobs["semantic_map"][0][22].sum() == 1
