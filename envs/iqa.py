@@ -247,8 +247,8 @@ class MapObservation:
         if len(ids):
             half = MAP_CELLS * iqa.GRID_SIZE / 2 - 0.5
             p = poses[ids]
-            self.map.reset(torch.as_tensor(ids), torch.stack([p[:, 0] - half, p[:, 1] - half,
-                                                              p[:, 0] + half, p[:, 1] + half], -1))  # fmt: skip
+            box = torch.stack([p[:, 0] - half, p[:, 1] - half, p[:, 0] + half, p[:, 1] + half], -1)
+            self.map.reset(torch.as_tensor(ids), box)
         depth = torch.as_tensor(obs["depth"][..., 0])
         self.map.update(depth, torch.as_tensor(obs["classes"]).long(), poses, iqa.FIELD_OF_VIEW)
         return {**obs, "semantic_map": self.map.map.numpy().astype(np.uint8)}
