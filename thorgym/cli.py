@@ -685,6 +685,19 @@ def bench_train(
     typer.echo(json.dumps(records) if json_ else format_ppo_table(records))
 
 
+@bench_app.command("iqa")
+def bench_iqa(
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON list of records.")] = False,
+    size: Annotated[int, typer.Option(help="Square frame size.")] = 64,
+    envs: Annotated[str, typer.Option(help="Comma-separated numbers of environments.")] = "1,16",
+) -> None:
+    """IQA env steps/s against the raw simulator, semantic-map updates/s, HIMN driver steps/s."""
+    from thorgym.benchmarks.iqa import format_table, run
+
+    records = run(size=size, envs=_ints(envs, "--envs"))
+    typer.echo(json.dumps(records) if json_ else format_table(records))
+
+
 @bench_app.command("env")
 def bench_env(
     json_: Annotated[bool, typer.Option("--json", help="Print one JSON list of records.")] = False,
