@@ -43,6 +43,7 @@ class IQASimWorlds:
         self.num_worlds = num_worlds
         self.field_of_view = iqa.FIELD_OF_VIEW
         self._classes = np.zeros((num_worlds, 1), dtype=np.uint8)  # (N, O) map class per object
+        self._reachable: list[np.ndarray] = [np.zeros((0, 2))] * num_worlds
         self._frames: Any = None
 
     def _index(self, i: int) -> None:
@@ -61,10 +62,12 @@ class IQASimWorlds:
         self.sim.reset_world(i, config.scene)
         apply_config(self.sim.worlds[i], config)
         self._index(i)
+        # what GetReachablePositions answers right after the set-up (as the controller worlds ask)
+        self._reachable[i] = _sorted_positions(self.sim.reachable_positions(i))
         self._frames = None
 
     def reachable(self, i: int) -> np.ndarray:
-        return np.asarray(self.sim.worlds[i].spec.reachable, dtype=np.float64)
+        return self._reachable[i]
 
     def teleport(self, i: int, x: float, z: float, rotation: float, horizon: float) -> tuple[bool, str]:
         ok = bool(self.sim.teleport([i], [x], [z], [float(rotation) % 360.0], [horizon])[0])
@@ -153,7 +156,7 @@ class IQAControllerWorlds:
         for oid in [o["objectId"] for o in objs if o["objectType"] in config.removed_types]:
             self._step("RemoveFromScene", objectId=oid)
         ev = self._step("GetReachablePositions")
-        self._reachable = np.array([[p["x"], p["z"]] for p in ev.metadata["actionReturn"]], dtype=np.float64)
+        self._reachable = _sorted_positions([(p["x"], p["z"]) for p in ev.metadata["actionReturn"]])
 
     def reachable(self, i: int) -> np.ndarray:
         return self._reachable
@@ -215,6 +218,14 @@ class IQAControllerWorlds:
 
     def close(self) -> None:
         self.controller.stop()
+
+
+def _sorted_positions(points: Any) -> np.ndarray:
+    """(K, 2) positions rounded to the 0.25 m grid, sorted by x then z: both backends list the
+    same reachable positions in the same order, so a question's start pose is the same."""
+    p = np.round(np.asarray(points, dtype=np.float64).reshape(-1, 2) / iqa.GRID_SIZE) * iqa.GRID_SIZE
+    p = np.unique(p, axis=0)
+    return p[np.lexsort((p[:, 1], p[:, 0]))]
 
 
 # -- the semantic-map observation ----------------------------------------------------------------
