@@ -109,3 +109,34 @@ def test_bad_checkpoints_are_clear_errors(tmp_path):
         train_iqa(IQATrainArgs(agent="himn", questions=""))
     with pytest.raises(ValueError, match="unknown IQA agent"):
         train_iqa(IQATrainArgs(agent="savn", questions="x.csv"))
+
+
+def test_training_resumes_after_sigkill(questions_csv, tmp_path):
+    """`thorgym train iqa` killed with SIGKILL after its first checkpoint continues with --resume."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "killed"
+    exe = str(Path(sys.executable).parent / "thorgym")
+    cmd = [exe, "train", "iqa", "--agent", "ppo", "--questions", questions_csv, "--out", str(out),
+           "--steps", "400", "--envs", "2", "--size", "32", "--rollout", "16", "--epochs", "1", "--checkpoint-every", "32",
+           "--no-progress"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while (
+        not list((out / "checkpoints").glob("ckpt_*.pt")) and time.time() < deadline and proc.poll() is None
+    ):
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "final.pt").exists()
+    done = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "resumed from" in done.stdout
+    assert load_checkpoint(out / "final.pt")["steps"] >= 400
+    assert not [p for p in out.rglob(".*.tmp")]  # no temporary left behind
