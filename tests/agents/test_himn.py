@@ -122,8 +122,8 @@ def test_training_resumes_after_sigkill(questions_csv, tmp_path):
     out = tmp_path / "killed"
     exe = str(Path(sys.executable).parent / "thorgym")
     cmd = [exe, "train", "iqa", "--agent", "ppo", "--questions", questions_csv, "--out", str(out),
-           "--steps", "400", "--envs", "2", "--size", "32", "--rollout", "16", "--epochs", "1", "--checkpoint-every", "32",
-           "--no-progress"]  # fmt: skip
+           "--steps", "400", "--envs", "2", "--size", "32", "--rollout", "16", "--epochs", "1",
+           "--checkpoint-every", "32", "--no-progress"]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
