@@ -44,6 +44,7 @@ class IQASimWorlds:
         self.field_of_view = iqa.FIELD_OF_VIEW
         self._classes = np.zeros((num_worlds, 1), dtype=np.uint8)  # (N, O) map class per object
         self._reachable: list[np.ndarray] = [np.zeros((0, 2))] * num_worlds
+        self._reachable_of: dict[str, np.ndarray] = {}
         self._frames: Any = None
 
     def _index(self, i: int) -> None:
@@ -62,8 +63,11 @@ class IQASimWorlds:
         self.sim.reset_world(i, config.scene)
         apply_config(self.sim.worlds[i], config)
         self._index(i)
-        # what GetReachablePositions answers right after the set-up (as the controller worlds ask)
-        self._reachable[i] = _sorted_positions(self.sim.reachable_positions(i))
+        # what GetReachablePositions answers right after the set-up (as the controller worlds ask);
+        # small objects never block the agent, so the answer is the scene's (cached)
+        if config.scene not in self._reachable_of:
+            self._reachable_of[config.scene] = _sorted_positions(self.sim.reachable_positions(i))
+        self._reachable[i] = self._reachable_of[config.scene]
         self._frames = None
 
     def reachable(self, i: int) -> np.ndarray:

@@ -627,6 +627,31 @@ class _SurfacePlanner:
     def __init__(self, objects: list[SceneObject], rng: np.random.Generator) -> None:
         self.objects = objects
         self.rng = rng
+        # Boxes of the obstacles in `objects`, kept in step with the list as it grows (objects are
+        # appended once placed and not moved afterwards): `fits` tests them all at once.
+        self._seen: list[SceneObject] = []
+        self._lo = np.zeros((0, 3))
+        self._hi = np.zeros((0, 3))
+        self._ids = np.zeros(0, dtype=object)
+        self._obstacle = np.zeros(0, dtype=bool)
+
+    def _boxes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        n, k = len(self.objects), len(self._seen)
+        replaced = k and (self.objects[0] is not self._seen[0] or self.objects[k - 1] is not self._seen[-1])
+        if n < k or replaced:
+            self._seen, k = [], 0  # the list was replaced or shrank: start again
+            self._lo, self._hi = np.zeros((0, 3)), np.zeros((0, 3))
+            self._ids, self._obstacle = np.zeros(0, dtype=object), np.zeros(0, dtype=bool)
+        if n > k:
+            new = self.objects[k:]
+            self._lo = np.concatenate([self._lo, np.array([o.lo for o in new]).reshape(-1, 3)])
+            self._hi = np.concatenate([self._hi, np.array([o.hi for o in new]).reshape(-1, 3)])
+            self._ids = np.concatenate([self._ids, np.array([o.object_id for o in new], dtype=object)])
+            # receptacles standing on the floor are the support, not obstacles
+            obstacle = [not (o.parent is None and OBJECT_TYPES[o.object_type].receptacle) for o in new]
+            self._obstacle = np.concatenate([self._obstacle, np.array(obstacle, dtype=bool)])
+            self._seen = list(self.objects)
+        return self._lo, self._hi, self._ids, self._obstacle
 
     def regions(self, rec: SceneObject) -> list[tuple[np.ndarray, np.ndarray, bool]]:
         """Placement regions (lo, hi) of a receptacle; flag True when inside it."""
@@ -671,14 +696,11 @@ class _SurfacePlanner:
         return recs
 
     def fits(self, lo: np.ndarray, hi: np.ndarray, ignore: str | None = None) -> bool:
-        for o in self.objects:
-            if o.object_id == ignore:
-                continue
-            if o.parent is None and OBJECT_TYPES[o.object_type].receptacle:
-                continue  # receptacles themselves are the support
-            if np.all(lo < o.hi - 1e-6) and np.all(o.lo < hi - 1e-6):
-                return False
-        return True
+        olo, ohi, ids, obstacle = self._boxes()
+        hit = obstacle & (lo < ohi - 1e-6).all(1) & (olo < hi - 1e-6).all(1)
+        if ignore is not None:
+            hit &= ids != ignore
+        return not bool(hit.any())
 
     def spot(self, otype: str, rec: SceneObject, against_back: bool = False):
         size = np.array(OBJECT_TYPES[otype].size, dtype=np.float64)
