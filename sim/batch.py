@@ -405,8 +405,13 @@ class BatchedSimulator:
                 cur = self.pos[:, a, [0, 2]]
                 delta = torch.stack([dx, dz], -1)
                 target = cur + delta
-                # Sweep the path in steps of at most half the agent radius, endpoint first.
-                steps = max(2, math.ceil(float(mag[:, a][is_move].max()) / (AGENT_RADIUS / 2)))
+                # Sweep the path in steps of at most half the agent radius, endpoint first. A move
+                # longer than the largest room ends outside it (blocked whatever the sweep finds),
+                # so the sweep never needs more steps than the room's diagonal takes.
+                r = self._room
+                diagonal = float(torch.sqrt((r[:, 2] - r[:, 0]) ** 2 + (r[:, 3] - r[:, 1]) ** 2).max()) + 1.0
+                longest = min(float(mag[:, a][is_move].max()), diagonal)
+                steps = max(2, math.ceil(longest / (AGENT_RADIUS / 2)))
                 blocked = torch.zeros_like(is_move)
                 code = torch.zeros_like(self.last_error[:, a])
                 first = torch.full_like(self.last_blocker[:, a], -1)

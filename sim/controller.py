@@ -314,8 +314,10 @@ class Controller:
         acts[0, agent] = NAV_INDEX[action]
         mag = kwargs.get("moveMagnitude")
         deg = kwargs.get("degrees")
-        if mag is not None and not mag > 0:
-            raise ValueError(f"{action}: moveMagnitude must be positive, got {mag}")
+        if mag is not None and not (mag > 0 and math.isfinite(mag)):
+            raise ValueError(f"{action}: moveMagnitude must be a finite positive number of metres, got {mag}")
+        if deg is not None and not math.isfinite(deg):
+            raise ValueError(f"{action}: degrees must be a finite number, got {deg}")
         if deg is not None and action.startswith("Look") and not 0 < deg <= 90:
             raise ValueError(f"{action}: degrees must be in (0, 90], got {deg}")
         ok = bool(sim.step_nav(acts, magnitude=mag, degrees=deg)[0, agent])
@@ -355,6 +357,11 @@ class Controller:
             if not isinstance(rot.get("y"), _NUM):
                 raise ValueError(f"{action}: rotation must be a number or a dict with 'y', got {rot!r}")
             rot = rot["y"]
+        for name, v in (("rotation", rot), ("horizon", kw.get("horizon")),
+                        ("position x", None if pos is None else pos.get("x")),
+                        ("position z", None if pos is None else pos.get("z"))):  # fmt: skip
+            if isinstance(v, _NUM) and not math.isfinite(v):
+                raise ValueError(f"{action}: {name} must be a finite number, got {v}")
         horizon = kw.get("horizon")
         if horizon is not None and not HORIZON_MIN <= horizon <= HORIZON_MAX:
             return False, (f"{action}: horizon {horizon} is outside [{HORIZON_MIN:g}, {HORIZON_MAX:g}]")
