@@ -315,7 +315,7 @@ class Controller:
         mag = kwargs.get("moveMagnitude")
         deg = kwargs.get("degrees")
         if mag is not None and not (mag > 0 and math.isfinite(mag)):
-            raise ValueError(f"{action}: moveMagnitude must be a finite positive number of metres, got {mag}")
+            raise ValueError(f"{action}: moveMagnitude must be positive and finite (metres), got {mag}")
         if deg is not None and not math.isfinite(deg):
             raise ValueError(f"{action}: degrees must be a finite number, got {deg}")
         if deg is not None and action.startswith("Look") and not 0 < deg <= 90:

@@ -52,7 +52,7 @@ def test_huge_move_magnitude_fails_fast_instead_of_hanging():
     c = Controller(scene="FloorPlan1", width=48, height=48)
     ev = c.step("MoveAhead", moveMagnitude=1e20)
     assert not ev.metadata["lastActionSuccess"] and "blocking" in ev.metadata["errorMessage"]
-    with pytest.raises(ValueError, match="finite positive"):
+    with pytest.raises(ValueError, match="must be positive and finite"):
         c.step("MoveAhead", moveMagnitude=float("inf"))
     with pytest.raises(ValueError, match="finite"):
         c.step("Teleport", position={"x": 0.0, "y": 0.9, "z": float("nan")})
