@@ -260,10 +260,7 @@ class MapObservation:
         poses = torch.as_tensor(obs["pose"], dtype=torch.float32)
         ids = np.nonzero(new)[0]
         if len(ids):
-            half = MAP_CELLS * iqa.GRID_SIZE / 2 - 0.5
-            p = poses[ids]
-            box = torch.stack([p[:, 0] - half, p[:, 1] - half, p[:, 0] + half, p[:, 1] + half], -1)
-            self.map.reset(torch.as_tensor(ids), box)
+            self.map.reset_around(torch.as_tensor(ids), poses[ids, :2])
         depth = torch.as_tensor(obs["depth"][..., 0])
         self.map.update(depth, torch.as_tensor(obs["classes"]).long(), poses, iqa.FIELD_OF_VIEW)
         return {**obs, "semantic_map": self.map.map.numpy().astype(np.uint8)}

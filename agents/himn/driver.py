@@ -97,22 +97,20 @@ class IQADriver:
     def reset(self, seed: int | None = None) -> None:
         obs, _ = self.venv.reset(seed=seed)
         self.obs = obs
-        self._new_episode(np.arange(self.n))
+        self.new_episode(np.arange(self.n))
+        self.update_map()
 
-    def _new_episode(self, ids: np.ndarray) -> None:
+    def new_episode(self, ids: np.ndarray) -> None:
+        """Forget the maps, memories and plans of ``ids`` (their episode just started); the
+        caller then adds the current views with :meth:`update_map`."""
         if len(ids) == 0:
             return
         poses = torch.as_tensor(self.obs["pose"][ids], dtype=torch.float32)
-        half = MAP_SIZE * nav_cell() / 2 - 0.5
-        bounds = torch.stack(
-            [poses[:, 0] - half, poses[:, 1] - half, poses[:, 0] + half, poses[:, 1] + half], -1
-        )
-        self.map.reset(torch.as_tensor(ids), bounds)
+        self.map.reset_around(torch.as_tensor(ids), poses[:, :2])
         self.h[ids] = 0.0
         self.decision_count[ids] = 0
         for i in ids:
             self.queue[i] = []
-        self._update_map(ids)
 
     def _classes(self, ids: np.ndarray) -> torch.Tensor:
         if self.detector is None:
@@ -120,19 +118,11 @@ class IQADriver:
         with torch.no_grad():
             return self.detector.predict(torch.as_tensor(self.obs["rgb"][ids])).long()
 
-    def _update_map(self, ids: np.ndarray | None = None) -> None:
-        """Project the current views of ``ids`` (default all) into their maps."""
-        if ids is None:
-            ids = np.arange(self.n)
+    def update_map(self) -> None:
+        """Project every env's current view into its map (adding a view twice changes nothing)."""
         depth = torch.as_tensor(self.obs["depth"][..., 0])
-        classes = torch.zeros(depth.shape, dtype=torch.long)
-        classes[ids] = self._classes(ids)
         poses = torch.as_tensor(self.obs["pose"], dtype=torch.float32)
-        keep = self.map.map.clone() if len(ids) < self.n else None
-        self.map.update(depth, classes, poses, iqa.FIELD_OF_VIEW)
-        if keep is not None:  # only the given envs' maps take this view
-            others = np.setdiff1d(np.arange(self.n), ids)
-            self.map.map[others] = keep[others]
+        self.map.update(depth, self._classes(np.arange(self.n)), poses, iqa.FIELD_OF_VIEW)
 
     # -- decisions ----------------------------------------------------------------------------
     def _question(self, ids: np.ndarray) -> torch.Tensor:
@@ -262,16 +252,14 @@ class IQADriver:
         self.obs = obs
         if failed.any():
             self._block_ahead(np.nonzero(failed)[0])
-        self._update_map(np.nonzero(~ended)[0])
-        self._new_episode(np.nonzero(ended)[0])
+        self.new_episode(np.nonzero(ended)[0])
+        self.update_map()
 
     def _block_ahead(self, ids: np.ndarray) -> None:
         poses = torch.as_tensor(self.obs["pose"], dtype=torch.float32)
         cells = self.map.cells_of(poses[:, None, :2])[:, 0].numpy()
         for i in ids:
-            k = nav.heading(float(poses[i, 2]))
-            dr, dc = nav._FORWARD[k]
-            r, c = cells[i, 0] + dr, cells[i, 1] + dc
+            r, c = nav.cell_ahead((int(cells[i, 0]), int(cells[i, 1])), float(poses[i, 2]))
             if 0 <= r < self.map.height and 0 <= c < self.map.width:
                 self.map.map[i, FREE, r, c] = 0.0
             self.queue[i] = []
@@ -304,10 +292,6 @@ class IQADriver:
 def _palette() -> np.ndarray:
     rng = np.random.default_rng(3)
     return rng.integers(80, 256, size=(len(MAP_CLASSES) - 1, 3)).astype(np.uint8)
-
-
-def nav_cell() -> float:
-    return 0.25
 
 
 def _py(v: Any) -> Any:

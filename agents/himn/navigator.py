@@ -29,6 +29,12 @@ def heading(yaw: float) -> int:
     return int(round(float(yaw) / 90.0)) % 4
 
 
+def cell_ahead(cell: tuple[int, int], yaw: float) -> tuple[int, int]:
+    """The (row, col) one cell ahead of an agent at ``cell`` facing ``yaw``."""
+    dr, dc = _FORWARD[heading(yaw)]
+    return cell[0] + dr, cell[1] + dc
+
+
 def goal_cells(cell: tuple[int, int], yaw: float) -> np.ndarray:
     """(25, 2) (row, col) of the planner's goals for an agent at ``cell`` facing ``yaw``."""
     k = heading(yaw)

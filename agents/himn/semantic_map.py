@@ -178,6 +178,15 @@ class SemanticMap:
         self.origin[ids] = torch.stack([ox, oz], -1).to(self.device, torch.float32)
         self.map[ids] = 0.0
 
+    def reset_around(self, env_ids: Sequence[int] | torch.Tensor, xz: torch.Tensor) -> None:
+        """Clear the maps of ``env_ids`` (K,) and centre each on a world point (K, 2) [x, z]
+        (e.g. the episode's start) when the scene's bounds are not known: the map then covers
+        ±(size · cell / 2 − 0.5) m around it."""
+        p = torch.as_tensor(xz, dtype=torch.float32).reshape(-1, 2)
+        hx = self.width * self.cell / 2 - 0.5
+        hz = self.height * self.cell / 2 - 0.5
+        self.reset(env_ids, torch.stack([p[:, 0] - hx, p[:, 1] - hz, p[:, 0] + hx, p[:, 1] + hz], -1))
+
     # -- geometry ----------------------------------------------------------------------------
     def cells_of(self, xz: torch.Tensor) -> torch.Tensor:
         """(B, ..., 2) long (row, col) cells of world points (B, ..., 2) [x, z] (may be off-map)."""

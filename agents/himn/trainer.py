@@ -17,10 +17,9 @@ and random states; ``--resume`` continues from the newest.
 
 from __future__ import annotations
 
-import io
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +63,6 @@ class IQATrainArgs:
     checkpoint_every: int = 20_000
     device: str = "cpu"
     progress: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         if self.agent not in AGENTS:
@@ -132,7 +130,8 @@ def collect_answerer_data(
                 mask[i] = True
                 o, _ = venv.reset(options={"reset_mask": mask})
                 drv.obs = o
-                drv._new_episode(np.array([i]))
+                drv.new_episode(np.array([i]))
+                drv.update_map()
                 taken[i] = 0
         drv.take_decisions()
     venv.close()
@@ -367,12 +366,6 @@ def _write_curve(run: RunDir, log: list[dict[str, Any]]) -> None:
     with atomic_path(run.curve) as p:
         fig.savefig(p, format="png")
     plt.close(fig)
-
-
-def state_bytes(state: dict[str, Any]) -> bytes:
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    return buf.getvalue()
 
 
 __all__ = ["AGENTS", "IQATrainArgs", "load_checkpoint", "train_iqa", "NUM_HIGH_LEVEL"]
