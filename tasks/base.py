@@ -77,6 +77,32 @@ class Task(Protocol):
     def summarize(self, records: Iterable[Mapping[str, Any]]) -> dict[str, Any]: ...
 
 
+MAX_DEPTH = 10.0  # depth observations are clipped to [0, MAX_DEPTH] metres
+
+
+def frame_spaces(sensors: Sequence[str], frame_shape: tuple[int, int]) -> dict[str, spaces.Space]:
+    """The spaces of the egocentric frame observations every task shares: ``rgb`` (H, W, 3) uint8
+    and ``depth`` (H, W, 1) float32 metres, those of them in ``sensors``."""
+    h, w = frame_shape
+    d: dict[str, spaces.Space] = {}
+    if "rgb" in sensors:
+        d["rgb"] = spaces.Box(0, 255, (h, w, 3), np.uint8)
+    if "depth" in sensors:
+        d["depth"] = spaces.Box(0.0, MAX_DEPTH, (h, w, 1), np.float32)
+    return d
+
+
+def frame_observations(frames: Mapping[str, np.ndarray], sensors: Sequence[str]) -> dict[str, np.ndarray]:
+    """Batched ``rgb`` and ``depth`` observations (depth clipped, with a channel axis) from the
+    worlds' frames, those of them in ``sensors``."""
+    obs: dict[str, np.ndarray] = {}
+    if "rgb" in sensors:
+        obs["rgb"] = frames["rgb"]
+    if "depth" in sensors:
+        obs["depth"] = np.clip(frames["depth"], 0.0, MAX_DEPTH).astype(np.float32)[..., None]
+    return obs
+
+
 def batch_indices(mask: np.ndarray | Sequence[bool]) -> np.ndarray:
     """Indices where a (N,) mask is True."""
     return np.nonzero(np.asarray(mask, dtype=bool))[0]

@@ -47,7 +47,7 @@ from gymnasium import spaces
 from thorgym.sim.layout import AGENT_Y, CAMERA_HEIGHT
 from thorgym.sim.scenes import parse_scene, room_type
 
-from .base import StepResult
+from .base import MAX_DEPTH, StepResult, frame_observations, frame_spaces
 from .iqa_vocab import CLASS_INDEX, CONTAINERS, MAP_CLASSES, NUM_CLASSES, QUESTION_OBJECTS, QUESTION_TYPES
 
 # -- constants -----------------------------------------------------------------------------------
@@ -336,7 +336,6 @@ def evidence_objects(objects: Mapping[str, ObjectState], q: Question) -> list[st
     return [o.object_id for o in inst]
 
 
-MAX_DEPTH = 10.0
 
 # -- coverage ------------------------------------------------------------------------------------
 FLOOR_HEIGHT = 0.05  # a depth pixel whose surface point lies this low is floor
@@ -442,11 +441,7 @@ class IQATask:
     @property
     def observation_space(self) -> spaces.Dict:
         h, w = self.frame_shape
-        d: dict[str, spaces.Space] = {}
-        if "rgb" in self.sensors:
-            d["rgb"] = spaces.Box(0, 255, (h, w, 3), np.uint8)
-        if "depth" in self.sensors:
-            d["depth"] = spaces.Box(0.0, MAX_DEPTH, (h, w, 1), np.float32)
+        d = frame_spaces(self.sensors, self.frame_shape)
         if "classes" in self.sensors:
             d["classes"] = spaces.Box(0, NUM_CLASSES - 1, (h, w), np.uint8)
         d["question_type"] = spaces.Discrete(len(QUESTION_TYPES))
@@ -663,11 +658,7 @@ class IQATask:
             for i in np.nonzero(self._fresh)[0]:
                 self._observe_world(i, poses[i])
             self._fresh[:] = False
-        obs: dict[str, np.ndarray] = {}
-        if "rgb" in self.sensors:
-            obs["rgb"] = frames["rgb"]
-        if "depth" in self.sensors:
-            obs["depth"] = np.clip(frames["depth"], 0.0, MAX_DEPTH).astype(np.float32)[..., None]
+        obs = frame_observations(frames, self.sensors)
         if "classes" in self.sensors:
             obs["classes"] = frames["classes"].astype(np.uint8)
         qs = [q for q in self.episodes]

@@ -37,7 +37,8 @@ from thorgym.atomic import atomic_writer
 from thorgym.cache import cache_root
 from thorgym.sim.scenes import ROOM_TYPES, parse_scene, room_type, scenes_for
 
-from .base import StepResult
+from .base import MAX_DEPTH as MAX_DEPTH  # re-exported: envs read it here
+from .base import StepResult, frame_observations, frame_spaces
 
 # -- the task's constants ------------------------------------------------------------------------
 TARGETS: dict[str, tuple[str, ...]] = {
@@ -417,7 +418,6 @@ INFO_KEYS: tuple[str, ...] = (
     "last_action_success",
 )
 SENSORS: tuple[str, ...] = ("rgb", "depth", "features")
-MAX_DEPTH = 10.0  # depth observations are clipped to [0, MAX_DEPTH] metres
 EMBEDDING_BOUND = 6.0  # |GloVe 6B 50-d components| < 5.5
 # The simulator's navigation action of each task action (Done moves nothing).
 _NAV_NAME = {
@@ -519,12 +519,7 @@ class ObjectNavTask:
     # -- spaces ------------------------------------------------------------------------------
     @property
     def observation_space(self) -> spaces.Dict:
-        h, w = self.frame_shape
-        d: dict[str, spaces.Space] = {}
-        if "rgb" in self.sensors:
-            d["rgb"] = spaces.Box(0, 255, (h, w, 3), np.uint8)
-        if "depth" in self.sensors:
-            d["depth"] = spaces.Box(0.0, MAX_DEPTH, (h, w, 1), np.float32)
+        d = frame_spaces(self.sensors, self.frame_shape)
         if "features" in self.sensors:
             d["features"] = spaces.Box(-np.inf, np.inf, (self.feature_dim,), np.float32)
         d["target"] = spaces.Discrete(len(TARGET_TYPES))
@@ -619,11 +614,7 @@ class ObjectNavTask:
     def observe(self) -> dict[str, np.ndarray]:
         frames = self.worlds.sensors(self.sensors)
         self._visible = np.asarray(self.worlds.target_visible(self._target_name), dtype=bool)
-        obs: dict[str, np.ndarray] = {}
-        if "rgb" in self.sensors:
-            obs["rgb"] = frames["rgb"]
-        if "depth" in self.sensors:
-            obs["depth"] = np.clip(frames["depth"], 0.0, MAX_DEPTH).astype(np.float32)[..., None]
+        obs = frame_observations(frames, self.sensors)
         if "features" in self.sensors:
             obs["features"] = np.asarray(frames["features"], dtype=np.float32)
         obs["target"] = self._target.copy()
