@@ -170,6 +170,28 @@ def objects_visible_from_poses(
     return {o: bool(seen[k].any()) for k, o in enumerate(object_ids)}
 
 
+def object_visible_per_pose(
+    world: World,
+    positions: np.ndarray,
+    yaws: np.ndarray,
+    horizons: np.ndarray,
+    object_id: str,
+    *,
+    field_of_view: float = 90.0,
+    visibility_distance: float = 1.5,
+    aspect: float = 1.0,
+) -> np.ndarray:
+    """(C,) bool: whether one object of a world in its current state is visible from each pose
+    (one agent, the same rule and raster as :func:`visible_from_poses`). Tasks use it to find
+    the poses from which a goal can be seen (e.g. FurnLift's pickup poses)."""
+    if object_id not in world.index:
+        raise ValueError(f"objectId {object_id!r} is not in the world ({world.spec.name})")
+    seen = _visible_groups(
+        world, positions, yaws, horizons, [[world.index[object_id]]], field_of_view, visibility_distance, aspect
+    )
+    return seen[0]
+
+
 def _visible_groups(
     world: World,
     positions: np.ndarray,
@@ -262,4 +284,10 @@ def _visible_groups(
     return out
 
 
-__all__ = ["DEFAULT_HEADINGS", "move_table", "objects_visible_from_poses", "visible_from_poses"]
+__all__ = [
+    "DEFAULT_HEADINGS",
+    "move_table",
+    "object_visible_per_pose",
+    "objects_visible_from_poses",
+    "visible_from_poses",
+]
