@@ -29,6 +29,7 @@ _FLOOR = (226, 214, 196)
 _WALL = (70, 70, 70)
 _PATH = (40, 90, 220)
 _TARGET = (235, 0, 205)  # magenta ring (with a white halo) around target instances
+_PARTNER = (30, 170, 60)  # a second agent (multi-agent tasks)
 _TEXT_BAND = (24, 24, 28)
 
 
@@ -57,6 +58,7 @@ def draw_topdown(
     path: Sequence[Sequence[float]] = (),
     target: str | None = None,
     size: int = 256,
+    others: Sequence[Sequence[float]] = (),
 ) -> np.ndarray:
     """(size, size, 3) uint8 top-down map: walls, object footprints, target, path and agent.
 
@@ -65,6 +67,7 @@ def draw_topdown(
             [(type, x0, z0, x1, z1)].
         path: agent poses (x, z[, rotation[, horizon]]) in order; the last is drawn as the agent.
         target: object type to highlight.
+        others: poses (x, z, rotation) of further agents (e.g. a partner), drawn in their own colour.
     """
     x0, z0, x1, z1 = layout["bounds"]
     m = 0.3
@@ -114,6 +117,12 @@ def draw_topdown(
             yaw = np.radians(float(path[-1][2]))
             hx, hz = ax + 2.2 * r * np.sin(yaw), az - 2.2 * r * np.cos(yaw)
             d.line([ax, az, hx, hz], fill=(250, 250, 250), width=2)
+    for pose in others:
+        ax, az = px(pose[0], pose[1])
+        r = max(3.0, 0.12 * s)
+        d.ellipse([ax - r, az - r, ax + r, az + r], fill=_PARTNER)
+        yaw = np.radians(float(pose[2]))
+        d.line([ax, az, ax + 2.2 * r * np.sin(yaw), az - 2.2 * r * np.cos(yaw)], fill=(250, 250, 250), width=2)
     return np.asarray(img, dtype=np.uint8)
 
 

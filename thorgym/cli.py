@@ -153,7 +153,7 @@ def _agent_help(trained: bool) -> str:
 
 @app.command()
 def train(
-    task: Annotated[str, typer.Argument(help="Task to train: objectnav or iqa.")],
+    task: Annotated[str, typer.Argument(help="Task to train: objectnav, iqa, furnlift or furnmove.")],
     agent: Annotated[str, typer.Option(help=_agent_help(trained=True))] = DEFAULT_AGENT,
     backbone: Annotated[
         str | None,
@@ -237,9 +237,24 @@ def train(
         bool, typer.Option(help="savn: first-order meta-gradient (the loss network then does not learn).")
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    comm: Annotated[
+        str, typer.Option(help="furnlift/furnmove: explicit, implicit (partners rendered), both or none.")
+    ] = "explicit",
+    policy: Annotated[
+        str, typer.Option(help="furnlift/furnmove: marginal, central (joint softmax) or sync (mixture).")
+    ] = "marginal",
 ) -> None:
     """Train an agent on the batched vector env; checkpoints, TensorBoard, learning curve."""
     out = Path(f"runs/{task}") if out is None else out
+    if task in ("furnlift", "furnmove"):
+        if agent == DEFAULT_AGENT:
+            agent = "tbone"
+        if agent != "tbone":
+            typer.echo(f"error: {task} trains --agent tbone (got {agent!r})", err=True)
+            raise typer.Exit(2)
+        _train_furniture(task, comm, policy, out, envs, steps, seed, seeds, size, hidden, lr, rollout,
+                         max_steps, resume, checkpoint_every, device, progress)  # fmt: skip
+        return
     if task == "iqa":
         _train_iqa(agent, questions, detector, out, envs, steps, seed, seeds, size, lr, rollout, epochs,
                    resume, checkpoint_every, progress)  # fmt: skip
@@ -477,6 +492,92 @@ def _train_iqa(
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from None
         typer.echo(f"wrote {final} and {o / 'learning_curve.png'}; tensorboard --logdir {o / 'tb'}")
+
+
+def _train_furniture(
+    task: str,
+    comm: str,
+    policy: str,
+    out: Path,
+    envs: int | None,
+    steps: int | None,
+    seed: int,
+    seeds: str | None,
+    size: int | None,
+    hidden: int | None,
+    lr: float | None,
+    rollout: int | None,
+    max_steps: int | None,
+    resume: bool,
+    checkpoint_every: int,
+    device: str | None,
+    progress: bool,
+) -> None:
+    from thorgym.agents.tbone.trainer import FurnitureTrainArgs, train_furniture
+
+    given = {"envs": envs, "steps": steps, "size": size, "hidden": hidden, "lr": lr, "rollout": rollout,
+             "max_steps": max_steps, "device": device}  # fmt: skip
+    explicit = {k: v for k, v in given.items() if v is not None}
+    runs = [(seed, out)] if seeds is None else [(s, out / f"seed_{s}") for s in _ints(seeds, "--seeds")]
+    for s, o in runs:
+        args = FurnitureTrainArgs(task=task, comm=comm, policy=policy, out=o, seed=s, resume=resume,
+                                  checkpoint_every=checkpoint_every, progress=progress, **explicit)  # fmt: skip
+        try:
+            final = train_furniture(args)
+        except (ValueError, FileNotFoundError) as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"wrote {final} and {o / 'learning_curve.png'}; tensorboard --logdir {o / 'tb'}")
+
+
+def _eval_furniture(
+    task: str, agent: str, checkpoint: str | None, split: str, episodes: int, envs: int, seed: int, video: int,
+    out: Path | None,
+) -> None:
+    from thorgym.agents.tbone.evaluate import evaluate_furniture
+
+    out = Path(f"runs/{task}_eval") if out is None else out
+    try:
+        m = evaluate_furniture(task=task, agent=agent, checkpoint=checkpoint, split=split, episodes=episodes,
+                               envs=envs, seed=seed, out=out, video=video)  # fmt: skip
+    except (ValueError, FileNotFoundError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    extra = "".join(f"; {k} {m[k]:.2f}" for k in ("failed_pickups", "missed_pickups", "spl", "invalid_mass", "tvd")
+                    if k in m)  # fmt: skip
+    typer.echo(f"{agent} on {m['episodes']} {split} {task} episodes: success {m['success']:.1f}%; "
+               f"episode length {m['episode_length']:.1f}{extra}")  # fmt: skip
+    typer.echo(f"wrote {out / 'metrics.json'} and {out / 'episodes.jsonl'}")
+
+
+_FURN_CKPT = Annotated[str | None, typer.Option(help="tbone: checkpoint file or run directory.")]
+_FURN_AGENT = Annotated[str, typer.Option(help="tbone (trained), random or expert (shortest-path oracle).")]
+_FURN_SPLIT = Annotated[str, typer.Option(help="test (FloorPlan226–230) or val (221–225).")]
+_FURN_EPISODES = Annotated[int, typer.Option(help="The first N fixed episodes of the split.")]
+_FURN_ENVS = Annotated[int, typer.Option(help="Parallel environments.")]
+_FURN_SEED = Annotated[int, typer.Option(help="Seed of the agent's sampling.")]
+_FURN_VIDEO = Annotated[int, typer.Option(help="Record the first K episodes (both views + map).")]
+_FURN_OUT = Annotated[Path | None, typer.Option(help="Output dir (default runs/<task>_eval).")]
+
+
+@eval_app.command("furnlift")
+def eval_furnlift(
+    checkpoint: _FURN_CKPT = None, agent: _FURN_AGENT = "tbone", split: _FURN_SPLIT = "test",
+    episodes: _FURN_EPISODES = 200, envs: _FURN_ENVS = 8, seed: _FURN_SEED = 0, video: _FURN_VIDEO = 0,
+    out: _FURN_OUT = None,
+) -> None:  # fmt: skip
+    """Evaluate FurnLift agents on held-out living rooms: success, failed and missed pickups."""
+    _eval_furniture("furnlift", agent, checkpoint, split, episodes, envs, seed, video, out)
+
+
+@eval_app.command("furnmove")
+def eval_furnmove(
+    checkpoint: _FURN_CKPT = None, agent: _FURN_AGENT = "tbone", split: _FURN_SPLIT = "test",
+    episodes: _FURN_EPISODES = 200, envs: _FURN_ENVS = 8, seed: _FURN_SEED = 0, video: _FURN_VIDEO = 0,
+    out: _FURN_OUT = None,
+) -> None:  # fmt: skip
+    """Evaluate FurnMove agents on held-out living rooms: success, SPL (Manhattan), invalid mass, TVD."""
+    _eval_furniture("furnmove", agent, checkpoint, split, episodes, envs, seed, video, out)
 
 
 @eval_app.command("iqa")

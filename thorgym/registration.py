@@ -31,6 +31,20 @@ ENVS: tuple[dict[str, Any], ...] = (
         "vector_entry_point": "thorgym.envs.iqa:make_iqa_vec",
         "kwargs": {"backend": "sim"},
     },
+    # two agents, one television (Two Body Problem / A Cordial Sync); PettingZoo versions:
+    # thorgym.envs.furniture.furnlift_parallel_env / furnmove_parallel_env
+    {
+        "id": "thorgym/FurnLift-v0",
+        "entry_point": "thorgym.envs.furniture:FurnLiftEnv",
+        "vector_entry_point": "thorgym.envs.furniture:make_furnlift_vec",
+        "kwargs": {"backend": "sim"},
+    },
+    {
+        "id": "thorgym/FurnMove-v0",
+        "entry_point": "thorgym.envs.furniture:FurnMoveEnv",
+        "vector_entry_point": "thorgym.envs.furniture:make_furnmove_vec",
+        "kwargs": {"backend": "sim"},
+    },
 )
 
 

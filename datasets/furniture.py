@@ -1,0 +1,109 @@
+"""Fixed FurnLift / FurnMove evaluation episodes.
+
+Episode k of a split is drawn from its own random stream ``(seed, task, split, k)`` in scene
+``k mod 5`` of the split's living rooms, with the tasks' own samplers
+(:func:`thorgym.tasks.furniture.sample_lift_episode` / ``sample_move_episode``: redrawn until
+the pickup pair, or the goal, can be reached), so any prefix is reproducible on its own. The
+episodes are for the built-in simulator's scenes (and ``thorgym-thor``), not for Unity's.
+
+The val and test sets ship as ``data/{furnlift,furnmove}_{val,test}.json.gz``;
+:func:`load_episodes` reads them. Regenerate with
+``python -m thorgym.datasets.furniture TASK SPLIT [PER_SCENE]``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from thorgym.atomic import atomic_writer
+from thorgym.tasks import furniture as fur
+
+DATA_DIR = Path(__file__).parent / "data"
+TASKS = ("furnlift", "furnmove")
+_SPLIT_ID = {"train": 0, "val": 1, "test": 2}
+_TASK_ID = {"furnlift": 0, "furnmove": 1}
+PER_SCENE = 40  # shipped episodes per scene (the reference evaluates 200 per scene)
+
+__all__ = ["generate_episodes", "load_episodes", "save_episodes", "shipped_path"]
+
+
+def generate_episodes(task: str, split: str, per_scene: int = PER_SCENE, seed: int = 0) -> list[dict[str, Any]]:
+    """``per_scene`` episodes for each living room of the split, reproducibly (see the module doc)."""
+    _check(task, split)
+    if per_scene < 0:
+        raise ValueError("per_scene must be non-negative")
+    scenes = fur.scenes_of(split)
+    out = []
+    for k in range(per_scene * len(scenes)):
+        scene = scenes[k % len(scenes)]
+        rng = np.random.default_rng([seed, _TASK_ID[task], _SPLIT_ID[split], k])
+        ep = None
+        while ep is None:
+            if task == "furnlift":
+                ep = fur.sample_lift_episode(scene, rng)
+            else:
+                ep = fur.sample_move_episode(scene, rng)
+        d = ep.to_dict()
+        d["id"] = f"{task}-{split}-{k:04d}"
+        out.append(d)
+    return out
+
+
+def _check(task: str, split: str) -> None:
+    if task not in TASKS:
+        raise ValueError(f"unknown furniture task {task!r}: choose from {TASKS}")
+    if split not in _SPLIT_ID:
+        raise ValueError(f"unknown split {split!r}: choose from {tuple(_SPLIT_ID)}")
+
+
+def shipped_path(task: str, split: str) -> Path:
+    _check(task, split)
+    return DATA_DIR / f"{task}_{split}.json.gz"
+
+
+def save_episodes(episodes: list[dict[str, Any]], path: str | Path) -> Path:
+    """Write episodes as gzipped JSON (atomically)."""
+    path = Path(path)
+    with atomic_writer(path) as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+        f.write(json.dumps({"episodes": episodes}, indent=0).encode())
+    return path
+
+
+def load_episodes(task: str, split_or_path: str | Path) -> list[dict[str, Any]]:
+    """The shipped episodes of a task's split ("val", "test"), or those of a .json(.gz) file."""
+    p = Path(split_or_path)
+    if str(split_or_path) in _SPLIT_ID:
+        p = shipped_path(task, str(split_or_path))
+        if not p.is_file():
+            raise FileNotFoundError(
+                f"no shipped {task} episodes for {split_or_path!r} ({p}); generate them with "
+                f"`python -m thorgym.datasets.furniture {task} {split_or_path}`"
+            )
+    opener = gzip.open if p.suffix == ".gz" else open
+    with opener(p, "rt") as f:
+        data = json.load(f)
+    return data["episodes"] if isinstance(data, dict) else data
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m thorgym.datasets.furniture TASK SPLIT [PER_SCENE]``: write the shipped set."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) < 2:
+        print(main.__doc__)
+        return 2
+    task, split = args[0], args[1]
+    n = int(args[2]) if len(args) > 2 else PER_SCENE
+    print(save_episodes(generate_episodes(task, split, n), shipped_path(task, split)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
