@@ -437,9 +437,12 @@ class Controller:
         if not force:
             blocker = sim.object_blocker(0, idx, x, y, z, facing)
             if blocker is not None:
+                why = (
+                    "it would leave the room" if blocker == "outside the room" else f"{blocker} is in the way"
+                )
                 return False, (
-                    f"TeleportObject: {oid} cannot be placed at ({x:g}, {y:g}, {z:g}): "
-                    f"{blocker} is in the way (forceAction=True skips this check)"
+                    f"TeleportObject: {oid} cannot be placed at ({x:g}, {y:g}, {z:g}): {why} "
+                    "(forceAction=True skips this check)"
                 )
         ok = sim.teleport_object([0], [idx], [x], [y], [z], None if facing is None else [facing], check=False)
         return bool(ok[0]), "" if bool(ok[0]) else f"TeleportObject: {oid} could not be moved"
