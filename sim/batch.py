@@ -547,7 +547,9 @@ class BatchedSimulator:
         """Translate `agents` (the same agent indices in every world) and one object per world
         (object_idx, -1: none) together by (dx, dz) metres, all or nothing per world.
 
-        This is how a lifted object moves with its holders (FurnMove). With `check`, a world
+        This is how a lifted object moves with its holders (FurnMove); like
+        :meth:`teleport_object` it leaves its receptacle (lift it first: it keeps its height).
+        A world whose object is held by an agent (PickupObject) fails. With `check`, a world
         moves only if every agent's new position is free (walls, blocking boxes, agents outside
         the group; the carried object does not block its carriers) and the object's new box
         passes :meth:`object_blocker` with the group's agents ignored. Moves are swept as
