@@ -18,7 +18,16 @@ import torch
 
 from thorgym.device import resolve_device
 
-from .layout import AGENT_RADIUS, AGENT_Y, CAMERA_HEIGHT, GRID, SceneSpec, generate_scene
+from .layout import (
+    AGENT_RADIUS,
+    AGENT_Y,
+    CAMERA_HEIGHT,
+    GRID,
+    WALL_HEIGHT,
+    WALL_MOUNTED,
+    SceneSpec,
+    generate_scene,
+)
 from .objects import STRUCTURE_COLORS
 from .render import BoxTensors, Cameras, RenderOutput, _nearest_hit, camera_basis, pixel_grid, render
 from .scenes import parse_scene
@@ -44,6 +53,8 @@ VISIBILITY_ROWS = 64  # visibility is decided on a raster of this height (same c
 _AGENT_BOXES = 2  # body and head
 _COLLIDE_R2 = (AGENT_RADIUS - 1e-3) ** 2
 _AGENT_MIN_DIST = 0.2  # agents may stand on neighbouring grid points, not on the same one
+AGENT_HEIGHT = 1.65  # top of an agent's body (head included) above the floor, for object moves
+_TOUCH = 1e-4  # boxes closer than this to overlapping only touch (flush against a wall)
 
 # error codes of navigation actions
 OK, BLOCKED_WALL, BLOCKED_OBJECT, BLOCKED_AGENT, HORIZON_LIMIT = 0, 1, 2, 3, 4
@@ -91,6 +102,9 @@ class BatchedSimulator:
         render_depth, render_instance_segmentation: which frames to return besides RGB.
         device: "cpu", "cuda", "cuda:1" or "auto".
         compile: fuse the ray–box kernel with torch.compile (faster after a warm-up).
+        agents_visible: AI2-THOR's makeAgentsVisible. When False no agent's body is drawn in
+            any view (frames, instance frames, visibility, :meth:`object_at`); agents still
+            block each other's movement. Changeable later through :attr:`agents_visible`.
     """
 
     def __init__(
@@ -109,6 +123,7 @@ class BatchedSimulator:
         render_rgb: bool = True,
         device: str | torch.device = "cpu",
         compile: bool = False,
+        agents_visible: bool = True,
     ) -> None:
         if isinstance(scenes, str):
             scenes = [scenes]
@@ -127,6 +142,9 @@ class BatchedSimulator:
             raise ValueError(f"visibilityDistance must be positive, got {visibility_distance!r}")
         if not (isinstance(rotate_step_degrees, int | float) and 0 < rotate_step_degrees <= 180):
             raise ValueError(f"rotateStepDegrees must be in (0, 180], got {rotate_step_degrees!r}")
+        if not isinstance(agents_visible, bool):
+            raise ValueError(f"makeAgentsVisible (agents_visible) must be a bool, got {agents_visible!r}")
+        self._agents_visible = agents_visible
         self.width, self.height = width, height
         self.agent_count = agent_count
         self.grid_size = float(grid_size)
@@ -160,6 +178,20 @@ class BatchedSimulator:
     @property
     def num_worlds(self) -> int:
         return len(self.worlds)
+
+    @property
+    def agents_visible(self) -> bool:
+        """AI2-THOR's makeAgentsVisible: whether agents' bodies are drawn in the views."""
+        return self._agents_visible
+
+    @agents_visible.setter
+    def agents_visible(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise ValueError(f"makeAgentsVisible (agents_visible) must be a bool, got {value!r}")
+        self._agents_visible = value
+        if self._boxes is not None:
+            self._boxes.active[:, self._world_boxes :] = value
+        self._visible = None  # what each agent sees may change
 
     def reset_world(self, i: int, scene: str | None = None) -> None:
         """Put world i back to its scene's initial state (optionally another scene)."""
@@ -215,7 +247,7 @@ class BatchedSimulator:
                 self._boxes.inst[:, j : j + 2] = AGENT_BASE - a
                 self._boxes.color[:, j] = ac
                 self._boxes.color[:, j + 1] = torch.tensor([0.95, 0.85, 0.2])
-                self._boxes.active[:, j : j + 2] = True
+                self._boxes.active[:, j : j + 2] = self._agents_visible
         bx = self._boxes
         for i in stale:
             wb = self.worlds[i].boxes()
@@ -252,8 +284,19 @@ class BatchedSimulator:
             bx.hi[:, j + 1] = head + 0.09
 
     # -- collisions --------------------------------------------------------------------------
-    def _collides(self, xz: torch.Tensor, agent: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """For positions (N, 2) of `agent`: (blocked (N,), error code (N,), blocking box (N,))."""
+    def _collides(
+        self,
+        xz: torch.Tensor,
+        agent: int,
+        ignore_object: torch.Tensor | None = None,
+        ignore_agents: Sequence[int] = (),
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """For positions (N, 2) of `agent`: (blocked (N,), error code (N,), blocking box (N,)).
+
+        `ignore_object` (N,) names per world an object index whose boxes do not block (-1:
+        none; the object an agent carries), `ignore_agents` agents that do not block (its
+        fellow carriers, which move with it).
+        """
         bx = self._boxes
         nb = self._world_boxes
         lo, hi = bx.lo[:, :nb], bx.hi[:, :nb]
@@ -261,6 +304,8 @@ class BatchedSimulator:
         dx = torch.clamp(torch.maximum(lo[..., 0] - x, x - hi[..., 0]), min=0.0)
         dz = torch.clamp(torch.maximum(lo[..., 2] - z, z - hi[..., 2]), min=0.0)
         hit = ((dx * dx + dz * dz) < _COLLIDE_R2) & self._blocks
+        if ignore_object is not None:
+            hit &= (bx.inst[:, :nb].long() != ignore_object[:, None]) | (ignore_object[:, None] < 0)
         any_box = hit.any(1)
         first = torch.where(
             any_box, hit.to(torch.int8).argmax(1), torch.full_like(any_box, -1, dtype=torch.long)
@@ -281,7 +326,7 @@ class BatchedSimulator:
         code = torch.where(outside & ~any_box, torch.full_like(code, BLOCKED_WALL), code)
         blocked = any_box | outside
         for other in range(self.agent_count):
-            if other == agent:
+            if other == agent or other in ignore_agents:
                 continue
             d2 = ((self.pos[:, other, [0, 2]] - xz) ** 2).sum(-1)
             near = d2 < _AGENT_MIN_DIST**2
@@ -361,6 +406,210 @@ class BatchedSimulator:
     def _check_agent(self, agent: int) -> None:
         if not isinstance(agent, int) or not 0 <= agent < self.agent_count:
             raise ValueError(f"agent must be an integer in [0, {self.agent_count}), got {agent!r}")
+
+    # -- objects that move as a whole (two-agent furniture tasks) ---------------------------
+    def _world_indices(self, worlds: Sequence[int] | torch.Tensor, where: str) -> list[int]:
+        w = torch.as_tensor(worlds, dtype=torch.long).reshape(-1).tolist()
+        for i in w:
+            if not 0 <= i < self.num_worlds:
+                raise ValueError(f"{where}: world index {i} out of range [0, {self.num_worlds})")
+        if len(set(w)) != len(w):
+            raise ValueError(f"{where}: each world may appear only once in `worlds`")
+        return w
+
+    @staticmethod
+    def _per_world(where: str, name: str, v, k: int, dtype=torch.float64) -> list:
+        """One value for all K worlds, or K values, as a list (ValueError otherwise)."""
+        t = torch.as_tensor(v, dtype=dtype).reshape(-1)
+        if t.numel() == 1:
+            t = t.expand(k)
+        if t.numel() != k:
+            raise ValueError(f"{where}: {name} must be one value or one per world ({k}), got {t.numel()}")
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{where}: {name} must be finite, got {t.tolist()}")
+        return t.tolist()
+
+    def _object_index(self, where: str, i: int, j: int, allow_none: bool) -> None:
+        n = len(self.worlds[i].objects)
+        if not (-1 if allow_none else 0) <= j < n:
+            extra = " (-1: none)" if allow_none else ""
+            raise ValueError(f"{where}: object index {j} out of range [0, {n}){extra} in world {i}")
+
+    def object_blocker(
+        self,
+        world: int,
+        object_idx: int,
+        x: float,
+        y: float,
+        z: float,
+        facing: int | None = None,
+        ignore_agents: Sequence[int] = (),
+    ) -> str | None:
+        """What would stop object `object_idx` of world `world` from having its box centre at
+        (x, y, z), turned to `facing` (None: as it is); None when nothing would.
+
+        The answer names the problem: ``"outside the room"`` (the box leaves the floor's extents,
+        the L-shaped cut included, or goes below the floor or through the ceiling), ``"a wall"``,
+        an objectId (a furniture box, or any other object's box, that the new box overlaps in 3-D;
+        the object itself and what rests on or in it do not count) or ``"Agent k"`` (an agent's
+        body, a vertical cylinder of radius AGENT_RADIUS from the floor to AGENT_HEIGHT, that the
+        box reaches into). Agents in `ignore_agents` (those carrying it) do not count.
+        """
+        w = self.worlds[world]
+        self._object_index("object_blocker", world, object_idx, False)
+        o = w.objects[object_idx]
+        size = o.size if facing is None or (facing - o.facing) % 2 == 0 else o.size[[2, 1, 0]]
+        c = np.array([x, y, z], dtype=np.float64)
+        lo, hi = c - size / 2, c + size / 2
+        eps = _TOUCH
+        x0, z0, x1, z1 = w.spec.bounds
+        cx, cz = w.spec.cut if w.spec.cut is not None else (math.inf, math.inf)
+        if (
+            lo[0] < x0 - eps or hi[0] > x1 + eps or lo[2] < z0 - eps or hi[2] > z1 + eps
+            or (hi[0] > cx + eps and hi[2] > cz + eps)
+            or lo[1] < -eps or hi[1] > WALL_HEIGHT + eps
+        ):  # fmt: skip
+            return "outside the room"
+        moving = {object_idx} | {w.index[d] for d in w._descendants(o.object_id)}
+        b = w.boxes()
+        counts = b.active & (b.blocks | (b.inst >= 0))
+        counts &= ~np.isin(b.inst, list(moving))
+        mounted = np.array(
+            [k >= 0 and w.objects[k].object_type in WALL_MOUNTED for k in b.inst.tolist()], dtype=bool
+        )
+        counts &= ~mounted
+        over = counts & np.all((b.lo < hi - eps) & (lo + eps < b.hi), axis=1)
+        if over.any():
+            k = int(b.inst[int(np.argmax(over))])
+            return w.objects[k].object_id if k >= 0 else "a wall"
+        if lo[1] < AGENT_HEIGHT and hi[1] > 0.0:
+            pos = self.pos[world].cpu().numpy()
+            for a in range(self.agent_count):
+                if a in ignore_agents:
+                    continue
+                px, pz = float(pos[a, 0]), float(pos[a, 2])
+                ddx = max(lo[0] - px, px - hi[0], 0.0)
+                ddz = max(lo[2] - pz, pz - hi[2], 0.0)
+                if ddx * ddx + ddz * ddz < _COLLIDE_R2:
+                    return f"Agent {a}"
+        return None
+
+    def teleport_object(
+        self,
+        worlds: Sequence[int] | torch.Tensor,
+        object_idx: int | Sequence[int] | torch.Tensor,
+        x: float | Sequence[float] | torch.Tensor,
+        y: float | Sequence[float] | torch.Tensor,
+        z: float | Sequence[float] | torch.Tensor,
+        facing: int | Sequence[int] | torch.Tensor | None = None,
+        check: bool = True,
+    ) -> torch.Tensor:
+        """AI2-THOR's TeleportObject in K worlds: put each world's object (by index) with its box
+        centre at (x, y, z), turned to `facing` (0–3, rotation.y = 90 * facing; None keeps it).
+
+        Any object moves, furniture included (the Television of FurnLift is put on the floor
+        this way): it leaves its receptacle and then blocks agents as furniture does, and what
+        rests on or in it moves along. With `check`, a world where :meth:`object_blocker` finds
+        a problem is left unchanged. Every argument but `check` is one value for all worlds or
+        K values; object index -1 moves nothing. Returns (K,) bool on the device: applied.
+        """
+        w = self._world_indices(worlds, "teleport_object")
+        k = len(w)
+        idx = self._per_world("teleport_object", "object_idx", object_idx, k, torch.long)
+        xs, ys, zs = (self._per_world("teleport_object", n, v, k) for n, v in (("x", x), ("y", y), ("z", z)))
+        fs = (
+            [None] * k
+            if facing is None
+            else self._per_world("teleport_object", "facing", facing, k, torch.long)
+        )
+        ok = [False] * k
+        for n, (i, j) in enumerate(zip(w, idx, strict=True)):
+            self._object_index("teleport_object", i, j, True)
+            f = fs[n]
+            if f is not None and not 0 <= f <= 3:
+                raise ValueError(f"teleport_object: facing must be 0, 1, 2 or 3 (rotation.y / 90), got {f}")
+            if j < 0 or (check and self.object_blocker(i, j, xs[n], ys[n], zs[n], f) is not None):
+                continue
+            world = self.worlds[i]
+            ok[n] = world.move_object(world.objects[j].object_id, (xs[n], ys[n], zs[n]), f) is None
+        self._visible = None
+        return torch.tensor(ok, dtype=torch.bool, device=self.device)
+
+    def move_group(
+        self,
+        worlds: Sequence[int] | torch.Tensor,
+        agents: Sequence[int],
+        object_idx: int | Sequence[int] | torch.Tensor,
+        dx: float | Sequence[float] | torch.Tensor,
+        dz: float | Sequence[float] | torch.Tensor,
+        check: bool = True,
+    ) -> torch.Tensor:
+        """Translate `agents` (the same agent indices in every world) and one object per world
+        (object_idx, -1: none) together by (dx, dz) metres, all or nothing per world.
+
+        This is how a lifted object moves with its holders (FurnMove); like
+        :meth:`teleport_object` it leaves its receptacle (lift it first: it keeps its height).
+        A world whose object is held by an agent (PickupObject) fails. With `check`, a world
+        moves only if every agent's new position is free (walls, blocking boxes, agents outside
+        the group; the carried object does not block its carriers) and the object's new box
+        passes :meth:`object_blocker` with the group's agents ignored. Moves are swept as
+        :meth:`step_nav` sweeps them (endpoint and intermediate points at most half an agent
+        radius apart), so nothing is crossed on the way. Returns (K,) bool on the device.
+        """
+        w = self._world_indices(worlds, "move_group")
+        k = len(w)
+        group = list(agents)
+        for a in group:
+            self._check_agent(a)
+        if len(set(group)) != len(group):
+            raise ValueError(f"move_group: each agent may appear only once in `agents`, got {group}")
+        idx = self._per_world("move_group", "object_idx", object_idx, k, torch.long)
+        dxs = self._per_world("move_group", "dx", dx, k)
+        dzs = self._per_world("move_group", "dz", dz, k)
+        for i, j in zip(w, idx, strict=True):
+            self._object_index("move_group", i, j, True)
+        ok = [
+            j < 0 or self.worlds[i].objects[j].object_id not in self.worlds[i].picked_by
+            for i, j in zip(w, idx, strict=True)
+        ]
+        if check and k:
+            self._sync_boxes()
+            longest = max(math.hypot(a, b) for a, b in zip(dxs, dzs, strict=True))
+            steps = max(2, math.ceil(min(longest, 100.0) / (AGENT_RADIUS / 2)))
+            fractions = [s / steps for s in range(steps, 0, -1)]
+            dev = self.device
+            wt = torch.tensor(w, dtype=torch.long, device=dev)
+            d = torch.tensor([dxs, dzs], dtype=torch.float32, device=dev).T  # (K, 2)
+            carried = torch.full((self.num_worlds,), -1, dtype=torch.long, device=dev)
+            carried[wt] = torch.tensor(idx, dtype=torch.long, device=dev)
+            free = torch.ones(k, dtype=torch.bool, device=dev)
+            for a in group:
+                for f in fractions:
+                    xz = self.pos[:, a, [0, 2]].clone()
+                    xz[wt] += d * f
+                    free &= ~self._collides(xz, a, carried, group)[0][wt]
+            free_l = free.tolist()
+            for n, (i, j) in enumerate(zip(w, idx, strict=True)):
+                ok[n] = ok[n] and free_l[n]
+                if not ok[n] or j < 0:
+                    continue
+                c = self.worlds[i].objects[j].center
+                ok[n] = all(
+                    self.object_blocker(i, j, c[0] + dxs[n] * f, c[1], c[2] + dzs[n] * f, None, group) is None
+                    for f in fractions
+                )
+        for n, (i, j) in enumerate(zip(w, idx, strict=True)):
+            if not ok[n]:
+                continue
+            if j >= 0:
+                world = self.worlds[i]
+                o = world.objects[j]
+                world.move_object(o.object_id, o.center + np.array([dxs[n], 0.0, dzs[n]]), None)
+            for a in group:
+                self.pos[i, a, 0] += dxs[n]
+                self.pos[i, a, 2] += dzs[n]
+        self._visible = None
+        return torch.tensor(ok, dtype=torch.bool, device=self.device)
 
     # -- navigation --------------------------------------------------------------------------
     def step_nav(

@@ -16,7 +16,11 @@ found at (x: …, y: …)`` (floor, wall, ceiling, an agent, nothing), ``Target 
 screen coordinate: (…) is beyond your visibilityDistance: …`` (unless forceAction), then the
 action's own (not openable, not pickupable, already open, …). ``InitialRandomSpawn`` takes
 ``numDuplicatesOfType=[{"objectType": T, "count": n}]`` (n = instances wanted, as in AI2-THOR)
-and ``RemoveFromScene(objectId=…)`` removes an object.
+and ``RemoveFromScene(objectId=…)`` removes an object. ``TeleportObject(objectId=…, position={x, y,
+z}, rotation={x: 0, y: 90*k, z: 0})`` moves any object (furniture too) so its box centre is at
+``position``; it fails, naming what is in the way, when the box would overlap a wall, another
+object, an agent or leave the room (``forceAction=True`` skips that check). Objects stay upright
+and axis-aligned, so rotation y must be a multiple of 90.
 
 Visibility rule (``objects[i]["visible"]``, AI2-THOR's): an object is visible to an agent when at
 least one pixel of a 64-row raster of the agent's view (same camera and field of view) shows it
@@ -90,6 +94,7 @@ ACTION_ARGS: dict[str, dict[str, type | tuple]] = {
         "numDuplicatesOfType": list,
     },
     "RemoveFromScene": {"objectId": str},
+    "TeleportObject": {"objectId": str, "position": dict, "rotation": (dict, int, float)},
     "ChangeResolution": {"x": int, "y": int},
     "GetScenesInBuild": {},
 }
@@ -108,6 +113,7 @@ _INIT_ARGS: dict[str, type | tuple] = {
     "agentMode": str,
     "snapToGrid": bool,
     "device": str,
+    "makeAgentsVisible": bool,
 }
 
 
@@ -189,8 +195,10 @@ class Controller:
     """The AI2-THOR controller API on the built-in simulator (one world, one or more agents).
 
     Keyword arguments (AI2-THOR's names): scene, width, height, gridSize, rotateStepDegrees,
-    visibilityDistance, fieldOfView, renderDepthImage, renderInstanceSegmentation, agentCount;
-    plus ``device`` ("cpu" default, or "cuda"). ``agentMode`` accepts only "default".
+    visibilityDistance, fieldOfView, renderDepthImage, renderInstanceSegmentation, agentCount,
+    makeAgentsVisible (default True: each agent's body is drawn in the others' views; False
+    hides agents from every view, they still block movement); plus ``device`` ("cpu" default,
+    or "cuda"). ``agentMode`` accepts only "default".
     """
 
     def __init__(self, **init: Any) -> None:
@@ -208,6 +216,7 @@ class Controller:
             "renderInstanceSegmentation": False,
             "agentCount": 1,
             "device": "cpu",
+            "makeAgentsVisible": True,
         }
         self.reset(**init)
 
@@ -235,6 +244,7 @@ class Controller:
             render_depth=cfg["renderDepthImage"],
             render_instance_segmentation=cfg["renderInstanceSegmentation"],
             device=cfg["device"],
+            agents_visible=cfg["makeAgentsVisible"],
         )
         self._init = cfg
         self._scene_name = cfg["scene"]
@@ -296,6 +306,8 @@ class Controller:
                 raise ValueError("RemoveFromScene: missing required argument 'objectId'")
             err = sim.worlds[0].remove(kwargs["objectId"])
             ok, err = err is None, err or ""
+        elif action == "TeleportObject":
+            ok, err = self._teleport_object(kwargs, force)
         elif action == "ChangeResolution":
             w = kwargs.get("x", sim.width)
             h = kwargs.get("y", sim.height)
@@ -381,6 +393,59 @@ class Controller:
         if not bool(ok[0]):
             return False, f"{action}: position ({x:g}, {z:g}) is not a valid agent position"
         return True, ""
+
+    def _teleport_object(self, kw: dict[str, Any], force: bool) -> tuple[bool, str]:
+        """AI2-THOR's TeleportObject: objectId, position {x, y, z} (the box centre here),
+        rotation {x: 0, y: k*90, z: 0} or its y alone; forceAction skips the collision check."""
+        sim = self.simulator
+        world = sim.worlds[0]
+        for key in ("objectId", "position"):
+            if key not in kw:
+                raise ValueError(f"TeleportObject: missing required argument {key!r}")
+        pos = kw["position"]
+        if set(pos) != {"x", "y", "z"} or not all(
+            isinstance(pos[k], _NUM) and not isinstance(pos[k], bool) and math.isfinite(pos[k]) for k in pos
+        ):
+            raise ValueError(
+                f"TeleportObject: position must be a dict with finite numbers 'x', 'y' and 'z', got {pos!r}"
+            )
+        rot = kw.get("rotation")
+        facing = None
+        if rot is not None:
+            if isinstance(rot, dict):
+                bad = set(rot) - {"x", "y", "z"}
+                tilted = any(not isinstance(rot.get(k, 0), _NUM) or rot.get(k, 0) != 0 for k in ("x", "z"))
+                if bad or "y" not in rot or tilted:
+                    raise ValueError(
+                        "TeleportObject: rotation must be {'x': 0, 'y': <multiple of 90>, 'z': 0} "
+                        f"(objects stay upright and axis-aligned in thorgym.sim), got {rot!r}"
+                    )
+                rot = rot["y"]
+            if isinstance(rot, bool) or not isinstance(rot, _NUM) or not math.isfinite(rot) or rot % 90:
+                raise ValueError(
+                    f"TeleportObject: rotation y must be a multiple of 90 degrees (boxes stay "
+                    f"axis-aligned in thorgym.sim), got {rot!r}"
+                )
+            facing = int(rot // 90) % 4
+        oid = kw["objectId"]
+        if oid not in world.index:
+            return False, f"objectId: {oid} is not the objectId on any object in the scene!"
+        idx = world.index[oid]
+        x, y, z = float(pos["x"]), float(pos["y"]), float(pos["z"])
+        if oid in world.picked_by:
+            return False, world.move_object(oid, (x, y, z), facing) or ""
+        if not force:
+            blocker = sim.object_blocker(0, idx, x, y, z, facing)
+            if blocker is not None:
+                why = (
+                    "it would leave the room" if blocker == "outside the room" else f"{blocker} is in the way"
+                )
+                return False, (
+                    f"TeleportObject: {oid} cannot be placed at ({x:g}, {y:g}, {z:g}): {why} "
+                    "(forceAction=True skips this check)"
+                )
+        ok = sim.teleport_object([0], [idx], [x], [y], [z], None if facing is None else [facing], check=False)
+        return bool(ok[0]), "" if bool(ok[0]) else f"TeleportObject: {oid} could not be moved"
 
     def _interact(self, action: str, agent: int, force: bool, kw: dict[str, Any]) -> tuple[bool, str]:
         """By objectId (visible to the agent unless forced) or by screen point x, y (AI2-THOR)."""

@@ -394,6 +394,40 @@ class World:
         self._touch()
         return None
 
+    def move_object(self, object_id: str, center, facing: int | None = None) -> str | None:
+        """Put an object's box centre at `center` (x, y, z), optionally turned to `facing`.
+
+        AI2-THOR's TeleportObject without its physics: the object leaves its receptacle (parent
+        None, so furniture or not it now blocks agents like furniture does) and what rests on or
+        in it moves along, turned with it about its vertical axis. A quarter turn (odd change of
+        facing) swaps the box's x and z extents, since boxes stay axis-aligned. Collisions are
+        the caller's concern (:meth:`BatchedSimulator.teleport_object` checks them). Returns an
+        error message (unknown objectId, object held by an agent, bad facing) or None.
+        """
+        if object_id not in self.index:
+            return f"objectId: {object_id} is not the objectId on any object in the scene!"
+        if object_id in self.picked_by:
+            return f"{object_id} is held by Agent {self.picked_by[object_id]}; put it down first"
+        o = self.object(object_id)
+        if facing is None:
+            facing = o.facing
+        if isinstance(facing, bool) or not isinstance(facing, int | np.integer) or not 0 <= facing <= 3:
+            return f"facing must be 0, 1, 2 or 3 (rotation.y = 90 * facing), got {facing!r}"
+        turns = (int(facing) - o.facing) % 4
+        old = o.center.copy()
+        new = np.asarray(center, dtype=np.float64).reshape(3)
+        for d in [o, *(self.object(k) for k in sorted(self._descendants(object_id)))]:
+            rel = d.center - old
+            for _ in range(turns):  # a quarter turn of yaw maps +z to +x: (x, z) -> (z, -x)
+                rel = np.array([rel[2], rel[1], -rel[0]])
+            d.center = new + rel
+            if turns % 2:
+                d.size = d.size[[2, 1, 0]].copy()
+            d.facing = (d.facing + turns) % 4
+        o.parent, o.inside = None, False
+        self._touch()
+        return None
+
     def _descendants(self, object_id: str) -> set[str]:
         out: set[str] = set()
         todo = [object_id]

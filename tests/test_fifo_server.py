@@ -257,6 +257,62 @@ def test_multi_agent_masks_and_reset(tmp_path: Path) -> None:
     assert proc.poll() is not None, "thorgym-thor still running after controller.stop()"
 
 
+def test_two_agents_teleport_object_and_make_agents_visible(tmp_path: Path) -> None:
+    """FurnLift's set-up through the genuine client: agent 1 placed, the Television put on the floor."""
+    init = dict(renderInstanceSegmentation=True, agentCount=2)
+    client = _Client(tmp_path, scene="FloorPlan201", **init)
+    try:
+        direct = SimController(scene="FloorPlan201_physics", width=W, height=H, **init)
+        tv = next(o for o in direct.last_event.metadata["objects"] if o["objectType"] == "Television")
+        floor = {"objectId": tv["objectId"], "position": {"x": -1.0, "y": 0.33, "z": 0.5}}
+        steps: list[tuple[str, dict[str, Any]]] = [
+            ("TeleportFull", dict(position=dict(x=-1.0, y=0.9, z=0.0), rotation=dict(x=0, y=0, z=0),
+                                  horizon=0, standing=True, agentId=1)),
+            ("Teleport", dict(position=dict(x=-2.0, y=0.9, z=0.0), rotation=dict(x=0, y=90, z=0), agentId=0)),
+            ("TeleportObject", dict(floor, position={"x": -0.9, "y": 0.33, "z": -0.75})),  # coffee table
+            ("TeleportObject", dict(floor, objectId="Television|+9.99|+9.99|+9.99")),  # no such object
+            ("TeleportObject", dict(floor, rotation=dict(x=0, y=0, z=0))),
+            ("MoveAhead", dict(agentId=1)),  # z 0.25: in front of the Television
+            ("MoveAhead", dict(agentId=1)),  # blocked by it
+            ("LookDown", dict(agentId=1, degrees=60)),  # to see it at its feet
+        ]  # fmt: skip
+        outcomes, messages = [], []
+        for action, kwargs in steps:
+            got = client.step(action, **kwargs)
+            want = direct.step(action, **kwargs)
+            assert got.metadata["agentId"] == kwargs.get("agentId", 0)
+            for a in range(2):
+                _same_step(got.events[a], want.events[a], f"{action} {kwargs}, view of agent {a}")
+                assert np.array_equal(
+                    got.events[a].instance_segmentation_frame, want.events[a].instance_segmentation_frame
+                )
+            outcomes.append(got.metadata["lastActionSuccess"])
+            messages.append(got.metadata["errorMessage"])
+        assert outcomes == [True, True, False, False, True, True, False, True]
+        assert "CoffeeTable|" in messages[2] and "is not the objectId on any object" in messages[3]
+        assert messages[6].startswith(f"{tv['objectId']} is blocking Agent 1")
+        e0, e1 = got.events
+        assert e1.metadata["agent"]["position"]["z"] == 0.25
+        for ev in (e0, e1):
+            moved = next(o for o in ev.metadata["objects"] if o["objectId"] == tv["objectId"])
+            assert moved["position"] == {"x": -1.0, "y": 0.33, "z": 0.5}
+            assert moved["rotation"]["y"] == 0.0 and moved["parentReceptacles"] is None
+        assert tv["objectId"] in dict(e1.instance_masks)  # agent 1 looks down at it
+        assert next(o for o in e1.metadata["objects"] if o["objectId"] == tv["objectId"])["visible"]
+        assert "agent1" in e0.color_to_object_id.values()  # agent 0 sees its partner ahead
+
+        ev = client.controller.reset("FloorPlan201", makeAgentsVisible=False)
+        want = direct.reset("FloorPlan201_physics", makeAgentsVisible=False)
+        for kwargs in (dict(position=dict(x=-1.0, y=0.9, z=0.0), rotation=0, agentId=1),
+                       dict(position=dict(x=-2.0, y=0.9, z=0.0), rotation=90, agentId=0)):  # fmt: skip
+            got, want = client.step("Teleport", **kwargs), direct.step("Teleport", **kwargs)
+        for a in range(2):
+            _same_step(got.events[a], want.events[a], f"invisible agents, view of agent {a}")
+            assert not {"agent0", "agent1"} & set(got.events[a].color_to_object_id.values())
+    finally:
+        client.stop()
+
+
 # -- raw protocol ----------------------------------------------------------------------------
 class RawServer:
     """thorgym-thor on two FIFOs we hold open read-write (so no open() here can block)."""
