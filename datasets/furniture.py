@@ -33,7 +33,9 @@ PER_SCENE = 40  # shipped episodes per scene (the reference evaluates 200 per sc
 __all__ = ["generate_episodes", "load_episodes", "save_episodes", "shipped_path"]
 
 
-def generate_episodes(task: str, split: str, per_scene: int = PER_SCENE, seed: int = 0) -> list[dict[str, Any]]:
+def generate_episodes(
+    task: str, split: str, per_scene: int = PER_SCENE, seed: int = 0
+) -> list[dict[str, Any]]:
     """``per_scene`` episodes for each living room of the split, reproducibly (see the module doc)."""
     _check(task, split)
     if per_scene < 0:

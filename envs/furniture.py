@@ -62,11 +62,19 @@ class FurnitureSimWorlds:
         from thorgym.sim import BatchedSimulator
 
         self.sim = BatchedSimulator(
-            [scene] * num_worlds, width=width, height=height, agent_count=2, grid_size=fur.GRID_SIZE,
-            rotate_step_degrees=fur.ROTATE_DEGREES, visibility_distance=visibility_distance,
-            field_of_view=fur.FIELD_OF_VIEW, render_depth=depth, render_instance_segmentation=False,
-            device=device, agents_visible=agents_visible,
-        )  # fmt: skip
+            [scene] * num_worlds,
+            width=width,
+            height=height,
+            agent_count=2,
+            grid_size=fur.GRID_SIZE,
+            rotate_step_degrees=fur.ROTATE_DEGREES,
+            visibility_distance=visibility_distance,
+            field_of_view=fur.FIELD_OF_VIEW,
+            render_depth=depth,
+            render_instance_segmentation=False,
+            device=device,
+            agents_visible=agents_visible,
+        )
         self.num_worlds = num_worlds
         self.depth = depth
 
@@ -79,9 +87,15 @@ class FurnitureSimWorlds:
     def _index(self, i: int, object_id: str) -> int:
         return self.sim.worlds[i].index[object_id]
 
-    def place_object(self, i: int, object_id: str, x: float, y: float, z: float, facing: int) -> tuple[bool, str]:
-        ok = bool(self.sim.teleport_object([i], [self._index(i, object_id)], [x], [y], [z], facing=[int(facing)])[0])
-        return ok, "" if ok else f"{object_id} does not fit at ({x:g}, {y:g}, {z:g}) facing {int(facing) * 90}°"
+    def place_object(
+        self, i: int, object_id: str, x: float, y: float, z: float, facing: int, force: bool = False
+    ) -> tuple[bool, str]:
+        idx = [self._index(i, object_id)]
+        ok = bool(self.sim.teleport_object([i], idx, [x], [y], [z], facing=[int(facing)], check=not force)[0])
+        return (
+            ok,
+            "" if ok else f"{object_id} does not fit at ({x:g}, {y:g}, {z:g}) facing {int(facing) * 90}°",
+        )
 
     def place_agent(self, i: int, agent: int, x: float, z: float, rotation: float) -> tuple[bool, str]:
         ok = bool(self.sim.teleport([i], [x], [z], [float(rotation) % 360.0], [0.0], agent=agent)[0])
@@ -109,7 +123,8 @@ class FurnitureSimWorlds:
         return np.stack([self.object_poses_by_id(i, o) for i, o in enumerate(object_ids)])
 
     def visible(self, object_ids: Sequence[str]) -> np.ndarray:
-        vis = self.sim.visible().cpu().numpy()  # (N, A, O)
+        # One render gives the frames and the visibility (observe() reuses it for the sensors).
+        vis = self.sim.observe().visible.cpu().numpy()  # (N, A, O)
         out = np.zeros((self.num_worlds, 2), dtype=bool)
         for i, oid in enumerate(object_ids):
             k = self.sim.worlds[i].index.get(oid)
@@ -163,15 +178,27 @@ class FurnitureControllerWorlds:
     def object_ids(self, i: int, object_type: str) -> list[str]:
         return [o["objectId"] for o in self._meta()["objects"] if o["objectType"] == object_type]
 
-    def place_object(self, i: int, object_id: str, x: float, y: float, z: float, facing: int) -> tuple[bool, str]:
-        e = self._step("TeleportObject", objectId=object_id, position={"x": x, "y": y, "z": z},
-                       rotation={"x": 0, "y": 90 * int(facing), "z": 0})  # fmt: skip
+    def place_object(
+        self, i: int, object_id: str, x: float, y: float, z: float, facing: int, force: bool = False
+    ) -> tuple[bool, str]:
+        e = self._step(
+            "TeleportObject",
+            objectId=object_id,
+            position={"x": x, "y": y, "z": z},
+            rotation={"x": 0, "y": 90 * int(facing), "z": 0},
+            forceAction=force,
+        )
         return bool(e.metadata["lastActionSuccess"]), str(e.metadata.get("errorMessage") or "")
 
     def place_agent(self, i: int, agent: int, x: float, z: float, rotation: float) -> tuple[bool, str]:
         y = self._meta(agent)["agent"]["position"]["y"]
-        e = self._step("Teleport", agent=agent, position={"x": x, "y": y, "z": z},
-                       rotation={"x": 0, "y": float(rotation) % 360.0, "z": 0}, horizon=0.0)  # fmt: skip
+        e = self._step(
+            "Teleport",
+            agent=agent,
+            position={"x": x, "y": y, "z": z},
+            rotation={"x": 0, "y": float(rotation) % 360.0, "z": 0},
+            horizon=0.0,
+        )
         return bool(e.metadata["lastActionSuccess"]), str(e.metadata.get("errorMessage") or "")
 
     def move(self, nav: np.ndarray) -> np.ndarray:
@@ -232,7 +259,9 @@ class FurnitureControllerWorlds:
     def sensors(self, names: Sequence[str]) -> dict[str, np.ndarray]:
         frames = {"rgb": np.stack([np.asarray(e.frame, dtype=np.uint8) for e in self.events])[None]}
         if "depth" in names:
-            frames["depth"] = np.stack([np.asarray(e.depth_frame, dtype=np.float32) for e in self.events])[None]
+            frames["depth"] = np.stack([np.asarray(e.depth_frame, dtype=np.float32) for e in self.events])[
+                None
+            ]
         return frames
 
     def layout(self, i: int) -> dict[str, Any]:
@@ -272,18 +301,33 @@ def make_worlds(
 ) -> Any:
     vis = fur.VISIBILITY_DISTANCE if task == "furnlift" else 1.5
     if backend == "sim":
-        return FurnitureSimWorlds(num_worlds, width=width, height=height, depth=depth,
-                                  agents_visible=agents_visible, visibility_distance=vis, device=device)  # fmt: skip
+        return FurnitureSimWorlds(
+            num_worlds,
+            width=width,
+            height=height,
+            depth=depth,
+            agents_visible=agents_visible,
+            visibility_distance=vis,
+            device=device,
+        )
     if backend == "ai2thor":
         if num_worlds != 1:
             raise ValueError("the ai2thor backend drives one world per controller; use num_envs=1")
         from ai2thor.controller import Controller
 
         kw = dict(controller_kwargs or {})
-        kw.update(agentCount=2, width=width, height=height, gridSize=fur.GRID_SIZE,
-                  rotateStepDegrees=fur.ROTATE_DEGREES, fieldOfView=fur.FIELD_OF_VIEW,
-                  visibilityDistance=vis, renderDepthImage=depth, makeAgentsVisible=agents_visible,
-                  scene=kw.get("scene", "FloorPlan201"))  # fmt: skip
+        kw.update(
+            agentCount=2,
+            width=width,
+            height=height,
+            gridSize=fur.GRID_SIZE,
+            rotateStepDegrees=fur.ROTATE_DEGREES,
+            fieldOfView=fur.FIELD_OF_VIEW,
+            visibilityDistance=vis,
+            renderDepthImage=depth,
+            makeAgentsVisible=agents_visible,
+            scene=kw.get("scene", "FloorPlan201"),
+        )
         return FurnitureControllerWorlds(Controller(**kw))
     raise ValueError(f"unknown backend {backend!r}: use 'sim' (built-in) or 'ai2thor'")
 
@@ -327,11 +371,33 @@ class _FurnitureEnv(MultiAgentTaskEnv, EzPickle):
         render_mode: str | None = None,
         controller_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
-        EzPickle.__init__(self, split=split, backend=backend, width=width, height=height, depth=depth,
-                          agents_visible=agents_visible, max_steps=max_steps, device=device, sample=sample,
-                          render_mode=render_mode, controller_kwargs=controller_kwargs)  # fmt: skip
-        parts = _parts(self.task_name, split, backend, width, height, depth, agents_visible, max_steps, device,
-                       sample, controller_kwargs)  # fmt: skip
+        EzPickle.__init__(
+            self,
+            split=split,
+            backend=backend,
+            width=width,
+            height=height,
+            depth=depth,
+            agents_visible=agents_visible,
+            max_steps=max_steps,
+            device=device,
+            sample=sample,
+            render_mode=render_mode,
+            controller_kwargs=controller_kwargs,
+        )
+        parts = _parts(
+            self.task_name,
+            split,
+            backend,
+            width,
+            height,
+            depth,
+            agents_visible,
+            max_steps,
+            device,
+            sample,
+            controller_kwargs,
+        )
         super().__init__(*parts, render_mode)
 
 
@@ -391,13 +457,31 @@ class FurnMoveEnv(_FurnitureEnv):
 
 
 def _parts(
-    task_name: str, split: str, backend: str, width: int, height: int, depth: bool, agents_visible: bool,
-    max_steps: int, device: str, sample: bool, controller_kwargs: Mapping[str, Any] | None,
+    task_name: str,
+    split: str,
+    backend: str,
+    width: int,
+    height: int,
+    depth: bool,
+    agents_visible: bool,
+    max_steps: int,
+    device: str,
+    sample: bool,
+    controller_kwargs: Mapping[str, Any] | None,
 ) -> tuple[Any, Any, list[dict[str, Any]] | None]:
     """(task, one world, fixed episodes or None) of a single furniture environment."""
     task = make_task(task_name, split, width=width, height=height, depth=depth, max_steps=max_steps)
-    worlds = make_worlds(task_name, 1, backend, width=width, height=height, depth=depth,
-                         agents_visible=agents_visible, device=device, controller_kwargs=controller_kwargs)  # fmt: skip
+    worlds = make_worlds(
+        task_name,
+        1,
+        backend,
+        width=width,
+        height=height,
+        depth=depth,
+        agents_visible=agents_visible,
+        device=device,
+        controller_kwargs=controller_kwargs,
+    )
     return task, worlds, _episodes(task_name, split, sample)
 
 
@@ -415,8 +499,19 @@ def furnlift_parallel_env(
     controller_kwargs: Mapping[str, Any] | None = None,
 ) -> TaskParallelEnv:
     """FurnLift as a PettingZoo ``ParallelEnv`` (agents "agent_0", "agent_1"; see FurnLiftEnv)."""
-    parts = _parts("furnlift", split, backend, width, height, depth, agents_visible, max_steps, device, sample,
-                   controller_kwargs)  # fmt: skip
+    parts = _parts(
+        "furnlift",
+        split,
+        backend,
+        width,
+        height,
+        depth,
+        agents_visible,
+        max_steps,
+        device,
+        sample,
+        controller_kwargs,
+    )
     return TaskParallelEnv(*parts, render_mode)
 
 
@@ -434,8 +529,19 @@ def furnmove_parallel_env(
     controller_kwargs: Mapping[str, Any] | None = None,
 ) -> TaskParallelEnv:
     """FurnMove as a PettingZoo ``ParallelEnv`` (agents "agent_0", "agent_1"; see FurnMoveEnv)."""
-    parts = _parts("furnmove", split, backend, width, height, depth, agents_visible, max_steps, device, sample,
-                   controller_kwargs)  # fmt: skip
+    parts = _parts(
+        "furnmove",
+        split,
+        backend,
+        width,
+        height,
+        depth,
+        agents_visible,
+        max_steps,
+        device,
+        sample,
+        controller_kwargs,
+    )
     return TaskParallelEnv(*parts, render_mode)
 
 
@@ -463,13 +569,34 @@ def make_furniture_vec(
         import gymnasium as gym
 
         cls = FurnLiftEnv if task == "furnlift" else FurnMoveEnv
-        fn = functools.partial(cls, split=split, backend="ai2thor", width=width, height=height, depth=depth,
-                               agents_visible=agents_visible, max_steps=max_steps, sample=sample,
-                               render_mode=render_mode, controller_kwargs=controller_kwargs)  # fmt: skip
-        return gym.vector.AsyncVectorEnv([fn] * num_envs, autoreset_mode=gym.vector.AutoresetMode(autoreset_mode))
+        fn = functools.partial(
+            cls,
+            split=split,
+            backend="ai2thor",
+            width=width,
+            height=height,
+            depth=depth,
+            agents_visible=agents_visible,
+            max_steps=max_steps,
+            sample=sample,
+            render_mode=render_mode,
+            controller_kwargs=controller_kwargs,
+        )
+        return gym.vector.AsyncVectorEnv(
+            [fn] * num_envs, autoreset_mode=gym.vector.AutoresetMode(autoreset_mode)
+        )
     t = make_task(task, split, width=width, height=height, depth=depth, max_steps=max_steps)
-    worlds = make_worlds(task, num_envs, backend, width=width, height=height, depth=depth,
-                         agents_visible=agents_visible, device=device, controller_kwargs=None)  # fmt: skip
+    worlds = make_worlds(
+        task,
+        num_envs,
+        backend,
+        width=width,
+        height=height,
+        depth=depth,
+        agents_visible=agents_visible,
+        device=device,
+        controller_kwargs=None,
+    )
     return MultiAgentTaskVectorEnv(t, worlds, _episodes(task, split, sample), render_mode, autoreset_mode)
 
 

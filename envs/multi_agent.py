@@ -21,7 +21,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from pettingzoo import ParallelEnv
 
-from .task_env import EpisodeSource, autoreset_mode
+from .task_env import EpisodeSource
 
 __all__ = ["MultiAgentTaskEnv", "MultiAgentTaskVectorEnv", "TaskParallelEnv", "joint_actions"]
 
@@ -81,7 +81,9 @@ class _Single:
         self.started = False
         self.ended = False
 
-    def reset(self, rng: np.random.Generator, seeded: bool, options: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    def reset(
+        self, rng: np.random.Generator, seeded: bool, options: Mapping[str, Any]
+    ) -> dict[str, np.ndarray]:
         if seeded:
             self.source.restart(0)
         self.task.begin(0, self.source.next(0, rng, dict(options)))
@@ -99,7 +101,9 @@ class _Single:
         return self.task.observe(), out
 
     def info(self) -> dict[str, Any]:
-        return {k: (v[0].item() if isinstance(v[0], np.generic) else v[0]) for k, v in self.task.info().items()}
+        return {
+            k: (v[0].item() if isinstance(v[0], np.generic) else v[0]) for k, v in self.task.info().items()
+        }
 
 
 class MultiAgentTaskEnv(gym.Env):
@@ -275,7 +279,9 @@ class MultiAgentTaskVectorEnv(VectorEnv):
         self.task.begin(i, self.source.next(i, self._rngs[i], options))
         self._needs_reset[i] = False
 
-    def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None) -> tuple:
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple:
         if self.closed:
             raise RuntimeError("the vector environment is closed")
         options = dict(options or {})
@@ -320,7 +326,9 @@ class MultiAgentTaskVectorEnv(VectorEnv):
             if ended.any():
                 final_obs = np.full(self.num_envs, None, dtype=object)
                 for i in np.nonzero(ended)[0]:
-                    final_obs[i] = _per_agent({k: v[i : i + 1] for k, v in raw.items()}, self.task.agent_ids, 0)
+                    final_obs[i] = _per_agent(
+                        {k: v[i : i + 1] for k, v in raw.items()}, self.task.agent_ids, 0
+                    )
                     self._begin(i, {})
                 final_info = infos
                 raw = self.task.observe()

@@ -122,7 +122,8 @@ def draw_topdown(
         r = max(3.0, 0.12 * s)
         d.ellipse([ax - r, az - r, ax + r, az + r], fill=_PARTNER)
         yaw = np.radians(float(pose[2]))
-        d.line([ax, az, ax + 2.2 * r * np.sin(yaw), az - 2.2 * r * np.cos(yaw)], fill=(250, 250, 250), width=2)
+        tip = (ax + 2.2 * r * np.sin(yaw), az - 2.2 * r * np.cos(yaw))
+        d.line([ax, az, *tip], fill=(250, 250, 250), width=2)
     return np.asarray(img, dtype=np.uint8)
 
 

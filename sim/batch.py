@@ -54,7 +54,7 @@ _AGENT_BOXES = 2  # body and head
 _COLLIDE_R2 = (AGENT_RADIUS - 1e-3) ** 2
 _AGENT_MIN_DIST = 0.2  # agents may stand on neighbouring grid points, not on the same one
 AGENT_HEIGHT = 1.65  # top of an agent's body (head included) above the floor, for object moves
-_TOUCH = 1e-4  # boxes closer than this to overlapping only touch (flush against a wall)
+TOUCH_TOLERANCE = 1e-4  # boxes closer than this to overlapping only touch (flush against a wall)
 
 # error codes of navigation actions
 OK, BLOCKED_WALL, BLOCKED_OBJECT, BLOCKED_AGENT, HORIZON_LIMIT = 0, 1, 2, 3, 4
@@ -170,6 +170,9 @@ class BatchedSimulator:
         self._blocks: torch.Tensor | None = None
         self._world_boxes = 0
         self._visible: torch.Tensor | None = None
+        # The last render and the visibility it was made with: reused by observe() until the
+        # state changes (every change sets _visible to None).
+        self._frames: tuple[RenderOutput, torch.Tensor] | None = None
         for i in range(n):
             self._place_agents(i)
         self._sync_boxes()
@@ -461,7 +464,7 @@ class BatchedSimulator:
         size = o.size if facing is None or (facing - o.facing) % 2 == 0 else o.size[[2, 1, 0]]
         c = np.array([x, y, z], dtype=np.float64)
         lo, hi = c - size / 2, c + size / 2
-        eps = _TOUCH
+        eps = TOUCH_TOLERANCE
         x0, z0, x1, z1 = w.spec.bounds
         cx, cz = w.spec.cut if w.spec.cut is not None else (math.inf, math.inf)
         if (
@@ -757,6 +760,7 @@ class BatchedSimulator:
                 use_compile=self.compile,
             )
         self._visible = self._visibility(vis_src)
+        self._frames = (out, self._visible)
         return out, self._visible
 
     def _visibility(self, out: RenderOutput) -> torch.Tensor:
@@ -786,7 +790,26 @@ class BatchedSimulator:
         return self.observe(success)
 
     def observe(self, success: torch.Tensor | None = None) -> BatchStep:
-        out, visible = self.render()
+        """Frames and visibility of the current state (one render; none when nothing changed since
+        the last render that made what this simulator returns)."""
+        cached = self._frames
+        fresh = (
+            cached is not None
+            and self._visible is not None
+            and cached[1] is self._visible
+            and all(w.version == v for w, v in zip(self.worlds, self._versions, strict=True))
+            and (cached[0].rgb is not None or not self.render_rgb)
+        )
+        if fresh:
+            # Callers keep what they are given (numpy views share memory): hand out copies.
+            c, visible = cached
+            out = RenderOutput(
+                rgb=None if c.rgb is None else c.rgb.clone(), depth=c.depth.clone(), inst=c.inst.clone(),
+                distance=c.distance, horizontal=c.horizontal,
+            )  # fmt: skip
+            visible = visible.clone()
+        else:
+            out, visible = self.render()
         n, a = self.num_worlds, self.agent_count
         h, w = self.height, self.width
         if success is None:

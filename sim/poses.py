@@ -186,10 +186,9 @@ def object_visible_per_pose(
     the poses from which a goal can be seen (e.g. FurnLift's pickup poses)."""
     if object_id not in world.index:
         raise ValueError(f"objectId {object_id!r} is not in the world ({world.spec.name})")
-    seen = _visible_groups(
-        world, positions, yaws, horizons, [[world.index[object_id]]], field_of_view, visibility_distance, aspect
-    )
-    return seen[0]
+    group = [[world.index[object_id]]]
+    fov, dist = field_of_view, visibility_distance
+    return _visible_groups(world, positions, yaws, horizons, group, fov, dist, aspect)[0]
 
 
 def _visible_groups(

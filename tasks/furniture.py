@@ -78,11 +78,20 @@ CLOSER_REWARD = 1.0
 
 FURNLIFT_ACTIONS: tuple[str, ...] = ("MoveAhead", "RotateLeft", "RotateRight", "Pass", "Pickup")
 FURNMOVE_ACTIONS: tuple[str, ...] = (
-    "MoveAhead", "RotateLeft", "RotateRight", "Pass",
-    "MoveAgentsAheadWithObject", "MoveAgentsRightWithObject", "MoveAgentsBackWithObject",
-    "MoveAgentsLeftWithObject", "RotateLiftedObjectRight",
-    "MoveLiftedObjectAhead", "MoveLiftedObjectRight", "MoveLiftedObjectBack", "MoveLiftedObjectLeft",
-)  # fmt: skip
+    "MoveAhead",
+    "RotateLeft",
+    "RotateRight",
+    "Pass",
+    "MoveAgentsAheadWithObject",
+    "MoveAgentsRightWithObject",
+    "MoveAgentsBackWithObject",
+    "MoveAgentsLeftWithObject",
+    "RotateLiftedObjectRight",
+    "MoveLiftedObjectAhead",
+    "MoveLiftedObjectRight",
+    "MoveLiftedObjectBack",
+    "MoveLiftedObjectLeft",
+)
 MOVE_AHEAD, ROTATE_LEFT, ROTATE_RIGHT, PASS, PICKUP = range(5)
 INDIVIDUAL = 4  # FurnMove actions below this index are individual
 GROUP_MOVES = range(4, 8)
@@ -93,12 +102,24 @@ _NAV = {MOVE_AHEAD: 0, ROTATE_LEFT: 4, ROTATE_RIGHT: 5, PASS: 8}
 
 SENSORS = ("rgb", "depth")
 FURNLIFT_INFO_KEYS = (
-    "scene", "episode_length", "success", "failed_pickups", "missed_pickups", "failed_actions",
-    "tv_visible", "apart_steps",
-)  # fmt: skip
+    "scene",
+    "episode_length",
+    "success",
+    "failed_pickups",
+    "missed_pickups",
+    "failed_actions",
+    "tv_visible",
+    "apart_steps",
+)
 FURNMOVE_INFO_KEYS = (
-    "scene", "episode_length", "success", "failed_actions", "mismatched", "distance", "tv_path",
-)  # fmt: skip
+    "scene",
+    "episode_length",
+    "success",
+    "failed_actions",
+    "mismatched",
+    "distance",
+    "tv_path",
+)
 
 
 def furnmove_valid_pairs() -> np.ndarray:
@@ -129,8 +150,10 @@ class FurnitureEpisode:
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
-            "scene": self.scene, "tv": list(self.tv), "agents": [list(a) for a in self.agents],
-        }  # fmt: skip
+            "scene": self.scene,
+            "tv": list(self.tv),
+            "agents": [list(a) for a in self.agents],
+        }
         if self.goal is not None:
             d["goal"] = self.goal
         if self.l_opt is not None:
@@ -154,9 +177,12 @@ class FurnitureEpisode:
         goal = d.get("goal")
         l_opt = d.get("l_opt")
         return cls(
-            scene, (float(tv[0]), float(tv[1]), int(tv[2]) % 4), agents,
-            None if goal is None else str(goal), None if l_opt is None else int(l_opt),
-        )  # fmt: skip
+            scene,
+            (float(tv[0]), float(tv[1]), int(tv[2]) % 4),
+            agents,
+            None if goal is None else str(goal),
+            None if l_opt is None else int(l_opt),
+        )
 
 
 def _scene_from_options(rng: np.random.Generator, options: Mapping[str, Any], scenes: Sequence[str]) -> str:
@@ -189,7 +215,9 @@ class _FurnitureTask:
             raise ValueError(f"sensors must be a non-empty subset of {SENSORS}, got {tuple(sensors)}")
         if not (isinstance(max_steps, int) and max_steps > 0):
             raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
-        self.scenes = scenes_of(scenes) if isinstance(scenes, str) else tuple(parse_scene(s)[0] for s in scenes)
+        self.scenes = (
+            scenes_of(scenes) if isinstance(scenes, str) else tuple(parse_scene(s)[0] for s in scenes)
+        )
         self.sensors = tuple(sensors)
         self.frame_shape = (int(frame_shape[0]), int(frame_shape[1]))
         self.max_steps = max_steps
@@ -230,9 +258,10 @@ class _FurnitureTask:
         if not tvs:
             raise ValueError(f"{ep.scene} has no {TELEVISION}")
         self.tv_ids[i] = tvs[0]
-        # Agents first out of the way (onto their own spots), then the Television, then agents.
+        # The episode was checked against the scene: the Television goes to its spot whatever the
+        # agents' scene-start poses (forceAction), then the agents go to theirs (checked).
         x, z, facing = ep.tv
-        ok, why = w.place_object(i, tvs[0], x, tv_y, z, facing)
+        ok, why = w.place_object(i, tvs[0], x, tv_y, z, facing, force=True)
         if not ok:
             raise ValueError(f"episode in {ep.scene}: the Television cannot stand at {ep.tv}: {why}")
         for a, (ax, az, rot) in enumerate(ep.agents):
@@ -253,8 +282,11 @@ class _FurnitureTask:
         frames = self.worlds.sensors(self.sensors)
         return frame_observations(frames, self.sensors)
 
-    def _tv_poses(self) -> np.ndarray:
-        return self.worlds.object_poses(self.tv_ids)
+    def _tv_poses(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """(N, 4) or (len(idx), 4) [x, y, z, facing] of the Television in the worlds."""
+        if idx is None:
+            return self.worlds.object_poses(self.tv_ids)
+        return np.stack([self.worlds.object_poses_by_id(int(i), self.tv_ids[int(i)]) for i in idx])
 
 
 # -- FurnLift ---------------------------------------------------------------------------------------
@@ -269,7 +301,7 @@ class FurnLiftTask(_FurnitureTask):
 
     The worlds it is bound to (``thorgym.envs.furniture``) provide: ``num_worlds``,
     ``agent_count`` (2); ``load(i, scene)``; ``object_ids(i, type)``; ``place_object(i, id, x, y,
-    z, facing) -> (ok, message)``; ``place_agent(i, agent, x, z, rotation) -> (ok, message)``;
+    z, facing, force=False) -> (ok, message)``; ``place_agent(i, agent, x, z, rotation) -> (ok, message)``;
     ``move(nav (N, 2)) -> (N, 2) bool`` (thorgym.sim NAV_ACTIONS indices, −1 nothing);
     ``poses() -> (N, 2, 4)``; ``object_poses(ids) -> (N, 4)`` [x, y, z, facing];
     ``visible(ids) -> (N, 2) bool``; ``sensors(names) -> dict of (N, 2, …)``; ``layout(i)``.
@@ -381,9 +413,14 @@ class FurnLiftTask(_FurnitureTask):
         planner = self._planners[i]
         if planner is None:
             planner = plan.LiftPlanner(
-                ep.scene, ep.tv, tv_id=self.tv_ids[i], visibility_distance=VISIBILITY_DISTANCE,
-                field_of_view=FIELD_OF_VIEW, min_apart=MIN_APART, tv_height=float(TV_SIZE[1]),
-            )  # fmt: skip
+                ep.scene,
+                ep.tv,
+                tv_id=self.tv_ids[i],
+                visibility_distance=VISIBILITY_DISTANCE,
+                field_of_view=FIELD_OF_VIEW,
+                min_apart=MIN_APART,
+                tv_height=float(TV_SIZE[1]),
+            )
             self._planners[i] = planner
         poses = self.worlds.poses()[i]
         nodes = [planner.graph.node(p[0], p[1], p[2]) for p in poses]
@@ -421,15 +458,22 @@ def sample_lift_episode(scene: str, rng: np.random.Generator) -> FurnitureEpisod
     x, z = positions[int(rng.integers(len(positions)))]
     tv = (float(x), float(z), int(rng.integers(4)))
     planner = plan.LiftPlanner(
-        scene, tv, tv_id=tv_id, visibility_distance=VISIBILITY_DISTANCE, field_of_view=FIELD_OF_VIEW,
-        min_apart=MIN_APART, tv_height=float(TV_SIZE[1]),
-    )  # fmt: skip
+        scene,
+        tv,
+        tv_id=tv_id,
+        visibility_distance=VISIBILITY_DISTANCE,
+        field_of_view=FIELD_OF_VIEW,
+        min_apart=MIN_APART,
+        tv_height=float(TV_SIZE[1]),
+    )
     free = planner.graph.positions
     if not planner.ok or len(free) < 10 or len(planner.good_nodes) < 2:
         return None
     a, b = rng.choice(len(free), size=2, replace=False)
     rots = rng.integers(4, size=2)
-    agents = tuple((float(free[k][0]), float(free[k][1]), 90.0 * float(r)) for k, r in zip((a, b), rots, strict=True))
+    agents = tuple(
+        (float(free[k][0]), float(free[k][1]), 90.0 * float(r)) for k, r in zip((a, b), rots, strict=True)
+    )
     nodes = [planner.graph.node(*p) for p in agents]
     pair = planner.choose_targets(nodes)
     if pair is None:
@@ -514,7 +558,7 @@ class FurnMoveTask(_FurnitureTask):
         self._plans[i] = None
 
     def _distance(self, idx: np.ndarray) -> np.ndarray:
-        tv = self._tv_poses()[idx]
+        tv = self._tv_poses(idx)
         return np.abs(tv[:, [0, 2]] - self._goal_xz[idx]).sum(-1)
 
     def step(self, actions: np.ndarray, live: np.ndarray) -> StepResult:
@@ -582,7 +626,9 @@ class FurnMoveTask(_FurnitureTask):
 
     def info(self) -> dict[str, np.ndarray]:
         n = len(self.episodes)
-        dist = self._distance(np.arange(n)) if n and all(e is not None for e in self.episodes) else np.zeros(n)
+        dist = (
+            self._distance(np.arange(n)) if n and all(e is not None for e in self.episodes) else np.zeros(n)
+        )
         return {
             "scene": np.array([e.scene if e else "" for e in self.episodes], dtype=object),
             "episode_length": self._steps.copy(),
@@ -619,7 +665,7 @@ class FurnMoveTask(_FurnitureTask):
         if self._planners[i] is None:
             self._planners[i] = plan.MovePlanner(ep.scene, self.tv_ids[i], TV_SIZE, LIFT_HEIGHT)
         planner = self._planners[i]
-        tv = self._tv_poses()[i]
+        tv = self._tv_poses(np.array([i]))[0]
         poses = self.worlds.poses()[i]
         offsets = poses[:, :2] - tv[[0, 2]]
         key = tuple(np.round(offsets.reshape(-1) / GRID_SIZE).astype(int))
@@ -645,7 +691,9 @@ class FurnMoveTask(_FurnitureTask):
         return np.array([PASS, PASS])
 
 
-def sample_move_episode(scene: str, rng: np.random.Generator, goal_type: str = GOAL_TYPE) -> FurnitureEpisode | None:
+def sample_move_episode(
+    scene: str, rng: np.random.Generator, goal_type: str = GOAL_TYPE
+) -> FurnitureEpisode | None:
     """One FurnMove episode: the lifted Television at a random spot with both carriers beside it
     (within the hold radius, free grid positions), with a group-move path to the goal; or None."""
     positions = plan.scene_positions(scene)
@@ -664,18 +712,22 @@ def sample_move_episode(scene: str, rng: np.random.Generator, goal_type: str = G
     near = near[planner.agents_free(near) & planner.agent_clear_of_tv(near, np.array([x, z]), facing)]
     if len(near) < 2:
         return None
-    a, b = rng.choice(len(near), size=2, replace=False)
-    if np.hypot(*(near[a] - near[b])) < 0.45:
-        return None
     goal_xz = goal.center[[0, 2]].astype(np.float64)
     if np.abs(np.array([x, z]) - goal_xz).sum() < 4 * GRID_SIZE:
         return None  # too easy
-    offsets = np.stack([near[a], near[b]]) - np.array([x, z])
-    dist = planner.plan((float(x), float(z)), facing, offsets, goal_xz, GOAL_RADIUS)
-    if (0, 0, facing) not in dist:
+    # Carriers keep their formation on group moves: draw formations until one reaches the goal.
+    for _ in range(24):
+        a, b = rng.choice(len(near), size=2, replace=False)
+        offsets = np.stack([near[a], near[b]]) - np.array([x, z])
+        dist = planner.plan((float(x), float(z)), facing, offsets, goal_xz, GOAL_RADIUS)
+        if (0, 0, facing) in dist:
+            break
+    else:
         return None
     rots = rng.integers(4, size=2)
     agents = tuple(
         (float(p[0]), float(p[1]), 90.0 * float(r)) for p, r in zip((near[a], near[b]), rots, strict=True)
     )
-    return FurnitureEpisode(scene, (float(x), float(z), facing), agents, goal=goal.object_id, l_opt=dist[(0, 0, facing)])
+    return FurnitureEpisode(
+        scene, (float(x), float(z), facing), agents, goal=goal.object_id, l_opt=dist[(0, 0, facing)]
+    )

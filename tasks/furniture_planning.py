@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from thorgym.sim import BatchedSimulator
-from thorgym.sim.layout import AGENT_RADIUS
+from thorgym.sim.batch import TOUCH_TOLERANCE
+from thorgym.sim.layout import AGENT_RADIUS, WALL_MOUNTED
 from thorgym.sim.poses import object_visible_per_pose
 
 GRID = 0.25
@@ -177,7 +178,9 @@ class LiftPlanner:
         return int(g[a]), int(g[b]), int(later[a, b])
 
 
-def place_on_floor(sim: BatchedSimulator, object_id: str, pose: tuple[float, float, int], height: float) -> bool:
+def place_on_floor(
+    sim: BatchedSimulator, object_id: str, pose: tuple[float, float, int], height: float
+) -> bool:
     """TeleportObject of world 0's object to stand on the floor at (x, z, facing)."""
     x, z, facing = pose
     idx = object_index(sim, object_id)
@@ -199,8 +202,16 @@ class MovePlanner:
         boxes = world.boxes()
         tv_idx = world.index[tv_id]
         keep = boxes.blocks & boxes.active & (boxes.inst != tv_idx)
-        self.lo = boxes.lo[keep].astype(np.float64)
+        self.lo = boxes.lo[keep].astype(np.float64)  # what blocks the carriers
         self.hi = boxes.hi[keep].astype(np.float64)
+        # What the Television may not pass through: furniture, walls and any object's box
+        # (BatchedSimulator.object_blocker's rule), wall-mounted items aside.
+        mounted = np.array(
+            [k >= 0 and world.objects[k].object_type in WALL_MOUNTED for k in boxes.inst.tolist()]
+        )
+        solid = boxes.active & (boxes.blocks | (boxes.inst >= 0)) & (boxes.inst != tv_idx) & ~mounted
+        self.solid_lo = boxes.lo[solid].astype(np.float64)
+        self.solid_hi = boxes.hi[solid].astype(np.float64)
         spec = world.spec
         self.bounds = spec.bounds
         self.cut = spec.cut
@@ -222,8 +233,12 @@ class MovePlanner:
     def agents_free(self, xz: np.ndarray) -> np.ndarray:
         """(C,) bool: an agent could stand at each (x, z) (the lifted Television aside)."""
         xz = np.asarray(xz, dtype=np.float64).reshape(-1, 2)
-        dx = np.clip(np.maximum(self.lo[None, :, 0] - xz[:, None, 0], xz[:, None, 0] - self.hi[None, :, 0]), 0, None)
-        dz = np.clip(np.maximum(self.lo[None, :, 2] - xz[:, None, 1], xz[:, None, 1] - self.hi[None, :, 2]), 0, None)
+        dx = np.clip(
+            np.maximum(self.lo[None, :, 0] - xz[:, None, 0], xz[:, None, 0] - self.hi[None, :, 0]), 0, None
+        )
+        dz = np.clip(
+            np.maximum(self.lo[None, :, 2] - xz[:, None, 1], xz[:, None, 1] - self.hi[None, :, 2]), 0, None
+        )
         hit = (dx * dx + dz * dz < _COLLIDE_R2).any(1)
         return ~hit & self._inside(xz)
 
@@ -233,12 +248,16 @@ class MovePlanner:
         half = self.tv_extent(facing) / 2
         c = np.stack([xz[:, 0], np.full(len(xz), self.lift_height), xz[:, 1]], -1)
         lo, hi = c - half, c + half
-        eps = 1e-4
-        over = ((lo[:, None, :] < self.hi[None] - eps) & (self.lo[None] + eps < hi[:, None, :])).all(-1)
+        eps = TOUCH_TOLERANCE
+        over = (
+            (lo[:, None, :] < self.solid_hi[None] - eps) & (self.solid_lo[None] + eps < hi[:, None, :])
+        ).all(-1)
         x0, z0, x1, z1 = self.bounds
-        inside = (lo[:, 0] >= x0) & (hi[:, 0] <= x1) & (lo[:, 2] >= z0) & (hi[:, 2] <= z1)
+        inside = (
+            (lo[:, 0] >= x0 - eps) & (hi[:, 0] <= x1 + eps) & (lo[:, 2] >= z0 - eps) & (hi[:, 2] <= z1 + eps)
+        )
         if self.cut is not None:
-            inside &= ~((hi[:, 0] > self.cut[0]) & (hi[:, 2] > self.cut[1]))
+            inside &= ~((hi[:, 0] > self.cut[0] + eps) & (hi[:, 2] > self.cut[1] + eps))
         return ~over.any(1) & inside
 
     def agent_clear_of_tv(self, agent_xz: np.ndarray, tv_xz: np.ndarray, facing: int) -> np.ndarray:
@@ -250,15 +269,22 @@ class MovePlanner:
         return dx * dx + dz * dz >= _COLLIDE_R2
 
     def plan(
-        self, tv_xz: tuple[float, float], facing: int, offsets: np.ndarray, goal_xz: np.ndarray, goal_radius: float
+        self,
+        tv_xz: tuple[float, float],
+        facing: int,
+        offsets: np.ndarray,
+        goal_xz: np.ndarray,
+        goal_radius: float,
     ) -> dict[tuple[int, int, int], int]:
         """Steps to the goal from every state (grid cell of the Television, facing) reachable
         from the start with group moves and RotateLiftedObjectRight, carriers at `offsets` (2, 2)
         from the Television. Keys: (ix, iz, facing) in grid steps from `tv_xz`."""
         origin = np.asarray(tv_xz, dtype=np.float64)
         offsets = np.asarray(offsets, dtype=np.float64).reshape(-1, 2)
-        span = 40
-        ii, jj = np.meshgrid(np.arange(-span, span + 1), np.arange(-span, span + 1), indexing="ij")
+        x0, z0, x1, z1 = self.bounds
+        i0, i1 = int(np.floor((x0 - origin[0]) / GRID)), int(np.ceil((x1 - origin[0]) / GRID))
+        j0, j1 = int(np.floor((z0 - origin[1]) / GRID)), int(np.ceil((z1 - origin[1]) / GRID))
+        ii, jj = np.meshgrid(np.arange(i0, i1 + 1), np.arange(j0, j1 + 1), indexing="ij")
         cells = np.stack([ii.reshape(-1), jj.reshape(-1)], -1)
         centers = origin + cells * GRID
         ok_agents = np.ones(len(cells), dtype=bool)
@@ -270,13 +296,15 @@ class MovePlanner:
             for off in offsets:
                 ok &= self.agent_clear_of_tv(centers + off, centers, f)
             valid[f] = ok.reshape(ii.shape)
-        at_goal = np.abs(centers - np.asarray(goal_xz)).sum(-1) < goal_radius
+        at_goal = (np.abs(centers - np.asarray(goal_xz)).sum(-1) < goal_radius).reshape(ii.shape)
+        if not any((valid[f] & at_goal).any() for f in range(HEADINGS)):
+            return {}  # this formation cannot stand at the goal
         # Forward reachability from the start, then backward distances from the goal states.
         start = (0, 0, int(facing) % HEADINGS)
 
         def ok_state(s: tuple[int, int, int]) -> bool:
             i, j, f = s
-            return -span <= i <= span and -span <= j <= span and bool(valid[f][i + span, j + span])
+            return i0 <= i <= i1 and j0 <= j <= j1 and bool(valid[f][i - i0, j - j0])
 
         def moves(s: tuple[int, int, int]) -> list[tuple[int, int, int]]:
             i, j, f = s
@@ -302,7 +330,7 @@ class MovePlanner:
         for s in seen:
             for t in moves(s):
                 preds[t].append(s)
-        goals = [s for s in seen if at_goal.reshape(ii.shape)[s[0] + span, s[1] + span]]
+        goals = [s for s in seen if at_goal[s[0] - i0, s[1] - j0]]
         dist = {s: 0 for s in goals}
         dq = deque(goals)
         while dq:

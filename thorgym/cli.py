@@ -520,8 +520,10 @@ def _train_furniture(
     explicit = {k: v for k, v in given.items() if v is not None}
     runs = [(seed, out)] if seeds is None else [(s, out / f"seed_{s}") for s in _ints(seeds, "--seeds")]
     for s, o in runs:
-        args = FurnitureTrainArgs(task=task, comm=comm, policy=policy, out=o, seed=s, resume=resume,
-                                  checkpoint_every=checkpoint_every, progress=progress, **explicit)  # fmt: skip
+        args = FurnitureTrainArgs(
+            task=task, comm=comm, policy=policy, out=o, seed=s, resume=resume,
+            checkpoint_every=checkpoint_every, progress=progress, **explicit,
+        )  # fmt: skip
         try:
             final = train_furniture(args)
         except (ValueError, FileNotFoundError) as e:
@@ -531,20 +533,22 @@ def _train_furniture(
 
 
 def _eval_furniture(
-    task: str, agent: str, checkpoint: str | None, split: str, episodes: int, envs: int, seed: int, video: int,
-    out: Path | None,
+    task: str, agent: str, checkpoint: str | None, split: str, episodes: int, envs: int, seed: int,
+    video: int, out: Path | None,
 ) -> None:
     from thorgym.agents.tbone.evaluate import evaluate_furniture
 
     out = Path(f"runs/{task}_eval") if out is None else out
     try:
-        m = evaluate_furniture(task=task, agent=agent, checkpoint=checkpoint, split=split, episodes=episodes,
-                               envs=envs, seed=seed, out=out, video=video)  # fmt: skip
+        m = evaluate_furniture(
+            task=task, agent=agent, checkpoint=checkpoint, split=split, episodes=episodes, envs=envs,
+            seed=seed, out=out, video=video,
+        )  # fmt: skip
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
-    extra = "".join(f"; {k} {m[k]:.2f}" for k in ("failed_pickups", "missed_pickups", "spl", "invalid_mass", "tvd")
-                    if k in m)  # fmt: skip
+    keys = ("failed_pickups", "missed_pickups", "spl", "invalid_mass", "tvd")
+    extra = "".join(f"; {k} {m[k]:.2f}" for k in keys if k in m)
     typer.echo(f"{agent} on {m['episodes']} {split} {task} episodes: success {m['success']:.1f}%; "
                f"episode length {m['episode_length']:.1f}{extra}")  # fmt: skip
     typer.echo(f"wrote {out / 'metrics.json'} and {out / 'episodes.jsonl'}")

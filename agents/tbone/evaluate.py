@@ -119,8 +119,15 @@ def evaluate_furniture(
     if records and "invalid_mass" in records[0]:
         metrics["invalid_mass"] = float(np.mean([r["invalid_mass"] for r in records]))
         metrics["tvd"] = float(np.mean([r["tvd"] for r in records]))
-    metrics.update({"task": task, "agent": agent, "split": split, "seed": seed,
-                    "checkpoint": None if checkpoint is None else str(checkpoint)})  # fmt: skip
+    metrics.update(
+        {
+            "task": task,
+            "agent": agent,
+            "split": split,
+            "seed": seed,
+            "checkpoint": None if checkpoint is None else str(checkpoint),
+        }
+    )
     write_json_atomic(out / "metrics.json", metrics, indent=1)
     with atomic_writer(out / "episodes.jsonl") as f:
         f.write("".join(json.dumps(r) + "\n" for r in records).encode())

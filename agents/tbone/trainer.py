@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from thorgym.rundir import RunDir
 from thorgym.tasks import furniture as fur
@@ -94,16 +93,31 @@ def model_config(task: str, comm: str, policy: str, size: int, hidden: int) -> T
     k = len(fur.FURNLIFT_ACTIONS if task == "furnlift" else fur.FURNMOVE_ACTIONS)
     mixture = (2 if task == "furnlift" else k) if policy == "sync" else None
     return TBoneConfig(
-        num_actions=k, comm=comm, policy=policy, hidden=hidden, message_dim=8 if task == "furnlift" else 16,
-        mixture=mixture, image_size=size,
-    )  # fmt: skip
+        num_actions=k,
+        comm=comm,
+        policy=policy,
+        hidden=hidden,
+        message_dim=8 if task == "furnlift" else 16,
+        mixture=mixture,
+        image_size=size,
+    )
 
 
-def make_env(task: str, split: str, envs: int, size: int, agents_visible: bool, max_steps: int, sample: bool) -> Any:
+def make_env(
+    task: str, split: str, envs: int, size: int, agents_visible: bool, max_steps: int, sample: bool
+) -> Any:
     from thorgym.envs.furniture import make_furniture_vec
 
-    return make_furniture_vec(envs, task, split=split, width=size, height=size, agents_visible=agents_visible,
-                              max_steps=max_steps, sample=sample)  # fmt: skip
+    return make_furniture_vec(
+        envs,
+        task,
+        split=split,
+        width=size,
+        height=size,
+        agents_visible=agents_visible,
+        max_steps=max_steps,
+        sample=sample,
+    )
 
 
 def to_obs(raw: dict[str, np.ndarray], device: torch.device) -> torch.Tensor:
@@ -119,7 +133,9 @@ def valid_masks(task: str, device: torch.device) -> tuple[torch.Tensor, torch.Te
     return ind.to(device), joint.to(device)
 
 
-def save_checkpoint(run: RunDir, path: Path, model: TBone, opt: Any, state: dict[str, Any], args: FurnitureTrainArgs) -> Path:
+def save_checkpoint(
+    run: RunDir, path: Path, model: TBone, opt: Any, state: dict[str, Any], args: FurnitureTrainArgs
+) -> Path:
     payload = {
         "format": CHECKPOINT_FORMAT,
         "config": asdict(model.cfg),
@@ -137,8 +153,10 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[TB
     """The model of a tbone checkpoint, and the checkpoint's contents."""
     ckpt = torch.load(str(path), map_location=device, weights_only=False)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a tbone checkpoint (format {CHECKPOINT_FORMAT}); train one with "
-                         "`thorgym train furnlift --agent tbone`")  # fmt: skip
+        raise ValueError(
+            f"{path} is not a tbone checkpoint (format {CHECKPOINT_FORMAT}); train one with "
+            "`thorgym train furnlift --agent tbone`"
+        )
     model = TBone(TBoneConfig(**ckpt["config"])).to(device)
     model.load_state_dict(ckpt["model"])
     return model, ckpt
@@ -182,7 +200,9 @@ def train_furniture(args: FurnitureTrainArgs) -> Path:
     if args.progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=args.steps, initial=steps, unit="step", desc=f"{args.task}/{args.comm}/{args.policy}")
+        bar = tqdm(
+            total=args.steps, initial=steps, unit="step", desc=f"{args.task}/{args.comm}/{args.policy}"
+        )
     while steps < args.steps:
         state = (state[0].detach(), state[1].detach())
         logps, values, ents, rewards, dones, own, imit, cords = [], [], [], [], [], [], [], []
@@ -212,8 +232,13 @@ def train_furniture(args: FurnitureTrainArgs) -> Path:
             fresh = torch.as_tensor(done, device=device) | ~alive
             for i in np.nonzero(done)[0]:
                 episodes += 1
-                recent.append({"success": float(info["success"][i]), "length": int(info["episode_length"][i]),
-                               "reward": 0.0})  # fmt: skip
+                recent.append(
+                    {
+                        "success": float(info["success"][i]),
+                        "length": int(info["episode_length"][i]),
+                        "reward": 0.0,
+                    }
+                )
             steps += n
         with torch.no_grad():
             last = model(obs, state, reset=fresh).value
@@ -256,21 +281,36 @@ def train_furniture(args: FurnitureTrainArgs) -> Path:
     writer.close()
     final = save_checkpoint(run, run.final, model, opt, _state(steps, episodes, rng), args)
     _write_curve(run)
-    (run.root / "train_summary.json").write_text(json.dumps({
-        "steps": steps, "episodes": episodes, "seconds": round(time.time() - t0, 1),
-        "success_last_100": float(np.mean([r["success"] for r in recent[-100:]])) if recent else None,
-    }, indent=1))  # fmt: skip
+    (run.root / "train_summary.json").write_text(
+        json.dumps(
+            {
+                "steps": steps,
+                "episodes": episodes,
+                "seconds": round(time.time() - t0, 1),
+                "success_last_100": float(np.mean([r["success"] for r in recent[-100:]])) if recent else None,
+            },
+            indent=1,
+        )
+    )
     return final
 
 
 def _state(steps: int, episodes: int, rng: np.random.Generator) -> dict[str, Any]:
-    return {"steps": steps, "episodes": episodes, "numpy_rng": rng.bit_generator.state,
-            "torch_rng": torch.get_rng_state()}  # fmt: skip
+    return {
+        "steps": steps,
+        "episodes": episodes,
+        "numpy_rng": rng.bit_generator.state,
+        "torch_rng": torch.get_rng_state(),
+    }
 
 
 def _gae(
-    rewards: list[torch.Tensor], values: list[torch.Tensor], dones: list[torch.Tensor], last: torch.Tensor,
-    gamma: float, lam: float,
+    rewards: list[torch.Tensor],
+    values: list[torch.Tensor],
+    dones: list[torch.Tensor],
+    last: torch.Tensor,
+    gamma: float,
+    lam: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(advantages, returns) (T, N); values detached for the targets."""
     t_len = len(rewards)
