@@ -22,6 +22,7 @@ from gymnasium.vector.utils import batch_space
 from pettingzoo import ParallelEnv
 
 from .task_env import EpisodeSource
+from .task_env import autoreset_mode as _autoreset_mode
 
 __all__ = ["MultiAgentTaskEnv", "MultiAgentTaskVectorEnv", "TaskParallelEnv", "joint_actions"]
 
@@ -255,7 +256,7 @@ class MultiAgentTaskVectorEnv(VectorEnv):
         task.bind(worlds)
         self.num_envs = n
         self.render_mode = render_mode
-        self.autoreset_mode = globals()["autoreset_mode"](autoreset_mode)
+        self.autoreset_mode = _autoreset_mode(autoreset_mode)
         self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
         ids = tuple(task.agent_ids)
         self.single_observation_space = spaces.Dict({a: task.observation_space for a in ids})
