@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -280,10 +281,14 @@ class FurnitureControllerWorlds:
 TASKS = {"furnlift": fur.FurnLiftTask, "furnmove": fur.FurnMoveTask}
 
 
-def make_task(task: str, split: str, *, width: int, height: int, depth: bool, max_steps: int) -> Any:
+def make_task(
+    task: str, split: str, *, width: int, height: int, depth: bool, max_steps: int, top_down_map: bool = False
+) -> Any:
     if task not in TASKS:
         raise ValueError(f"unknown furniture task {task!r}: choose from {tuple(TASKS)}")
     sensors = ("rgb", "depth") if depth else ("rgb",)
+    if top_down_map:
+        sensors = (*sensors, "map")
     return TASKS[task](scenes=split, sensors=sensors, frame_shape=(height, width), max_steps=max_steps)
 
 
@@ -346,6 +351,8 @@ _ARGS_DOC = """
             episodes of FloorPlan221–225 / 226–230, played in order).
         backend: "sim" (built-in) or "ai2thor" (the genuine client, ``agentCount=2``).
         width, height: frame size per agent (84×84 as the paper). depth: also depth frames.
+        top_down_map: also a "map" observation (H, W, 5) uint8: obstacles, the Television, the
+            agent (with a mark ahead of it), its partner, the goal (FurnMove).
         agents_visible: render each agent in its partner's view (implicit communication).
         max_steps: joint-step limit (250). device: the simulator's torch device.
         sample: sample episodes on val/test scenes instead of the fixed ones.
@@ -364,6 +371,7 @@ class _FurnitureEnv(MultiAgentTaskEnv, EzPickle):
         width: int = fur.FRAME_SIZE,
         height: int = fur.FRAME_SIZE,
         depth: bool = False,
+        top_down_map: bool = False,
         agents_visible: bool = True,
         max_steps: int = fur.MAX_STEPS,
         device: str = "cpu",
@@ -372,33 +380,15 @@ class _FurnitureEnv(MultiAgentTaskEnv, EzPickle):
         controller_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         EzPickle.__init__(
-            self,
-            split=split,
-            backend=backend,
-            width=width,
-            height=height,
-            depth=depth,
-            agents_visible=agents_visible,
-            max_steps=max_steps,
-            device=device,
-            sample=sample,
-            render_mode=render_mode,
-            controller_kwargs=controller_kwargs,
-        )
-        parts = _parts(
-            self.task_name,
-            split,
-            backend,
-            width,
-            height,
-            depth,
-            agents_visible,
-            max_steps,
-            device,
-            sample,
+            self, split=split, backend=backend, width=width, height=height, depth=depth,
+            top_down_map=top_down_map, agents_visible=agents_visible, max_steps=max_steps, device=device,
+            sample=sample, render_mode=render_mode, controller_kwargs=controller_kwargs,
+        )  # fmt: skip
+        settings = FurnitureSettings(
+            split, backend, width, height, depth, top_down_map, agents_visible, max_steps, device, sample,
             controller_kwargs,
-        )
-        super().__init__(*parts, render_mode)
+        )  # fmt: skip
+        super().__init__(*settings.parts(self.task_name), render_mode)
 
 
 class FurnLiftEnv(_FurnitureEnv):
@@ -456,33 +446,33 @@ class FurnMoveEnv(_FurnitureEnv):
     task_name = "furnmove"
 
 
-def _parts(
-    task_name: str,
-    split: str,
-    backend: str,
-    width: int,
-    height: int,
-    depth: bool,
-    agents_visible: bool,
-    max_steps: int,
-    device: str,
-    sample: bool,
-    controller_kwargs: Mapping[str, Any] | None,
-) -> tuple[Any, Any, list[dict[str, Any]] | None]:
-    """(task, one world, fixed episodes or None) of a single furniture environment."""
-    task = make_task(task_name, split, width=width, height=height, depth=depth, max_steps=max_steps)
-    worlds = make_worlds(
-        task_name,
-        1,
-        backend,
-        width=width,
-        height=height,
-        depth=depth,
-        agents_visible=agents_visible,
-        device=device,
-        controller_kwargs=controller_kwargs,
-    )
-    return task, worlds, _episodes(task_name, split, sample)
+@dataclass(frozen=True)
+class FurnitureSettings:
+    """What a furniture environment is made of (the constructors' arguments, documented there)."""
+
+    split: str = "train"
+    backend: str = "sim"
+    width: int = fur.FRAME_SIZE
+    height: int = fur.FRAME_SIZE
+    depth: bool = False
+    top_down_map: bool = False
+    agents_visible: bool = True
+    max_steps: int = fur.MAX_STEPS
+    device: str = "cpu"
+    sample: bool = False
+    controller_kwargs: Mapping[str, Any] | None = None
+
+    def parts(self, task_name: str, num_worlds: int = 1) -> tuple[Any, Any, list[dict[str, Any]] | None]:
+        """(task, worlds, fixed episodes or None)."""
+        task = make_task(
+            task_name, self.split, width=self.width, height=self.height, depth=self.depth,
+            max_steps=self.max_steps, top_down_map=self.top_down_map,
+        )  # fmt: skip
+        worlds = make_worlds(
+            task_name, num_worlds, self.backend, width=self.width, height=self.height, depth=self.depth,
+            agents_visible=self.agents_visible, device=self.device, controller_kwargs=self.controller_kwargs,
+        )  # fmt: skip
+        return task, worlds, _episodes(task_name, self.split, self.sample)
 
 
 def furnlift_parallel_env(
@@ -491,6 +481,7 @@ def furnlift_parallel_env(
     width: int = fur.FRAME_SIZE,
     height: int = fur.FRAME_SIZE,
     depth: bool = False,
+    top_down_map: bool = False,
     agents_visible: bool = True,
     max_steps: int = fur.MAX_STEPS,
     device: str = "cpu",
@@ -499,20 +490,11 @@ def furnlift_parallel_env(
     controller_kwargs: Mapping[str, Any] | None = None,
 ) -> TaskParallelEnv:
     """FurnLift as a PettingZoo ``ParallelEnv`` (agents "agent_0", "agent_1"; see FurnLiftEnv)."""
-    parts = _parts(
-        "furnlift",
-        split,
-        backend,
-        width,
-        height,
-        depth,
-        agents_visible,
-        max_steps,
-        device,
-        sample,
+    settings = FurnitureSettings(
+        split, backend, width, height, depth, top_down_map, agents_visible, max_steps, device, sample,
         controller_kwargs,
-    )
-    return TaskParallelEnv(*parts, render_mode)
+    )  # fmt: skip
+    return TaskParallelEnv(*settings.parts("furnlift"), render_mode)
 
 
 def furnmove_parallel_env(
@@ -521,6 +503,7 @@ def furnmove_parallel_env(
     width: int = fur.FRAME_SIZE,
     height: int = fur.FRAME_SIZE,
     depth: bool = False,
+    top_down_map: bool = False,
     agents_visible: bool = True,
     max_steps: int = fur.MAX_STEPS,
     device: str = "cpu",
@@ -529,20 +512,11 @@ def furnmove_parallel_env(
     controller_kwargs: Mapping[str, Any] | None = None,
 ) -> TaskParallelEnv:
     """FurnMove as a PettingZoo ``ParallelEnv`` (agents "agent_0", "agent_1"; see FurnMoveEnv)."""
-    parts = _parts(
-        "furnmove",
-        split,
-        backend,
-        width,
-        height,
-        depth,
-        agents_visible,
-        max_steps,
-        device,
-        sample,
+    settings = FurnitureSettings(
+        split, backend, width, height, depth, top_down_map, agents_visible, max_steps, device, sample,
         controller_kwargs,
-    )
-    return TaskParallelEnv(*parts, render_mode)
+    )  # fmt: skip
+    return TaskParallelEnv(*settings.parts("furnmove"), render_mode)
 
 
 def make_furniture_vec(
@@ -553,6 +527,7 @@ def make_furniture_vec(
     width: int = fur.FRAME_SIZE,
     height: int = fur.FRAME_SIZE,
     depth: bool = False,
+    top_down_map: bool = False,
     agents_visible: bool = True,
     max_steps: int = fur.MAX_STEPS,
     device: str = "cpu",
@@ -570,34 +545,16 @@ def make_furniture_vec(
 
         cls = FurnLiftEnv if task == "furnlift" else FurnMoveEnv
         fn = functools.partial(
-            cls,
-            split=split,
-            backend="ai2thor",
-            width=width,
-            height=height,
-            depth=depth,
-            agents_visible=agents_visible,
-            max_steps=max_steps,
-            sample=sample,
-            render_mode=render_mode,
-            controller_kwargs=controller_kwargs,
-        )
-        return gym.vector.AsyncVectorEnv(
-            [fn] * num_envs, autoreset_mode=gym.vector.AutoresetMode(autoreset_mode)
-        )
-    t = make_task(task, split, width=width, height=height, depth=depth, max_steps=max_steps)
-    worlds = make_worlds(
-        task,
-        num_envs,
-        backend,
-        width=width,
-        height=height,
-        depth=depth,
-        agents_visible=agents_visible,
-        device=device,
-        controller_kwargs=None,
+            cls, split=split, backend="ai2thor", width=width, height=height, depth=depth,
+            top_down_map=top_down_map, agents_visible=agents_visible, max_steps=max_steps, sample=sample,
+            render_mode=render_mode, controller_kwargs=controller_kwargs,
+        )  # fmt: skip
+        mode = gym.vector.AutoresetMode(autoreset_mode)
+        return gym.vector.AsyncVectorEnv([fn] * num_envs, autoreset_mode=mode)
+    settings = FurnitureSettings(
+        split, backend, width, height, depth, top_down_map, agents_visible, max_steps, device, sample, None
     )
-    return MultiAgentTaskVectorEnv(t, worlds, _episodes(task, split, sample), render_mode, autoreset_mode)
+    return MultiAgentTaskVectorEnv(*settings.parts(task, num_envs), render_mode, autoreset_mode)
 
 
 def make_furnlift_vec(num_envs: int = 1, **kwargs: Any) -> Any:

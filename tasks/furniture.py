@@ -41,6 +41,7 @@ mass, TVD) are the agents' (``thorgym.agents.tbone``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -100,7 +101,9 @@ LIFTED_MOVES = range(9, 13)
 # thorgym.sim NAV_ACTIONS indices of the individual actions
 _NAV = {MOVE_AHEAD: 0, ROTATE_LEFT: 4, ROTATE_RIGHT: 5, PASS: 8}
 
-SENSORS = ("rgb", "depth")
+SENSORS = ("rgb", "depth", "map")
+# Channels of the optional top-down map (allocentric, the room scaled to the frame size).
+MAP_CHANNELS = ("obstacles", "television", "self", "partner", "goal")
 FURNLIFT_INFO_KEYS = (
     "scene",
     "episode_length",
@@ -227,7 +230,10 @@ class _FurnitureTask:
     # -- spaces (per agent) --------------------------------------------------------------------
     @property
     def observation_space(self) -> spaces.Dict:
-        return spaces.Dict(frame_spaces(self.sensors, self.frame_shape))
+        d = frame_spaces(self.sensors, self.frame_shape)
+        if "map" in self.sensors:
+            d["map"] = spaces.Box(0, 255, (*self.frame_shape, len(MAP_CHANNELS)), np.uint8)
+        return spaces.Dict(d)
 
     @property
     def action_space(self) -> spaces.Discrete:
@@ -241,6 +247,7 @@ class _FurnitureTask:
         self._failed = np.zeros((n, 2), dtype=np.int64)
         self._success = np.zeros(n, dtype=bool)
         self._last_ok = np.ones((n, 2), dtype=bool)
+        self._maps: list[TopDownMap | None] = [None] * n
 
     def bind(self, worlds: Any) -> None:
         if worlds.agent_count != 2:
@@ -274,19 +281,87 @@ class _FurnitureTask:
         self._success[i] = False
         self._last_ok[i] = True
         self.paths[i] = [w.poses()[i].copy()]
+        if "map" in self.sensors:
+            self._maps[i] = TopDownMap(w.layout(i), self.frame_shape, skip=(TELEVISION,))
 
     def truncate(self, i: int) -> None:
         self._steps[i] = self.max_steps
 
     def observe(self) -> dict[str, np.ndarray]:
-        frames = self.worlds.sensors(self.sensors)
-        return frame_observations(frames, self.sensors)
+        frames = self.worlds.sensors([s for s in self.sensors if s != "map"])
+        obs = frame_observations(frames, self.sensors)
+        if "map" in self.sensors:
+            obs["map"] = self._top_down()
+        return obs
+
+    def _goal_box(self, i: int) -> tuple[float, float, float, float] | None:
+        return None
+
+    def _top_down(self) -> np.ndarray:
+        """(N, 2, H, W, 5) uint8 maps: obstacles, the Television, the agent itself (with a mark
+        ahead of it), its partner and the goal (FurnMove)."""
+        n = len(self.episodes)
+        h, w = self.frame_shape
+        out = np.zeros((n, 2, h, w, len(MAP_CHANNELS)), dtype=np.uint8)
+        poses = self.worlds.poses()
+        for i in range(n):
+            m = self._maps[i]
+            if m is None or self.episodes[i] is None:
+                continue
+            tv = self._tv_poses(np.array([i]))[0]
+            half = (TV_SIZE if int(round(tv[3])) % 2 == 0 else TV_SIZE[[2, 1, 0]]) / 2
+            base = m.base.copy()
+            m.rect(base, 1, tv[0] - half[0], tv[2] - half[2], tv[0] + half[0], tv[2] + half[2])
+            goal = self._goal_box(i)
+            if goal is not None:
+                m.rect(base, 4, *goal)
+            for a in range(2):
+                img = out[i, a]
+                img[:] = base
+                for who, ch in ((a, 2), (1 - a, 3)):
+                    x, z, yaw = poses[i, who, :3]
+                    m.disc(img, ch, x, z, 0.15)
+                    if who == a:
+                        dx, dz = plan.direction(plan.heading_of(yaw))
+                        m.disc(img, ch, x + dx, z + dz, 0.06)
+        return out
 
     def _tv_poses(self, idx: np.ndarray | None = None) -> np.ndarray:
         """(N, 4) or (len(idx), 4) [x, y, z, facing] of the Television in the worlds."""
         if idx is None:
             return self.worlds.object_poses(self.tv_ids)
         return np.stack([self.worlds.object_poses_by_id(int(i), self.tv_ids[int(i)]) for i in idx])
+
+
+class TopDownMap:
+    """A room's static top-down raster (walls and objects, `skip` types left out) and drawing of
+    boxes and discs onto copies of it; +z is up, the room fitted into (H, W) with a margin."""
+
+    def __init__(self, layout: Mapping[str, Any], shape: tuple[int, int], skip: Sequence[str] = ()) -> None:
+        x0, z0, x1, z1 = layout["bounds"]
+        m = 0.2
+        self.x0, self.z1 = x0 - m, z1 + m
+        self.h, self.w = shape
+        self.scale = min(self.w / (x1 - x0 + 2 * m), self.h / (z1 - z0 + 2 * m))
+        self.base = np.zeros((self.h, self.w, len(MAP_CHANNELS)), dtype=np.uint8)
+        for r in layout.get("walls", ()):
+            self.rect(self.base, 0, *r)
+        for o in layout.get("objects", ()):
+            if o[0] not in skip:
+                self.rect(self.base, 0, *o[1:])
+
+    def _px(self, x: float, z: float) -> tuple[float, float]:
+        return (x - self.x0) * self.scale, (self.z1 - z) * self.scale
+
+    def rect(self, img: np.ndarray, ch: int, x0: float, z0: float, x1: float, z1: float) -> None:
+        c0, r0 = self._px(x0, z1)
+        c1, r1 = self._px(x1, z0)
+        r0, r1 = max(0, int(np.floor(r0))), min(self.h, max(int(np.ceil(r1)), int(np.floor(r0)) + 1))
+        c0, c1 = max(0, int(np.floor(c0))), min(self.w, max(int(np.ceil(c1)), int(np.floor(c0)) + 1))
+        img[r0:r1, c0:c1, ch] = 255
+
+    def disc(self, img: np.ndarray, ch: int, x: float, z: float, radius: float) -> None:
+        self.rect(img, ch, x - radius, z - radius, x + radius, z + radius)
 
 
 # -- FurnLift ---------------------------------------------------------------------------------------
@@ -412,15 +487,7 @@ class FurnLiftTask(_FurnitureTask):
         ep = self.episodes[i]
         planner = self._planners[i]
         if planner is None:
-            planner = plan.LiftPlanner(
-                ep.scene,
-                ep.tv,
-                tv_id=self.tv_ids[i],
-                visibility_distance=VISIBILITY_DISTANCE,
-                field_of_view=FIELD_OF_VIEW,
-                min_apart=MIN_APART,
-                tv_height=float(TV_SIZE[1]),
-            )
+            planner = lift_planner(ep.scene, ep.tv)
             self._planners[i] = planner
         poses = self.worlds.poses()[i]
         nodes = [planner.graph.node(p[0], p[1], p[2]) for p in poses]
@@ -449,23 +516,24 @@ class FurnLiftTask(_FurnitureTask):
         return out
 
 
+@functools.lru_cache(maxsize=32)
+def lift_planner(scene: str, tv: tuple[float, float, int]) -> plan.LiftPlanner:
+    """FurnLift's planner of a scene with the Television on the floor at ``tv`` (the sampler and
+    the expert of the same episode share it)."""
+    return plan.LiftPlanner(
+        scene, tv, tv_id=_first_of_type(scene, TELEVISION), visibility_distance=VISIBILITY_DISTANCE,
+        field_of_view=FIELD_OF_VIEW, min_apart=MIN_APART, tv_height=float(TV_SIZE[1]),
+    )  # fmt: skip
+
+
 def sample_lift_episode(scene: str, rng: np.random.Generator) -> FurnitureEpisode | None:
     """One FurnLift episode in `scene` with a reachable pickup pair, or None (a bad draw)."""
     positions = plan.scene_positions(scene)
     if len(positions) < 20:
         return None
-    tv_id = _first_of_type(scene, TELEVISION)
     x, z = positions[int(rng.integers(len(positions)))]
     tv = (float(x), float(z), int(rng.integers(4)))
-    planner = plan.LiftPlanner(
-        scene,
-        tv,
-        tv_id=tv_id,
-        visibility_distance=VISIBILITY_DISTANCE,
-        field_of_view=FIELD_OF_VIEW,
-        min_apart=MIN_APART,
-        tv_height=float(TV_SIZE[1]),
-    )
+    planner = lift_planner(scene, tv)
     free = planner.graph.positions
     if not planner.ok or len(free) < 10 or len(planner.good_nodes) < 2:
         return None
@@ -481,6 +549,7 @@ def sample_lift_episode(scene: str, rng: np.random.Generator) -> FurnitureEpisod
     return FurnitureEpisode(scene, tv, agents, l_opt=pair[2] + 1)
 
 
+@functools.lru_cache(maxsize=64)
 def _first_of_type(scene: str, object_type: str) -> str:
     sim = plan.probe_simulator(scene)
     ids = [o.object_id for o in sim.worlds[0].objects if o.object_type == object_type]
@@ -556,6 +625,10 @@ class FurnMoveTask(_FurnitureTask):
         self._mismatched[i] = 0
         self._planners[i] = None
         self._plans[i] = None
+
+    def _goal_box(self, i: int) -> tuple[float, float, float, float] | None:
+        gx, gz = self._goal_xz[i]
+        return (gx - GOAL_RADIUS, gz - GOAL_RADIUS, gx + GOAL_RADIUS, gz + GOAL_RADIUS)
 
     def _distance(self, idx: np.ndarray) -> np.ndarray:
         tv = self._tv_poses(idx)
@@ -663,7 +736,7 @@ class FurnMoveTask(_FurnitureTask):
         shortest path of the Television to the goal with the carriers' formation kept."""
         ep = self.episodes[i]
         if self._planners[i] is None:
-            self._planners[i] = plan.MovePlanner(ep.scene, self.tv_ids[i], TV_SIZE, LIFT_HEIGHT)
+            self._planners[i] = move_planner(ep.scene)
         planner = self._planners[i]
         tv = self._tv_poses(np.array([i]))[0]
         poses = self.worlds.poses()[i]
@@ -691,6 +764,42 @@ class FurnMoveTask(_FurnitureTask):
         return np.array([PASS, PASS])
 
 
+@functools.lru_cache(maxsize=32)
+def move_planner(scene: str) -> plan.MovePlanner:
+    """FurnMove's planner of a scene (static: the scene's boxes without the Television)."""
+    return plan.MovePlanner(scene, _first_of_type(scene, TELEVISION), TV_SIZE, LIFT_HEIGHT)
+
+
+@functools.lru_cache(maxsize=32)
+def goal_formations(scene: str, goal_id: str) -> tuple[tuple[tuple[float, float], ...], ...]:
+    """Carrier offsets ((dx0, dz0), (dx1, dz1)) from the Television's centre that are valid at
+    some goal state of the scene (the Television above the goal, either facing): the formations
+    worth trying, since group moves keep them."""
+    planner = move_planner(scene)
+    positions = plan.scene_positions(scene)
+    origin = positions[0]
+    goal = plan.probe_simulator(scene).worlds[0].object(goal_id).center[[0, 2]]
+    base = origin + np.round((goal - origin) / GRID_SIZE) * GRID_SIZE
+    steps = np.arange(-3, 4)
+    cells = base + np.stack(np.meshgrid(steps, steps, indexing="ij"), -1).reshape(-1, 2) * GRID_SIZE
+    cells = cells[np.abs(cells - goal).sum(-1) < GOAL_RADIUS]
+    ring = np.stack(np.meshgrid(steps, steps, indexing="ij"), -1).reshape(-1, 2) * GRID_SIZE
+    ring = ring[(np.hypot(ring[:, 0], ring[:, 1]) <= HOLD_RADIUS) & (np.abs(ring).sum(-1) > 0)]
+    out: set[tuple[tuple[float, float], ...]] = set()
+    for c in cells:
+        for f in range(4):
+            if not planner.tv_fits(c[None], f)[0]:
+                continue
+            spots = c + ring
+            ok = planner.agents_free(spots) & planner.agent_clear_of_tv(spots, c, f)
+            offs = [tuple(float(v) for v in o) for o in ring[ok]]
+            for i, p in enumerate(offs):
+                for q in offs[i + 1 :]:
+                    if np.hypot(p[0] - q[0], p[1] - q[1]) >= GRID_SIZE - 1e-6:
+                        out.add((p, q))
+    return tuple(sorted(out))
+
+
 def sample_move_episode(
     scene: str, rng: np.random.Generator, goal_type: str = GOAL_TYPE
 ) -> FurnitureEpisode | None:
@@ -703,31 +812,32 @@ def sample_move_episode(
     goal = next((o for o in objs if o.object_type == goal_type), None)
     if tv_id is None or goal is None or len(positions) < 20:
         return None
-    planner = plan.MovePlanner(scene, tv_id, TV_SIZE, LIFT_HEIGHT)
+    planner = move_planner(scene)
+    goal_xz = goal.center[[0, 2]].astype(np.float64)
+    forms = goal_formations(scene, goal.object_id)
+    if not forms:
+        return None
     x, z = positions[int(rng.integers(len(positions)))]
     facing = int(rng.integers(4))
-    if not planner.tv_fits(np.array([[x, z]]), facing)[0]:
-        return None
-    near = positions[np.hypot(positions[:, 0] - x, positions[:, 1] - z) <= HOLD_RADIUS]
-    near = near[planner.agents_free(near) & planner.agent_clear_of_tv(near, np.array([x, z]), facing)]
-    if len(near) < 2:
-        return None
-    goal_xz = goal.center[[0, 2]].astype(np.float64)
     if np.abs(np.array([x, z]) - goal_xz).sum() < 4 * GRID_SIZE:
         return None  # too easy
-    # Carriers keep their formation on group moves: draw formations until one reaches the goal.
-    for _ in range(24):
-        a, b = rng.choice(len(near), size=2, replace=False)
-        offsets = np.stack([near[a], near[b]]) - np.array([x, z])
+    if not planner.tv_fits(np.array([[x, z]]), facing)[0]:
+        return None
+    # Carriers keep their formation on group moves: draw formations that fit at the goal until
+    # one also fits at the start and reaches the goal from there.
+    for k in rng.permutation(len(forms))[:24]:
+        offsets = np.asarray(forms[k], dtype=np.float64)
+        spots = offsets + np.array([x, z])
+        clear = planner.agent_clear_of_tv(spots, np.array([x, z]), facing)
+        if not (planner.agents_free(spots).all() and clear.all()):
+            continue
         dist = planner.plan((float(x), float(z)), facing, offsets, goal_xz, GOAL_RADIUS)
         if (0, 0, facing) in dist:
             break
     else:
         return None
     rots = rng.integers(4, size=2)
-    agents = tuple(
-        (float(p[0]), float(p[1]), 90.0 * float(r)) for p, r in zip((near[a], near[b]), rots, strict=True)
-    )
+    agents = tuple((float(p[0]), float(p[1]), 90.0 * float(r)) for p, r in zip(spots, rots, strict=True))
     return FurnitureEpisode(
         scene, (float(x), float(z), facing), agents, goal=goal.object_id, l_opt=dist[(0, 0, facing)]
     )

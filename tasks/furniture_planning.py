@@ -152,11 +152,13 @@ class LiftPlanner:
         c = len(pos)
         good = np.zeros((c, HEADINGS), dtype=bool)
         if self.ok and c:
-            for h in range(HEADINGS):
-                good[:, h] = object_visible_per_pose(
-                    sim.worlds[0], pos, np.full(c, 90.0 * h), np.zeros(c), tv_id,
-                    field_of_view=field_of_view, visibility_distance=visibility_distance,
-                )  # fmt: skip
+            # All headings in one call: rows are position-major, as the pose-graph nodes.
+            seen = object_visible_per_pose(
+                sim.worlds[0], np.repeat(pos, HEADINGS, axis=0), np.tile(90.0 * np.arange(HEADINGS), c),
+                np.zeros(c * HEADINGS), tv_id, field_of_view=field_of_view,
+                visibility_distance=visibility_distance,
+            )  # fmt: skip
+            good = seen.reshape(c, HEADINGS)
         self.good_nodes = np.nonzero(good.reshape(-1))[0]
 
     def choose_targets(self, starts: Sequence[int]) -> tuple[int, int, int] | None:

@@ -243,6 +243,9 @@ def train(
     policy: Annotated[
         str, typer.Option(help="furnlift/furnmove: marginal, central (joint softmax) or sync (mixture).")
     ] = "marginal",
+    top_down_map: Annotated[
+        bool, typer.Option(help="furnlift/furnmove: also observe the top-down map (stacked onto RGB).")
+    ] = False,
 ) -> None:
     """Train an agent on the batched vector env; checkpoints, TensorBoard, learning curve."""
     out = Path(f"runs/{task}") if out is None else out
@@ -253,7 +256,7 @@ def train(
             typer.echo(f"error: {task} trains --agent tbone (got {agent!r})", err=True)
             raise typer.Exit(2)
         _train_furniture(task, comm, policy, out, envs, steps, seed, seeds, size, hidden, lr, rollout,
-                         max_steps, resume, checkpoint_every, device, progress)  # fmt: skip
+                         max_steps, resume, checkpoint_every, device, progress, top_down_map)  # fmt: skip
         return
     if task == "iqa":
         _train_iqa(agent, questions, detector, out, envs, steps, seed, seeds, size, lr, rollout, epochs,
@@ -512,6 +515,7 @@ def _train_furniture(
     checkpoint_every: int,
     device: str | None,
     progress: bool,
+    top_down_map: bool,
 ) -> None:
     from thorgym.agents.tbone.trainer import FurnitureTrainArgs, train_furniture
 
@@ -521,7 +525,7 @@ def _train_furniture(
     runs = [(seed, out)] if seeds is None else [(s, out / f"seed_{s}") for s in _ints(seeds, "--seeds")]
     for s, o in runs:
         args = FurnitureTrainArgs(
-            task=task, comm=comm, policy=policy, out=o, seed=s, resume=resume,
+            task=task, comm=comm, policy=policy, out=o, seed=s, resume=resume, top_down_map=top_down_map,
             checkpoint_every=checkpoint_every, progress=progress, **explicit,
         )  # fmt: skip
         try:
@@ -798,6 +802,19 @@ def bench_iqa(
 ) -> None:
     """IQA env steps/s against the raw simulator, semantic-map updates/s, HIMN driver steps/s."""
     from thorgym.benchmarks.iqa import format_table, run
+
+    records = run(size=size, envs=_ints(envs, "--envs"))
+    typer.echo(json.dumps(records) if json_ else format_table(records))
+
+
+@bench_app.command("furniture")
+def bench_furniture(
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON list of records.")] = False,
+    size: Annotated[int, typer.Option(help="Square frame size per agent.")] = 64,
+    envs: Annotated[str, typer.Option(help="Comma-separated numbers of environments.")] = "1,8",
+) -> None:
+    """FurnLift/FurnMove joint steps/s against the raw simulator, and tbone forwards/s."""
+    from thorgym.benchmarks.furniture import format_table, run
 
     records = run(size=size, envs=_ints(envs, "--envs"))
     typer.echo(json.dumps(records) if json_ else format_table(records))

@@ -51,7 +51,7 @@ def evaluate_furniture(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = None
-    size, visible = fur.FRAME_SIZE, True
+    size, visible, top_down = fur.FRAME_SIZE, True, False
     if agent == "tbone":
         from thorgym.rundir import resolve_checkpoint
 
@@ -61,12 +61,13 @@ def evaluate_furniture(
             raise ValueError(f"the checkpoint was trained on {ckpt['args']['task']}, not {task}")
         size = int(ckpt["config"]["image_size"])
         visible = ckpt["args"]["comm"] in ("implicit", "both")
-    env = make_env(task, split, 1, size, visible, fur.MAX_STEPS, False)
+        top_down = bool(ckpt["args"].get("top_down_map", False))
+    env = make_env(task, split, 1, size, visible, fur.MAX_STEPS, False, top_down)
     total = len(env.fixed_episodes)
     env.close()
     k = min(int(episodes), total)
     n = max(1, min(envs, k))
-    env = make_env(task, split, n, size, visible, fur.MAX_STEPS, False)
+    env = make_env(task, split, n, size, visible, fur.MAX_STEPS, False, top_down)
     ind_valid, joint_valid = valid_masks(task, torch.device(device))
     valid = ind_valid | joint_valid
     gen = torch.Generator().manual_seed(seed)

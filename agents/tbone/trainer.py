@@ -64,6 +64,7 @@ class FurnitureTrainArgs:
     imitation: float = 1.0
     expert_episodes: int = 1_500  # expert probability 0.9·(1 − episode / this), as 10,000 in the paper
     cordial: bool = True  # FurnMove only (every FurnLift pair is valid)
+    top_down_map: bool = False  # also the top-down map, stacked onto the RGB frame
     max_steps: int = fur.MAX_STEPS
     resume: bool = False
     checkpoint_every: int = 10_000
@@ -89,7 +90,9 @@ class FurnitureTrainArgs:
         return self.comm in ("implicit", "both")
 
 
-def model_config(task: str, comm: str, policy: str, size: int, hidden: int) -> TBoneConfig:
+def model_config(
+    task: str, comm: str, policy: str, size: int, hidden: int, top_down_map: bool = False
+) -> TBoneConfig:
     k = len(fur.FURNLIFT_ACTIONS if task == "furnlift" else fur.FURNMOVE_ACTIONS)
     mixture = (2 if task == "furnlift" else k) if policy == "sync" else None
     return TBoneConfig(
@@ -100,29 +103,27 @@ def model_config(task: str, comm: str, policy: str, size: int, hidden: int) -> T
         message_dim=8 if task == "furnlift" else 16,
         mixture=mixture,
         image_size=size,
+        extra_channels=len(fur.MAP_CHANNELS) if top_down_map else 0,
     )
 
 
 def make_env(
-    task: str, split: str, envs: int, size: int, agents_visible: bool, max_steps: int, sample: bool
+    task: str, split: str, envs: int, size: int, agents_visible: bool, max_steps: int, sample: bool,
+    top_down_map: bool = False,
 ) -> Any:
     from thorgym.envs.furniture import make_furniture_vec
 
     return make_furniture_vec(
-        envs,
-        task,
-        split=split,
-        width=size,
-        height=size,
-        agents_visible=agents_visible,
-        max_steps=max_steps,
-        sample=sample,
-    )
+        envs, task, split=split, width=size, height=size, agents_visible=agents_visible,
+        max_steps=max_steps, sample=sample, top_down_map=top_down_map,
+    )  # fmt: skip
 
 
 def to_obs(raw: dict[str, np.ndarray], device: torch.device) -> torch.Tensor:
-    """(N, 2, 3, H, W) uint8 tensor of the agents' RGB frames."""
-    return torch.from_numpy(np.ascontiguousarray(raw["rgb"])).permute(0, 1, 4, 2, 3).to(device)
+    """(N, 2, C, H, W) uint8 tensor of the agents' RGB frames (C = 3), with the top-down map's
+    channels after them when the env gives one (C = 3 + 5)."""
+    x = raw["rgb"] if "map" not in raw else np.concatenate([raw["rgb"], raw["map"]], axis=-1)
+    return torch.from_numpy(np.ascontiguousarray(x)).permute(0, 1, 4, 2, 3).to(device)
 
 
 def valid_masks(task: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -172,7 +173,8 @@ def train_furniture(args: FurnitureTrainArgs) -> Path:
     run.root.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    model = TBone(model_config(args.task, args.comm, args.policy, args.size, args.hidden)).to(device)
+    cfg = model_config(args.task, args.comm, args.policy, args.size, args.hidden, args.top_down_map)
+    model = TBone(cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     steps = episodes = 0
     start = run.resume_from(args.resume)
@@ -185,7 +187,9 @@ def train_furniture(args: FurnitureTrainArgs) -> Path:
         torch.set_rng_state(ckpt["state"]["torch_rng"])
         print(f"resumed from {start} at {steps} steps")
     run.write_args({k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(args).items()})
-    env = make_env(args.task, "train", args.envs, args.size, args.agents_visible, args.max_steps, True)
+    env = make_env(
+        args.task, "train", args.envs, args.size, args.agents_visible, args.max_steps, True, args.top_down_map
+    )
     raw, _ = env.reset(seed=args.seed * 1000 + steps)
     obs = to_obs(env.observe_stacked(), device)
     n = args.envs
