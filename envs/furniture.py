@@ -98,8 +98,11 @@ class FurnitureSimWorlds:
             "" if ok else f"{object_id} does not fit at ({x:g}, {y:g}, {z:g}) facing {int(facing) * 90}°",
         )
 
-    def place_agent(self, i: int, agent: int, x: float, z: float, rotation: float) -> tuple[bool, str]:
-        ok = bool(self.sim.teleport([i], [x], [z], [float(rotation) % 360.0], [0.0], agent=agent)[0])
+    def place_agent(
+        self, i: int, agent: int, x: float, z: float, rotation: float, force: bool = False
+    ) -> tuple[bool, str]:
+        rot = [float(rotation) % 360.0]
+        ok = bool(self.sim.teleport([i], [x], [z], rot, [0.0], agent=agent, check=not force)[0])
         return ok, "" if ok else f"({x:g}, {z:g}) is not free for agent {agent}"
 
     def move(self, nav: np.ndarray) -> np.ndarray:
@@ -191,15 +194,14 @@ class FurnitureControllerWorlds:
         )
         return bool(e.metadata["lastActionSuccess"]), str(e.metadata.get("errorMessage") or "")
 
-    def place_agent(self, i: int, agent: int, x: float, z: float, rotation: float) -> tuple[bool, str]:
+    def place_agent(
+        self, i: int, agent: int, x: float, z: float, rotation: float, force: bool = False
+    ) -> tuple[bool, str]:
         y = self._meta(agent)["agent"]["position"]["y"]
         e = self._step(
-            "Teleport",
-            agent=agent,
-            position={"x": x, "y": y, "z": z},
-            rotation={"x": 0, "y": float(rotation) % 360.0, "z": 0},
-            horizon=0.0,
-        )
+            "Teleport", agent=agent, position={"x": x, "y": y, "z": z},
+            rotation={"x": 0, "y": float(rotation) % 360.0, "z": 0}, horizon=0.0, forceAction=force,
+        )  # fmt: skip
         return bool(e.metadata["lastActionSuccess"]), str(e.metadata.get("errorMessage") or "")
 
     def move(self, nav: np.ndarray) -> np.ndarray:

@@ -289,7 +289,7 @@ class Controller:
             return self._nav(action, agent, kwargs)
         ok, err, ret = True, "", None
         if action in ("Teleport", "TeleportFull"):
-            ok, err = self._teleport(action, agent, kwargs)
+            ok, err = self._teleport(action, agent, kwargs, force)
         elif action == "GetReachablePositions":
             ret = [_vec(x, AGENT_Y, z) for x, z in sim.reachable_positions(0, agent)]
         elif action in ("OpenObject", "CloseObject", "PickupObject", "PutObject"):
@@ -355,7 +355,9 @@ class Controller:
             return f"a wall is blocking Agent {agent} from moving with {action}"
         return f"{action} failed"
 
-    def _teleport(self, action: str, agent: int, kw: dict[str, Any]) -> tuple[bool, str]:
+    def _teleport(self, action: str, agent: int, kw: dict[str, Any], force: bool = False) -> tuple[bool, str]:
+        """Teleport / TeleportFull; as AI2-THOR, ``forceAction=True`` puts the agent there even
+        where it would collide."""
         sim = self.simulator
         if action == "TeleportFull":
             missing = [k for k in ("position", "rotation", "horizon", "standing") if k not in kw]
@@ -388,7 +390,7 @@ class Controller:
             None if rot is None else [float(rot)],
             None if horizon is None else [float(horizon)],
             agent=agent,
-            check=pos is not None,  # staying in place needs no collision test
+            check=pos is not None and not force,  # staying in place needs no collision test
         )
         if not bool(ok[0]):
             return False, f"{action}: position ({x:g}, {z:g}) is not a valid agent position"

@@ -265,14 +265,15 @@ class _FurnitureTask:
         if not tvs:
             raise ValueError(f"{ep.scene} has no {TELEVISION}")
         self.tv_ids[i] = tvs[0]
-        # The episode was checked against the scene: the Television goes to its spot whatever the
-        # agents' scene-start poses (forceAction), then the agents go to theirs (checked).
+        # The episode was checked against the scene (free spots, apart): the Television and the
+        # agents go to their spots whatever stood there before (forceAction).
         x, z, facing = ep.tv
         ok, why = w.place_object(i, tvs[0], x, tv_y, z, facing, force=True)
         if not ok:
             raise ValueError(f"episode in {ep.scene}: the Television cannot stand at {ep.tv}: {why}")
         for a, (ax, az, rot) in enumerate(ep.agents):
-            ok, why = w.place_agent(i, a, ax, az, rot)
+            # forceAction: the partner may still stand there from the last episode.
+            ok, why = w.place_agent(i, a, ax, az, rot, force=True)
             if not ok:
                 raise ValueError(f"episode in {ep.scene}: agent {a} cannot stand at ({ax}, {az}): {why}")
         self.episodes[i] = ep
@@ -376,7 +377,8 @@ class FurnLiftTask(_FurnitureTask):
 
     The worlds it is bound to (``thorgym.envs.furniture``) provide: ``num_worlds``,
     ``agent_count`` (2); ``load(i, scene)``; ``object_ids(i, type)``; ``place_object(i, id, x, y,
-    z, facing, force=False) -> (ok, message)``; ``place_agent(i, agent, x, z, rotation) -> (ok, message)``;
+    z, facing, force=False) -> (ok, message)``; ``place_agent(i, agent, x, z, rotation, force=False) -> (ok,
+    message)``;
     ``move(nav (N, 2)) -> (N, 2) bool`` (thorgym.sim NAV_ACTIONS indices, −1 nothing);
     ``poses() -> (N, 2, 4)``; ``object_poses(ids) -> (N, 4)`` [x, y, z, facing];
     ``visible(ids) -> (N, 2) bool``; ``sensors(names) -> dict of (N, 2, …)``; ``layout(i)``.
