@@ -270,11 +270,11 @@ def train_furniture(args: FurnitureTrainArgs) -> Path:
             writer.add_scalar("rollout/ep_len_mean", ln, steps)
             if bar is not None:
                 bar.set_postfix(success=f"{sr:.2f}", p_exp=f"{p_expert:.2f}", ep=episodes)
-        writer.add_scalar("train/policy_loss", float(pg), steps)
-        writer.add_scalar("train/value_loss", float(vloss), steps)
-        writer.add_scalar("train/entropy", float(ent), steps)
-        writer.add_scalar("train/imitation", float(bc), steps)
-        writer.add_scalar("train/cordial", float(cord), steps)
+        writer.add_scalar("train/policy_loss", float(pg.detach()), steps)
+        writer.add_scalar("train/value_loss", float(vloss.detach()), steps)
+        writer.add_scalar("train/entropy", float(ent.detach()), steps)
+        writer.add_scalar("train/imitation", float(bc.detach()), steps)
+        writer.add_scalar("train/cordial", float(cord.detach()), steps)
         writer.add_scalar("train/expert_probability", p_expert, steps)
         writer.add_scalar("time/fps", (steps - s0) / max(1e-6, time.time() - t0), steps)
         if steps >= next_ckpt:

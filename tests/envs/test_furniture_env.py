@@ -222,3 +222,17 @@ def test_ai2thor_backend_through_the_genuine_client_matches_sim(cls):
     finally:
         env.close()
         sim_env.close()
+
+
+def test_top_down_map_observation():
+    env = furnmove_parallel_env(split="test", width=S, height=S, top_down_map=True)
+    obs, _ = env.reset(seed=0)
+    m0, m1 = obs["agent_0"]["map"], obs["agent_1"]["map"]
+    assert m0.shape == (S, S, len(fur.MAP_CHANNELS)) and m0.dtype == np.uint8
+    assert env.observation_space("agent_0")["map"].contains(m0)
+    for ch in range(5):
+        assert m0[..., ch].any(), fur.MAP_CHANNELS[ch]
+    # Each agent sees itself in "self" (its disc and a mark ahead) and its partner in "partner".
+    assert (m1[..., 2] >= m0[..., 3]).all() and (m0[..., 2] >= m1[..., 3]).all()
+    assert (m0[..., 2] > 0).sum() > (m1[..., 3] > 0).sum()
+    env.close()

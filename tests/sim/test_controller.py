@@ -344,3 +344,15 @@ def test_long_moves_and_teleports_cannot_leave_the_room(kitchen):
     x0, z0, x1, z1 = kitchen.simulator.worlds[0].spec.bounds
     ev = kitchen.step("Teleport", position={"x": x1 + 0.5, "y": 0.9, "z": (z0 + z1) / 2})
     assert not ev.metadata["lastActionSuccess"]
+
+
+def test_teleport_force_action_skips_the_collision_check():
+    from thorgym.sim import Controller
+
+    with Controller(scene="FloorPlan201", agentCount=2, width=64, height=64) as c:
+        other = c.last_event.events[1].metadata["agent"]["position"]
+        target = {"x": other["x"], "y": other["y"], "z": other["z"]}
+        ev = c.step("Teleport", position=target, agentId=0)
+        assert not ev.metadata["lastActionSuccess"]  # agent 1 stands there
+        ev = c.step("Teleport", position=target, agentId=0, forceAction=True)
+        assert ev.metadata["lastActionSuccess"]
