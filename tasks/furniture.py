@@ -102,7 +102,8 @@ LIFTED_MOVES = range(9, 13)
 _NAV = {MOVE_AHEAD: 0, ROTATE_LEFT: 4, ROTATE_RIGHT: 5, PASS: 8}
 
 SENSORS = ("rgb", "depth", "map")
-# Channels of the optional top-down map (allocentric, the room scaled to the frame size).
+# Channels of the optional top-down map (egocentric: the agent at the centre facing up, 3.2 m to
+# each side, at the frame size).
 MAP_CHANNELS = ("obstacles", "television", "self", "partner", "goal")
 FURNLIFT_INFO_KEYS = (
     "scene",
@@ -299,8 +300,9 @@ class _FurnitureTask:
         return None
 
     def _top_down(self) -> np.ndarray:
-        """(N, 2, H, W, 5) uint8 maps: obstacles, the Television, the agent itself (with a mark
-        ahead of it), its partner and the goal (FurnMove)."""
+        """(N, 2, H, W, 5) uint8 egocentric maps: each agent at the centre facing up, MAP_RANGE
+        metres to every side; channels obstacles, the Television, the agent itself, its partner
+        and the goal (FurnMove)."""
         n = len(self.episodes)
         h, w = self.frame_shape
         out = np.zeros((n, 2, h, w, len(MAP_CHANNELS)), dtype=np.uint8)
@@ -311,20 +313,16 @@ class _FurnitureTask:
                 continue
             tv = self._tv_poses(np.array([i]))[0]
             half = (TV_SIZE if int(round(tv[3])) % 2 == 0 else TV_SIZE[[2, 1, 0]]) / 2
-            base = m.base.copy()
-            m.rect(base, 1, tv[0] - half[0], tv[2] - half[2], tv[0] + half[0], tv[2] + half[2])
+            room = m.base.copy()
+            m.rect(room, 1, tv[0] - half[0], tv[2] - half[2], tv[0] + half[0], tv[2] + half[2])
             goal = self._goal_box(i)
             if goal is not None:
-                m.rect(base, 4, *goal)
+                m.rect(room, 4, *goal)
             for a in range(2):
-                img = out[i, a]
-                img[:] = base
-                for who, ch in ((a, 2), (1 - a, 3)):
-                    x, z, yaw = poses[i, who, :3]
-                    m.disc(img, ch, x, z, 0.15)
-                    if who == a:
-                        dx, dz = plan.direction(plan.heading_of(yaw))
-                        m.disc(img, ch, x + dx, z + dz, 0.06)
+                layer = room.copy()
+                m.disc(layer, 2, poses[i, a, 0], poses[i, a, 1], 0.15)
+                m.disc(layer, 3, poses[i, 1 - a, 0], poses[i, 1 - a, 1], 0.15)
+                out[i, a] = m.egocentric(layer, poses[i, a, 0], poses[i, a, 1], poses[i, a, 2], (h, w))
         return out
 
     def _tv_poses(self, idx: np.ndarray | None = None) -> np.ndarray:
@@ -334,35 +332,59 @@ class _FurnitureTask:
         return np.stack([self.worlds.object_poses_by_id(int(i), self.tv_ids[int(i)]) for i in idx])
 
 
+MAP_RANGE = 3.2  # metres from the agent to each side of its egocentric map
+_MAP_CELL = 0.05  # metres per cell of the room raster the egocentric maps are cut from
+
+
 class TopDownMap:
-    """A room's static top-down raster (walls and objects, `skip` types left out) and drawing of
-    boxes and discs onto copies of it; +z is up, the room fitted into (H, W) with a margin."""
+    """A room's static top-down raster (walls and objects, `skip` types left out, 5 cm cells),
+    drawing of boxes and discs onto copies of it, and egocentric crops: the agent at the centre,
+    its heading up."""
 
     def __init__(self, layout: Mapping[str, Any], shape: tuple[int, int], skip: Sequence[str] = ()) -> None:
         x0, z0, x1, z1 = layout["bounds"]
-        m = 0.2
-        self.x0, self.z1 = x0 - m, z1 + m
-        self.h, self.w = shape
-        self.scale = min(self.w / (x1 - x0 + 2 * m), self.h / (z1 - z0 + 2 * m))
-        self.base = np.zeros((self.h, self.w, len(MAP_CHANNELS)), dtype=np.uint8)
+        self.x0, self.z0 = x0 - MAP_RANGE, z0 - MAP_RANGE  # padded so that every crop stays inside
+        self.cols = int(np.ceil((x1 - x0 + 2 * MAP_RANGE) / _MAP_CELL))
+        self.rows = int(np.ceil((z1 - z0 + 2 * MAP_RANGE) / _MAP_CELL))
+        self.base = np.zeros((self.rows, self.cols, len(MAP_CHANNELS)), dtype=np.uint8)
         for r in layout.get("walls", ()):
             self.rect(self.base, 0, *r)
         for o in layout.get("objects", ()):
             if o[0] not in skip:
                 self.rect(self.base, 0, *o[1:])
-
-    def _px(self, x: float, z: float) -> tuple[float, float]:
-        return (x - self.x0) * self.scale, (self.z1 - z) * self.scale
+        self._grids: dict[tuple[int, int], np.ndarray] = {}
 
     def rect(self, img: np.ndarray, ch: int, x0: float, z0: float, x1: float, z1: float) -> None:
-        c0, r0 = self._px(x0, z1)
-        c1, r1 = self._px(x1, z0)
-        r0, r1 = max(0, int(np.floor(r0))), min(self.h, max(int(np.ceil(r1)), int(np.floor(r0)) + 1))
-        c0, c1 = max(0, int(np.floor(c0))), min(self.w, max(int(np.ceil(c1)), int(np.floor(c0)) + 1))
+        """Fill the box [x0, x1] × [z0, z1] (metres) of channel ch (row = z, column = x)."""
+        c0 = max(0, int(np.floor((x0 - self.x0) / _MAP_CELL)))
+        c1 = min(self.cols, max(int(np.ceil((x1 - self.x0) / _MAP_CELL)), c0 + 1))
+        r0 = max(0, int(np.floor((z0 - self.z0) / _MAP_CELL)))
+        r1 = min(self.rows, max(int(np.ceil((z1 - self.z0) / _MAP_CELL)), r0 + 1))
         img[r0:r1, c0:c1, ch] = 255
 
     def disc(self, img: np.ndarray, ch: int, x: float, z: float, radius: float) -> None:
         self.rect(img, ch, x - radius, z - radius, x + radius, z + radius)
+
+    def egocentric(
+        self, img: np.ndarray, x: float, z: float, yaw: float, shape: tuple[int, int]
+    ) -> np.ndarray:
+        """(H, W, C) crop of `img` around (x, z), MAP_RANGE metres to each side, turned so that
+        the heading `yaw` (degrees, 0 = +z) points up and the agent's right is to the right."""
+        h, w = shape
+        if (h, w) not in self._grids:
+            # Offsets (forward, right) in metres of each output pixel's centre.
+            fwd = (0.5 - (np.arange(h) + 0.5) / h) * 2 * MAP_RANGE
+            right = ((np.arange(w) + 0.5) / w - 0.5) * 2 * MAP_RANGE
+            self._grids[(h, w)] = np.stack(np.meshgrid(fwd, right, indexing="ij"), -1)
+        g = self._grids[(h, w)]
+        t = np.radians(float(yaw))
+        s, c = np.sin(t), np.cos(t)
+        # forward = (sin, cos) in (x, z); right = (cos, −sin)
+        wx = x + g[..., 0] * s + g[..., 1] * c
+        wz = z + g[..., 0] * c - g[..., 1] * s
+        cols = np.clip(((wx - self.x0) / _MAP_CELL).astype(np.int64), 0, self.cols - 1)
+        rows = np.clip(((wz - self.z0) / _MAP_CELL).astype(np.int64), 0, self.rows - 1)
+        return img[rows, cols]
 
 
 # -- FurnLift ---------------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """``thorgym train furnlift|furnmove --agent tbone``: the communicating agents, trained as the papers
 do but synchronously batched.
 
-- Advantage actor-critic on the team reward (the sum of both agents' rewards) with the model's
-  joint action distribution: 50-step rollouts over N environments, truncated backpropagation
-  through time, GAE, entropy bonus. (The papers run A3C; a synchronous batch of environments is
-  the same estimator without the asynchrony.)
+- Actor-critic on the team reward (the sum of both agents' rewards) with the model's joint action
+  distribution: rollouts of 16 steps over N environments, truncated backpropagation through time,
+  GAE, entropy bonus, and ``epochs`` passes of PPO's clipped objective per rollout (the papers run
+  A3C, one pass; several passes give a CPU budget more updates per environment step).
 - Warm start from the shortest-path expert (``thorgym.tasks.furniture`` ``expert_actions``): on
   each step the expert's joint action is executed with probability 0.9·(1 − episode / E)
   (E = ``--expert-episodes``, 10,000 in the paper), and a behaviour-cloning term −log P(expert
@@ -62,7 +62,9 @@ class FurnitureTrainArgs:
     entropy: float = 0.01
     value_coef: float = 0.5
     imitation: float = 1.0
-    expert_episodes: int = 1_000  # expert probability 0.9·(1 − episode / this), as 10,000 in the paper
+    epochs: int = 4  # passes over each rollout (PPO); the papers' A3C makes one
+    clip: float = 0.2
+    expert_episodes: int = 600  # expert probability 0.9·(1 − episode / this), as 10,000 in the paper
     cordial: bool = True  # FurnMove only (every FurnLift pair is valid)
     top_down_map: bool = False  # also the top-down map, stacked onto the RGB frame
     max_steps: int = fur.MAX_STEPS
@@ -79,7 +81,7 @@ class FurnitureTrainArgs:
             raise ValueError(f"--comm must be one of {COMM_MODES}, got {self.comm!r}")
         if self.policy not in POLICIES:
             raise ValueError(f"--policy must be one of {POLICIES}, got {self.policy!r}")
-        for k in ("envs", "steps", "size", "rollout", "hidden"):
+        for k in ("envs", "steps", "size", "rollout", "hidden", "epochs"):
             if int(getattr(self, k)) < 1:
                 raise ValueError(f"--{k} must be positive, got {getattr(self, k)}")
         if self.size < 32:
@@ -103,12 +105,18 @@ def model_config(
         message_dim=8 if task == "furnlift" else 16,
         mixture=mixture,
         image_size=size,
-        extra_channels=len(fur.MAP_CHANNELS) if top_down_map else 0,
+        extra_channels=len(AGENT_MAP_CHANNELS) if top_down_map else 0,
     )
 
 
 def make_env(
-    task: str, split: str, envs: int, size: int, agents_visible: bool, max_steps: int, sample: bool,
+    task: str,
+    split: str,
+    envs: int,
+    size: int,
+    agents_visible: bool,
+    max_steps: int,
+    sample: bool,
     top_down_map: bool = False,
 ) -> Any:
     from thorgym.envs.furniture import make_furniture_vec
@@ -119,10 +127,18 @@ def make_env(
     )  # fmt: skip
 
 
+# The map channels the agents read: the room, the Television, itself and the goal. The partner's
+# channel is left out so that where the partner is stays a matter of communication (seeing it,
+# implicit; or being told, explicit), as in the papers' egocentric setting.
+AGENT_MAP_CHANNELS = tuple(fur.MAP_CHANNELS.index(c) for c in ("obstacles", "television", "self", "goal"))
+
+
 def to_obs(raw: dict[str, np.ndarray], device: torch.device) -> torch.Tensor:
     """(N, 2, C, H, W) uint8 tensor of the agents' RGB frames (C = 3), with the top-down map's
-    channels after them when the env gives one (C = 3 + 5)."""
-    x = raw["rgb"] if "map" not in raw else np.concatenate([raw["rgb"], raw["map"]], axis=-1)
+    channels of :data:`AGENT_MAP_CHANNELS` after them when the env gives one (C = 3 + 4)."""
+    x = raw["rgb"]
+    if "map" in raw:
+        x = np.concatenate([x, raw["map"][..., list(AGENT_MAP_CHANNELS)]], axis=-1)
     return torch.from_numpy(np.ascontiguousarray(x)).permute(0, 1, 4, 2, 3).to(device)
 
 
@@ -208,59 +224,74 @@ def train_furniture(args: FurnitureTrainArgs) -> Path:
             total=args.steps, initial=steps, unit="step", desc=f"{args.task}/{args.comm}/{args.policy}"
         )
     while steps < args.steps:
-        state = (state[0].detach(), state[1].detach())
-        logps, values, ents, rewards, dones, own, imit, cords = [], [], [], [], [], [], [], []
-        for _ in range(args.rollout):
-            out = model(obs, state, reset=fresh)
-            state = out.state
-            p_expert = max(0.0, 0.9 * (1.0 - episodes / max(1, args.expert_episodes)))
-            with torch.no_grad():
-                sampled = sample_joint(out.joint_log_probs.detach())
-            expert = torch.as_tensor(env.expert_actions(), dtype=torch.long, device=device)
-            use_expert = torch.as_tensor(rng.random(n) < p_expert, device=device)
-            acts = torch.where(use_expert[:, None], expert, sampled)
-            alive = ~torch.as_tensor(env.needs_reset, device=device)  # steps that act in an episode
-            _, reward, term, trunc, info = env.step(acts.cpu().numpy())
-            obs = to_obs(env.observe_stacked(), device)
-            done = term | trunc
-            logps.append(joint_log_prob(out.joint_log_probs, acts))
-            imit.append(-joint_log_prob(out.joint_log_probs, expert) * alive)
-            values.append(out.value)
-            ents.append(joint_entropy(out.joint_log_probs))
-            if args.task == "furnmove" and args.cordial:
-                cords.append(cordial_loss(out.joint_log_probs, ind_valid, joint_valid))
-            rewards.append(torch.as_tensor(reward, dtype=torch.float32, device=device) * alive)
-            dones.append(torch.as_tensor(done, device=device) | ~alive)
-            own.append(~use_expert & alive)
-            # The step after an episode ended begins the next one (NEXT_STEP autoreset): reset then.
-            fresh = torch.as_tensor(done, device=device) | ~alive
-            for i in np.nonzero(done)[0]:
-                episodes += 1
-                recent.append(
-                    {
-                        "success": float(info["success"][i]),
-                        "length": int(info["episode_length"][i]),
-                        "reward": 0.0,
-                    }
-                )
-            steps += n
+        # Collect a rollout without gradients, then `epochs` passes of the clipped actor-critic
+        # objective (PPO) with behaviour cloning of the expert, re-running the recurrent model
+        # over the rollout from its first state each pass.
+        first = (state[0].detach(), state[1].detach())
+        keys = ("obs", "fresh", "acts", "expert", "old", "values", "rewards", "dones", "own", "alive")
+        roll: dict[str, list[torch.Tensor]] = {k: [] for k in keys}
         with torch.no_grad():
+            for _ in range(args.rollout):
+                out = model(obs, state, reset=fresh)
+                state = out.state
+                p_expert = max(0.0, 0.9 * (1.0 - episodes / max(1, args.expert_episodes)))
+                sampled = sample_joint(out.joint_log_probs)
+                expert = torch.as_tensor(env.expert_actions(), dtype=torch.long, device=device)
+                use_expert = torch.as_tensor(rng.random(n) < p_expert, device=device)
+                acts = torch.where(use_expert[:, None], expert, sampled)
+                alive = ~torch.as_tensor(env.needs_reset, device=device)  # steps that act in an episode
+                roll["obs"].append(obs)
+                roll["fresh"].append(fresh)
+                _, reward, term, trunc, info = env.step(acts.cpu().numpy())
+                obs = to_obs(env.observe_stacked(), device)
+                done = torch.as_tensor(term | trunc, device=device)
+                roll["acts"].append(acts)
+                roll["expert"].append(expert)
+                roll["old"].append(joint_log_prob(out.joint_log_probs, acts))
+                roll["values"].append(out.value)
+                roll["rewards"].append(torch.as_tensor(reward, dtype=torch.float32, device=device) * alive)
+                roll["dones"].append(done | ~alive)
+                roll["own"].append(~use_expert & alive)
+                roll["alive"].append(alive)
+                # The step after an episode ended begins the next one (NEXT_STEP autoreset).
+                fresh = done | ~alive
+                for i in np.nonzero(term | trunc)[0]:
+                    episodes += 1
+                    recent.append(
+                        {"success": float(info["success"][i]), "length": int(info["episode_length"][i])}
+                    )
+                steps += n
             last = model(obs, state, reset=fresh).value
-        adv, ret = _gae(rewards, values, dones, last, args.gamma, args.lam)
-        logp = torch.stack(logps)
-        mask = torch.stack(own).float()
-        pg = -(logp * adv * mask).sum() / mask.sum().clamp(min=1.0)
-        vloss = 0.5 * ((torch.stack(values) - ret) ** 2).mean()
-        ent = torch.stack(ents).mean()
-        bc = torch.stack(imit).mean()
-        loss = pg + args.value_coef * vloss - args.entropy * ent + args.imitation * bc
-        cord = torch.stack(cords).mean() if cords else torch.zeros((), device=device)
-        if cords:
-            loss = loss + cordial_weight(episodes) * cord
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
+        adv, ret = _gae(roll["rewards"], roll["values"], roll["dones"], last, args.gamma, args.lam)
+        own = torch.stack(roll["own"]).float()
+        alive_f = torch.stack(roll["alive"]).float()
+        old = torch.stack(roll["old"])
+        for _ in range(args.epochs):
+            st = first
+            logps, values, ents, imit, cords = [], [], [], [], []
+            for t in range(args.rollout):
+                out = model(roll["obs"][t], st, reset=roll["fresh"][t])
+                st = out.state
+                logps.append(joint_log_prob(out.joint_log_probs, roll["acts"][t]))
+                imit.append(-joint_log_prob(out.joint_log_probs, roll["expert"][t]))
+                values.append(out.value)
+                ents.append(joint_entropy(out.joint_log_probs))
+                if args.task == "furnmove" and args.cordial:
+                    cords.append(cordial_loss(out.joint_log_probs, ind_valid, joint_valid))
+            ratio = torch.exp(torch.stack(logps) - old)
+            clipped = torch.clamp(ratio, 1 - args.clip, 1 + args.clip)
+            pg = -(torch.minimum(ratio * adv, clipped * adv) * own).sum() / own.sum().clamp(min=1.0)
+            vloss = 0.5 * (((torch.stack(values) - ret) ** 2) * alive_f).sum() / alive_f.sum().clamp(min=1.0)
+            ent = torch.stack(ents).mean()
+            bc = (torch.stack(imit) * alive_f).sum() / alive_f.sum().clamp(min=1.0)
+            loss = pg + args.value_coef * vloss - args.entropy * ent + args.imitation * bc
+            cord = torch.stack(cords).mean() if cords else torch.zeros((), device=device)
+            if cords:
+                loss = loss + cordial_weight(episodes) * cord
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
         if bar is not None:
             bar.update(n * args.rollout)
         if recent:

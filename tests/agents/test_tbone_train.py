@@ -29,13 +29,16 @@ def _args(tmp: Path, **kw) -> FurnitureTrainArgs:
 
 
 @pytest.mark.parametrize(
-    ("task", "comm", "policy"), [("furnlift", "both", "marginal"), ("furnmove", "explicit", "sync")]
+    ("task", "comm", "policy", "top_down_map"),
+    [("furnlift", "both", "marginal", False), ("furnmove", "explicit", "sync", True)],
 )
-def test_tiny_train_then_eval_writes_metrics_and_video(tmp_path, task, comm, policy):
-    final = train_furniture(_args(tmp_path / "run", task=task, comm=comm, policy=policy))
+def test_tiny_train_then_eval_writes_metrics_and_video(tmp_path, task, comm, policy, top_down_map):
+    args = _args(tmp_path / "run", task=task, comm=comm, policy=policy, top_down_map=top_down_map)
+    final = train_furniture(args)
     assert final.is_file() and (tmp_path / "run" / "checkpoints").is_dir()
     model, ckpt = load_model(final)
     assert ckpt["state"]["steps"] == 200 and model.cfg.policy == policy
+    assert model.cfg.extra_channels == (4 if top_down_map else 0)
     m = evaluate_furniture(
         task=task,
         agent="tbone",
