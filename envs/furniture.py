@@ -353,8 +353,9 @@ _ARGS_DOC = """
             episodes of FloorPlan221–225 / 226–230, played in order).
         backend: "sim" (built-in) or "ai2thor" (the genuine client, ``agentCount=2``).
         width, height: frame size per agent (84×84 as the paper). depth: also depth frames.
-        top_down_map: also a "map" observation (H, W, 5) uint8: obstacles, the Television, the
-            agent (with a mark ahead of it), its partner, the goal (FurnMove).
+        top_down_map: also a "map" observation (H, W, 5) uint8, egocentric (the agent at the
+            centre facing up, 3.2 m to each side): obstacles, the Television, the agent, its
+            partner, the goal (FurnMove).
         agents_visible: render each agent in its partner's view (implicit communication).
         max_steps: joint-step limit (250). device: the simulator's torch device.
         sample: sample episodes on val/test scenes instead of the fixed ones.

@@ -227,12 +227,23 @@ def test_ai2thor_backend_through_the_genuine_client_matches_sim(cls):
 def test_top_down_map_observation():
     env = furnmove_parallel_env(split="test", width=S, height=S, top_down_map=True)
     obs, _ = env.reset(seed=0)
-    m0, m1 = obs["agent_0"]["map"], obs["agent_1"]["map"]
+    m0 = obs["agent_0"]["map"]
     assert m0.shape == (S, S, len(fur.MAP_CHANNELS)) and m0.dtype == np.uint8
     assert env.observation_space("agent_0")["map"].contains(m0)
-    for ch in range(5):
-        assert m0[..., ch].any(), fur.MAP_CHANNELS[ch]
-    # Each agent sees itself in "self" (its disc and a mark ahead) and its partner in "partner".
-    assert (m1[..., 2] >= m0[..., 3]).all() and (m0[..., 2] >= m1[..., 3]).all()
-    assert (m0[..., 2] > 0).sum() > (m1[..., 3] > 0).sum()
+    c = S // 2
+    for a in ("agent_0", "agent_1"):  # egocentric: each agent at the centre of its own map
+        m = obs[a]["map"]
+        assert m[c, c, 2] == 255 and not m[0, 0, 2] and m[..., 0].any()
+        assert m[c - 8 : c + 8, c - 8 : c + 8, 1].any()  # it holds the Television, within 0.76 m
     env.close()
+
+
+def test_egocentric_map_turns_with_the_agent():
+    layout = {"bounds": (-3.0, -3.0, 3.0, 3.0), "walls": [], "objects": []}
+    m = fur.TopDownMap(layout, (64, 64))
+    img = m.base.copy()
+    m.rect(img, 1, 0.9, -0.1, 1.1, 0.1)  # a mark 1 m along +x of the origin
+    for yaw, (row, col) in ((0, (32, 42)), (90, (22, 32)), (180, (32, 22)), (270, (42, 32))):
+        ego = m.egocentric(img, 0.0, 0.0, yaw, (64, 64))[..., 1]
+        rows, cols = np.nonzero(ego)
+        assert abs(rows.mean() - row) <= 1.5 and abs(cols.mean() - col) <= 1.5, yaw
