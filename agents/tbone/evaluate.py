@@ -5,7 +5,8 @@ joint actions) and ``expert`` (the task's shortest-path expert, the oracle). The
 ``--episodes`` episodes of the split are played by every agent. Outputs: ``OUT/metrics.json``
 (the task's measures, plus the policy's invalid-action probability mass and TVD for learned
 agents), ``OUT/episodes.jsonl`` and, with ``--video K``, K mp4 files showing both agents' views
-side by side with a top-down map (agent 0 blue, agent 1 green, the Television ringed).
+side by side with a top-down map (agent 0 blue, agent 1 green; FurnLift's Television or FurnMove's
+goal ringed).
 """
 
 from __future__ import annotations
@@ -143,7 +144,8 @@ def _video_frame(env: Any, i: int, acts: np.ndarray | None) -> np.ndarray:
     view = np.concatenate([rgb[0], np.full((rgb.shape[1], 2, 3), 255, np.uint8), rgb[1]], axis=1)
     poses = env.worlds.poses()[i]
     path = [p[0] for p in env.task.paths[i]]
-    top = draw_topdown(env.worlds.layout(i), path=path, target=fur.TELEVISION, size=192, others=[poses[1]])
+    target = fur.TELEVISION if env.task.name == "furnlift" else env.task.goal_type  # FurnMove: the goal
+    top = draw_topdown(env.worlds.layout(i), path=path, target=target, size=192, others=[poses[1]])
     names = env.task.action_names
     info = env.task.info()
     lines = [f"{env.task.name} {info['scene'][i]}  step {int(info['episode_length'][i])}"]
