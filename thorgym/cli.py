@@ -538,7 +538,7 @@ def _train_furniture(
 
 def _eval_furniture(
     task: str, agent: str, checkpoint: str | None, split: str, episodes: int, envs: int, seed: int,
-    video: int, out: Path | None,
+    video: int, out: Path | None, greedy: bool,
 ) -> None:
     from thorgym.agents.tbone.evaluate import evaluate_furniture
 
@@ -546,7 +546,7 @@ def _eval_furniture(
     try:
         m = evaluate_furniture(
             task=task, agent=agent, checkpoint=checkpoint, split=split, episodes=episodes, envs=envs,
-            seed=seed, out=out, video=video,
+            seed=seed, out=out, video=video, greedy=greedy,
         )  # fmt: skip
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
@@ -566,26 +566,27 @@ _FURN_ENVS = Annotated[int, typer.Option(help="Parallel environments.")]
 _FURN_SEED = Annotated[int, typer.Option(help="Seed of the agent's sampling.")]
 _FURN_VIDEO = Annotated[int, typer.Option(help="Record the first K episodes (both views + map).")]
 _FURN_OUT = Annotated[Path | None, typer.Option(help="Output dir (default runs/<task>_eval).")]
+_FURN_GREEDY = Annotated[bool, typer.Option(help="tbone: the most likely joint action instead of sampling.")]
 
 
 @eval_app.command("furnlift")
 def eval_furnlift(
     checkpoint: _FURN_CKPT = None, agent: _FURN_AGENT = "tbone", split: _FURN_SPLIT = "test",
     episodes: _FURN_EPISODES = 200, envs: _FURN_ENVS = 8, seed: _FURN_SEED = 0, video: _FURN_VIDEO = 0,
-    out: _FURN_OUT = None,
+    out: _FURN_OUT = None, greedy: _FURN_GREEDY = False,
 ) -> None:  # fmt: skip
     """Evaluate FurnLift agents on held-out living rooms: success, failed and missed pickups."""
-    _eval_furniture("furnlift", agent, checkpoint, split, episodes, envs, seed, video, out)
+    _eval_furniture("furnlift", agent, checkpoint, split, episodes, envs, seed, video, out, greedy)
 
 
 @eval_app.command("furnmove")
 def eval_furnmove(
     checkpoint: _FURN_CKPT = None, agent: _FURN_AGENT = "tbone", split: _FURN_SPLIT = "test",
     episodes: _FURN_EPISODES = 200, envs: _FURN_ENVS = 8, seed: _FURN_SEED = 0, video: _FURN_VIDEO = 0,
-    out: _FURN_OUT = None,
+    out: _FURN_OUT = None, greedy: _FURN_GREEDY = False,
 ) -> None:  # fmt: skip
     """Evaluate FurnMove agents on held-out living rooms: success, SPL (Manhattan), invalid mass, TVD."""
-    _eval_furniture("furnmove", agent, checkpoint, split, episodes, envs, seed, video, out)
+    _eval_furniture("furnmove", agent, checkpoint, split, episodes, envs, seed, video, out, greedy)
 
 
 @eval_app.command("iqa")

@@ -39,6 +39,7 @@ def evaluate_furniture(
     out: str | Path = "runs/furniture_eval",
     video: int = 0,
     device: str = "cpu",
+    greedy: bool = False,
 ) -> dict[str, Any]:
     """Play the first ``episodes`` episodes of the split; returns (and writes) the metrics."""
     if agent not in EVAL_AGENTS:
@@ -86,7 +87,12 @@ def evaluate_furniture(
             with torch.no_grad():
                 o = model(obs, state, reset=fresh.to(device))
             state = o.state
-            acts = sample_joint(o.joint_log_probs, generator=gen).cpu().numpy()
+            if greedy:  # the most likely joint action
+                flat = o.joint_log_probs.flatten(1).argmax(1)
+                k_act = o.joint_log_probs.shape[-1]
+                acts = torch.stack([flat // k_act, flat % k_act], -1).cpu().numpy()
+            else:
+                acts = sample_joint(o.joint_log_probs, generator=gen).cpu().numpy()
             inv = invalid_mass(o.joint_log_probs, valid).cpu().numpy()
             tv = tvd(o.joint_log_probs).cpu().numpy()
             for i in np.nonzero(alive)[0]:
