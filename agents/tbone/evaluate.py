@@ -40,8 +40,12 @@ def evaluate_furniture(
     video: int = 0,
     device: str = "cpu",
     greedy: bool = False,
+    size: int = fur.FRAME_SIZE,
+    max_steps: int = fur.MAX_STEPS,
 ) -> dict[str, Any]:
-    """Play the first ``episodes`` episodes of the split; returns (and writes) the metrics."""
+    """Play the first ``episodes`` episodes of the split; returns (and writes) the metrics.
+    ``size`` is the frame size of the random and expert agents (tbone plays at its checkpoint's);
+    ``max_steps`` the joint-step limit (250, the task's)."""
     if agent not in EVAL_AGENTS:
         raise ValueError(f"unknown furniture agent {agent!r}: choose from {EVAL_AGENTS}")
     if task not in ("furnlift", "furnmove"):
@@ -53,7 +57,7 @@ def evaluate_furniture(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = None
-    size, visible, top_down = fur.FRAME_SIZE, True, False
+    visible, top_down = True, False
     if agent == "tbone":
         from thorgym.rundir import resolve_checkpoint
 
@@ -64,12 +68,12 @@ def evaluate_furniture(
         size = int(ckpt["config"]["image_size"])
         visible = ckpt["args"]["comm"] in ("implicit", "both")
         top_down = bool(ckpt["args"].get("top_down_map", False))
-    env = make_env(task, split, 1, size, visible, fur.MAX_STEPS, False, top_down)
+    env = make_env(task, split, 1, size, visible, max_steps, False, top_down)
     total = len(env.fixed_episodes)
     env.close()
     k = min(int(episodes), total)
     n = max(1, min(envs, k))
-    env = make_env(task, split, n, size, visible, fur.MAX_STEPS, False, top_down)
+    env = make_env(task, split, n, size, visible, max_steps, False, top_down)
     ind_valid, joint_valid = valid_masks(task, torch.device(device))
     valid = ind_valid | joint_valid
     gen = torch.Generator().manual_seed(seed)

@@ -47,6 +47,7 @@ def test_tiny_train_then_eval_writes_metrics_and_video(tmp_path, task, comm, pol
         envs=2,
         out=tmp_path / "eval",
         video=1,
+        max_steps=30,
     )
     assert m["episodes"] == 2 and 0.0 <= m["success"] <= 100.0
     assert 0.0 <= m["invalid_mass"] <= 1.0 and m["tvd"] >= 0.0
@@ -64,8 +65,9 @@ def test_training_is_reproducible(tmp_path):
 
 
 def test_expert_and_random_baselines_on_the_same_episodes(tmp_path):
-    e = evaluate_furniture(task="furnlift", agent="expert", episodes=4, envs=2, out=tmp_path / "e")
-    r = evaluate_furniture(task="furnlift", agent="random", episodes=4, envs=2, out=tmp_path / "r")
+    kw = {"task": "furnlift", "episodes": 4, "envs": 2, "size": S, "max_steps": 120}
+    e = evaluate_furniture(agent="expert", out=tmp_path / "e", **kw)
+    r = evaluate_furniture(agent="random", out=tmp_path / "r", **kw)
     assert e["success"] == 100.0 and e["episodes"] == r["episodes"] == 4
     assert r["success"] <= e["success"]
 
