@@ -808,6 +808,20 @@ def bench_iqa(
     typer.echo(json.dumps(records) if json_ else format_table(records))
 
 
+@bench_app.command("soak")
+def bench_soak(
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON list of records.")] = False,
+    minutes: Annotated[float, typer.Option(help="Total minutes: half simulator, half thorgym-thor.")] = 10,
+    envs: Annotated[int, typer.Option(help="Worlds of the batched simulator.")] = 16,
+    size: Annotated[int, typer.Option(help="Square frame size.")] = 64,
+) -> None:
+    """Long runs of the batched simulator and of thorgym-thor: steps/s drift, memory, fds, children."""
+    from thorgym.benchmarks.soak import format_table, run
+
+    records = run(minutes=minutes, envs=envs, size=size)
+    typer.echo(json.dumps(records) if json_ else format_table(records))
+
+
 @bench_app.command("furniture")
 def bench_furniture(
     json_: Annotated[bool, typer.Option("--json", help="Print one JSON list of records.")] = False,
