@@ -126,14 +126,6 @@ FURNMOVE_INFO_KEYS = (
 )
 
 
-def furnmove_valid_pairs() -> np.ndarray:
-    """(13, 13) bool: joint actions that can happen (both individual, or the same joint one)."""
-    k = len(FURNMOVE_ACTIONS)
-    a = np.arange(k)
-    ind = a < INDIVIDUAL
-    return (ind[:, None] & ind[None, :]) | ((a[:, None] == a[None, :]) & ~ind[:, None])
-
-
 def scenes_of(split: str) -> tuple[str, ...]:
     if split not in SCENES:
         raise ValueError(f"unknown split {split!r}: choose from {tuple(SCENES)}")

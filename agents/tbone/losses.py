@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import torch
 
+from thorgym.tasks.furniture import FURNLIFT_ACTIONS, FURNMOVE_ACTIONS, INDIVIDUAL
+
 __all__ = [
     "FURNLIFT_ACTIONS",
     "FURNMOVE_ACTIONS",
@@ -25,23 +27,9 @@ __all__ = [
     "furnmove_valid_pairs",
 ]
 
-FURNMOVE_INDIVIDUAL = 4  # actions [0, 4) are individual, the rest joint
-FURNMOVE_ACTIONS = (
-    "MoveAhead",
-    "RotateLeft",
-    "RotateRight",
-    "Pass",
-    "MoveAgentsAheadWithObject",
-    "MoveAgentsRightWithObject",
-    "MoveAgentsBackWithObject",
-    "MoveAgentsLeftWithObject",
-    "RotateLiftedObjectRight",
-    "MoveLiftedObjectAhead",
-    "MoveLiftedObjectRight",
-    "MoveLiftedObjectBack",
-    "MoveLiftedObjectLeft",
-)
-FURNLIFT_ACTIONS = ("MoveAhead", "RotateLeft", "RotateRight", "Pass", "Pickup")
+# The action sets are the tasks' (thorgym.tasks.furniture): FurnMove's actions below index
+# FURNMOVE_INDIVIDUAL are individual, the rest joint.
+FURNMOVE_INDIVIDUAL = INDIVIDUAL
 CORDIAL_ANNEAL_EPISODES = 5000
 CORDIAL_MIN_WEIGHT = 0.01
 
