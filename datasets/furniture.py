@@ -13,16 +13,15 @@ The val and test sets ship as ``data/{furnlift,furnmove}_{val,test}.json.gz``;
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from thorgym.atomic import atomic_writer
 from thorgym.tasks import furniture as fur
+
+from .episode_files import read_episodes, save_episodes
 
 DATA_DIR = Path(__file__).parent / "data"
 TASKS = ("furnlift", "furnmove")
@@ -73,14 +72,6 @@ def shipped_path(task: str, split: str) -> Path:
     return DATA_DIR / f"{task}_{split}.json.gz"
 
 
-def save_episodes(episodes: list[dict[str, Any]], path: str | Path) -> Path:
-    """Write episodes as gzipped JSON (atomically)."""
-    path = Path(path)
-    with atomic_writer(path) as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
-        f.write(json.dumps({"episodes": episodes}, indent=0).encode())
-    return path
-
-
 def load_episodes(task: str, split_or_path: str | Path) -> list[dict[str, Any]]:
     """The shipped episodes of a task's split ("val", "test"), or those of a .json(.gz) file."""
     p = Path(split_or_path)
@@ -91,10 +82,7 @@ def load_episodes(task: str, split_or_path: str | Path) -> list[dict[str, Any]]:
                 f"no shipped {task} episodes for {split_or_path!r} ({p}); generate them with "
                 f"`python -m thorgym.datasets.furniture {task} {split_or_path}`"
             )
-    opener = gzip.open if p.suffix == ".gz" else open
-    with opener(p, "rt") as f:
-        data = json.load(f)
-    return data["episodes"] if isinstance(data, dict) else data
+    return read_episodes(p)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
