@@ -68,10 +68,9 @@ def evaluate_furniture(
         size = int(ckpt["config"]["image_size"])
         visible = ckpt["args"]["comm"] in ("implicit", "both")
         top_down = bool(ckpt["args"].get("top_down_map", False))
-    env = make_env(task, split, 1, size, visible, max_steps, False, top_down)
-    total = len(env.fixed_episodes)
-    env.close()
-    k = min(int(episodes), total)
+    from thorgym.datasets.furniture import load_episodes
+
+    k = min(int(episodes), len(load_episodes(task, split)))
     n = max(1, min(envs, k))
     env = make_env(task, split, n, size, visible, max_steps, False, top_down)
     ind_valid, joint_valid = valid_masks(task, torch.device(device))
