@@ -21,7 +21,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from pettingzoo import ParallelEnv
 
-from .task_env import EpisodeSource
+from .task_env import EpisodeSource, SubEnvStarts
 from .task_env import autoreset_mode as _autoreset_mode
 
 __all__ = ["MultiAgentTaskEnv", "MultiAgentTaskVectorEnv", "TaskParallelEnv", "joint_actions"]
@@ -263,47 +263,23 @@ class MultiAgentTaskVectorEnv(VectorEnv):
         self.single_action_space = spaces.Dict({a: task.action_space for a in ids})
         self.observation_space = batch_space(self.single_observation_space, n)
         self.action_space = batch_space(self.single_action_space, n)
-        self.source = EpisodeSource(task, n, episodes)
-        self._rngs: list[np.random.Generator | None] = [None] * n
-        self._needs_reset = np.zeros(n, dtype=bool)
+        self.starts = SubEnvStarts(task, n, episodes)
         self._raw: dict[str, np.ndarray] | None = None
         self._started = False
         self.closed = False
 
     @property
     def fixed_episodes(self) -> list[Any] | None:
-        return self.source.fixed
-
-    def _begin(self, i: int, options: Mapping[str, Any]) -> None:
-        if self._rngs[i] is None:
-            self._rngs[i], _ = seeding.np_random(None)
-        self.task.begin(i, self.source.next(i, self._rngs[i], options))
-        self._needs_reset[i] = False
+        return self.starts.source.fixed
 
     def reset(
         self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
     ) -> tuple:
         if self.closed:
             raise RuntimeError("the vector environment is closed")
-        options = dict(options or {})
-        mask = options.pop("reset_mask", None)
-        mask = np.ones(self.num_envs, bool) if mask is None else np.asarray(mask, bool)
-        if mask.shape != (self.num_envs,):
-            raise ValueError(f"reset_mask must have shape ({self.num_envs},)")
-        if isinstance(seed, int | np.integer):
-            super().reset(seed=int(seed))
-            seeds: list[int | None] = [int(seed) + i for i in range(self.num_envs)]
-        elif seed is None:
-            seeds = [None] * self.num_envs
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"seed must be an int or a list of {self.num_envs} seeds")
-        for i in np.nonzero(mask)[0]:
-            if seeds[i] is not None:
-                self._rngs[i], _ = seeding.np_random(seeds[i])
-                self.source.restart(i)
-            self._begin(i, options)
+        own_seed = self.starts.reset(seed, dict(options or {}))
+        if own_seed is not None:
+            super().reset(seed=own_seed)
         self._started = True
         self._raw = self.task.observe()
         return _per_agent(self._raw, self.task.agent_ids, None), self._infos()
@@ -312,15 +288,15 @@ class MultiAgentTaskVectorEnv(VectorEnv):
         if not self._started:
             raise RuntimeError("call reset() before step()")
         acts = joint_actions(self.task, actions, self.num_envs)
-        resetting = self._needs_reset.copy()
+        resetting = self.starts.needs_reset.copy()
         out = self.task.step(acts, ~resetting)
         ended = out.terminated | out.truncated
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             for i in np.nonzero(resetting)[0]:
-                self._begin(i, {})
+                self.starts.begin(i, {})
             raw = self.task.observe()
             infos = self._infos()
-            self._needs_reset = ended.copy()
+            self.starts.needs_reset[:] = ended
         else:
             raw = self.task.observe()
             infos = self._infos()
@@ -330,7 +306,7 @@ class MultiAgentTaskVectorEnv(VectorEnv):
                     final_obs[i] = _per_agent(
                         {k: v[i : i + 1] for k, v in raw.items()}, self.task.agent_ids, 0
                     )
-                    self._begin(i, {})
+                    self.starts.begin(i, {})
                 final_info = infos
                 raw = self.task.observe()
                 infos = self._infos()
@@ -366,7 +342,7 @@ class MultiAgentTaskVectorEnv(VectorEnv):
     @property
     def needs_reset(self) -> np.ndarray:
         """(N,) bool: these worlds' episodes ended; their next step starts a new one."""
-        return self._needs_reset.copy()
+        return self.starts.needs_reset.copy()
 
     def expert_actions(self) -> np.ndarray:
         """(N, A) the task's expert joint actions in every world."""

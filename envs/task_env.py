@@ -21,7 +21,7 @@ from thorgym.tasks.base import Task
 
 from .backends import BackendDied
 
-__all__ = ["EpisodeSource", "TaskEnv", "TaskVectorEnv", "autoreset_mode"]
+__all__ = ["EpisodeSource", "SubEnvStarts", "TaskEnv", "TaskVectorEnv", "autoreset_mode"]
 
 
 def autoreset_mode(mode: str | AutoresetMode) -> AutoresetMode:
@@ -55,6 +55,48 @@ class EpisodeSource:
             self.next_index[i] = k + self.num_envs
             return self.fixed[k % len(self.fixed)]
         return self.task.sample_episode(rng, options)
+
+
+class SubEnvStarts:
+    """How the N sub-environments of a batched adapter begin episodes: each its own generator,
+    episodes from an :class:`EpisodeSource`, seeds and reset masks as Gymnasium's ``VectorEnv``
+    takes them. Shared by :class:`TaskVectorEnv` and the multi-agent vector env."""
+
+    def __init__(self, task: Task, num_envs: int, episodes: Sequence[Any] | None) -> None:
+        self.task, self.num_envs = task, num_envs
+        self.source = EpisodeSource(task, num_envs, episodes)
+        self.rngs: list[np.random.Generator | None] = [None] * num_envs
+        self.needs_reset = np.zeros(num_envs, dtype=bool)  # ended: the next step begins anew
+
+    def begin(self, i: int, options: Mapping[str, Any]) -> None:
+        if self.rngs[i] is None:
+            self.rngs[i], _ = seeding.np_random(None)
+        self.task.begin(i, self.source.next(i, self.rngs[i], options))
+        self.needs_reset[i] = False
+
+    def reset(self, seed: int | Sequence[int | None] | None, options: dict[str, Any]) -> int | None:
+        """Begin the sub-environments of ``options["reset_mask"]`` (all by default; popped),
+        sub-environment i seeded with ``seed + i`` (an int) or ``seed[i]`` (a list). Returns the
+        int seed, for the vector env's own generator, or None."""
+        n = self.num_envs
+        mask = options.pop("reset_mask", None)
+        mask = np.ones(n, dtype=bool) if mask is None else np.asarray(mask, bool)
+        if mask.shape != (n,):
+            raise ValueError(f"reset_mask must have shape ({n},)")
+        if isinstance(seed, int | np.integer):
+            seeds: list[int | None] = [int(seed) + i for i in range(n)]
+        elif seed is None:
+            seeds = [None] * n
+        else:
+            seeds = list(seed)
+            if len(seeds) != n:
+                raise ValueError(f"seed must be an int or a list of {n} seeds")
+        for i in np.nonzero(mask)[0]:
+            if seeds[i] is not None:
+                self.rngs[i], _ = seeding.np_random(seeds[i])
+                self.source.restart(i)
+            self.begin(i, options)
+        return int(seed) if isinstance(seed, int | np.integer) else None
 
 
 def _item(v: Any) -> Any:
@@ -244,9 +286,7 @@ class TaskVectorEnv(VectorEnv):
         self.single_action_space = task.action_space
         self.observation_space = batch_space(self.single_observation_space, n)
         self.action_space = batch_space(self.single_action_space, n)
-        self.source = EpisodeSource(task, n, episodes)
-        self._rngs: list[np.random.Generator | None] = [None] * n
-        self._needs_reset = np.zeros(n, dtype=bool)
+        self.starts = SubEnvStarts(task, n, episodes)
         self._all = np.ones(n, dtype=bool)
         self._obs: dict[str, np.ndarray] | None = None
         self._started = False
@@ -254,40 +294,16 @@ class TaskVectorEnv(VectorEnv):
 
     @property
     def fixed_episodes(self) -> list[Any] | None:
-        return self.source.fixed
-
-    def _begin(self, i: int, options: Mapping[str, Any]) -> None:
-        rng = self._rngs[i]
-        if rng is None:
-            rng, _ = seeding.np_random(None)
-            self._rngs[i] = rng
-        self.task.begin(i, self.source.next(i, rng, options))
-        self._needs_reset[i] = False
+        return self.starts.source.fixed
 
     def reset(
         self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         if self.closed:
             raise RuntimeError("the vector environment is closed")
-        options = dict(options or {})
-        mask = options.pop("reset_mask", None)
-        mask = self._all.copy() if mask is None else np.asarray(mask, bool)
-        if mask.shape != (self.num_envs,):
-            raise ValueError(f"reset_mask must have shape ({self.num_envs},)")
-        if isinstance(seed, int | np.integer):
-            super().reset(seed=int(seed))
-            seeds: list[int | None] = [int(seed) + i for i in range(self.num_envs)]
-        elif seed is None:
-            seeds = [None] * self.num_envs
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"seed must be an int or a list of {self.num_envs} seeds")
-        for i in np.nonzero(mask)[0]:
-            if seeds[i] is not None:
-                self._rngs[i], _ = seeding.np_random(seeds[i])
-                self.source.restart(i)
-            self._begin(i, options)
+        own_seed = self.starts.reset(seed, dict(options or {}))
+        if own_seed is not None:
+            super().reset(seed=own_seed)
         self._started = True
         self._obs = self.task.observe()
         return self._obs, self._infos()
@@ -303,16 +319,16 @@ class TaskVectorEnv(VectorEnv):
             a >= n_act
         ).any():
             raise ValueError(f"actions must be {self.num_envs} integers in [0, {n_act}), got {actions!r}")
-        resetting = self._needs_reset.copy()
+        resetting = self.starts.needs_reset.copy()
         out = self.task.step(a.astype(np.int64), ~resetting)
         ended = out.terminated | out.truncated
         n = self.num_envs
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             for i in np.nonzero(resetting)[0]:
-                self._begin(i, {})
+                self.starts.begin(i, {})
             obs = self.task.observe()
             infos = self._infos()
-            self._needs_reset = ended.copy()
+            self.starts.needs_reset[:] = ended
         else:
             obs = self.task.observe()
             infos = self._infos()
@@ -320,7 +336,7 @@ class TaskVectorEnv(VectorEnv):
                 final_obs = np.full(n, None, dtype=object)
                 for i in np.nonzero(ended)[0]:
                     final_obs[i] = {k: v[i].copy() for k, v in obs.items()}
-                    self._begin(i, {})
+                    self.starts.begin(i, {})
                 final_info = infos
                 obs = self.task.observe()
                 infos = self._infos()
