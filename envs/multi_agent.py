@@ -69,6 +69,13 @@ def _per_agent(obs: Mapping[str, np.ndarray], ids: Sequence[str], world: int | N
     return out
 
 
+def side_by_side(obs: Mapping[str, np.ndarray] | None, world: int) -> np.ndarray | None:
+    """The agents' RGB views of one world next to each other (None without RGB)."""
+    if obs is None or "rgb" not in obs:
+        return None
+    return np.concatenate(list(obs["rgb"][world]), axis=1)
+
+
 class _Single:
     """One world of a multi-agent task: reset, step and bookkeeping shared by the single-world
     Gymnasium env and the PettingZoo env."""
@@ -144,9 +151,7 @@ class MultiAgentTaskEnv(gym.Env):
         return obs, float(out.reward[0].sum()), bool(out.terminated[0]), bool(out.truncated[0]), info
 
     def render(self) -> np.ndarray | None:
-        if self.render_mode != "rgb_array" or self._obs is None or "rgb" not in self._obs:
-            return None
-        return np.concatenate(list(self._obs["rgb"][0]), axis=1)  # the agents' views side by side
+        return side_by_side(self._obs, 0) if self.render_mode == "rgb_array" else None
 
     def close(self) -> None:
         if getattr(self, "worlds", None) is not None:
@@ -213,15 +218,14 @@ class TaskParallelEnv(ParallelEnv):
         return obs, rewards, term, trunc, infos
 
     def render(self) -> np.ndarray | None:
-        if self.render_mode != "rgb_array" or self._obs is None or "rgb" not in self._obs:
-            return None
-        return np.concatenate(list(self._obs["rgb"][0]), axis=1)
+        return side_by_side(self._obs, 0) if self.render_mode == "rgb_array" else None
 
     def state(self) -> np.ndarray:
         """The global state: the agents' observations (rgb) side by side."""
-        if self._obs is None or "rgb" not in self._obs:
+        views = side_by_side(self._obs, 0)
+        if views is None:
             raise RuntimeError("call reset() before state()")
-        return np.concatenate(list(self._obs["rgb"][0]), axis=1)
+        return views
 
     def close(self) -> None:
         if getattr(self, "worlds", None) is not None:
@@ -333,7 +337,7 @@ class MultiAgentTaskVectorEnv(VectorEnv):
     def render(self) -> tuple[np.ndarray, ...] | None:
         if self.render_mode != "rgb_array" or self._raw is None or "rgb" not in self._raw:
             return None
-        return tuple(np.concatenate(list(f), axis=1) for f in self._raw["rgb"])
+        return tuple(side_by_side(self._raw, i) for i in range(self.num_envs))
 
     def close_extras(self, **kwargs: Any) -> None:
         self.worlds.close()
