@@ -464,26 +464,11 @@ class BatchedSimulator:
         size = o.size if facing is None or (facing - o.facing) % 2 == 0 else o.size[[2, 1, 0]]
         c = np.array([x, y, z], dtype=np.float64)
         lo, hi = c - size / 2, c + size / 2
-        eps = TOUCH_TOLERANCE
-        x0, z0, x1, z1 = w.spec.bounds
-        cx, cz = w.spec.cut if w.spec.cut is not None else (math.inf, math.inf)
-        if (
-            lo[0] < x0 - eps or hi[0] > x1 + eps or lo[2] < z0 - eps or hi[2] > z1 + eps
-            or (hi[0] > cx + eps and hi[2] > cz + eps)
-            or lo[1] < -eps or hi[1] > WALL_HEIGHT + eps
-        ):  # fmt: skip
+        code = int(object_box_blockers(w, object_idx, lo[None], hi[None])[0])
+        if code == BOX_OUTSIDE:
             return "outside the room"
-        moving = {object_idx} | {w.index[d] for d in w._descendants(o.object_id)}
-        b = w.boxes()
-        counts = b.active & (b.blocks | (b.inst >= 0))
-        counts &= ~np.isin(b.inst, list(moving))
-        mounted = np.array(
-            [k >= 0 and w.objects[k].object_type in WALL_MOUNTED for k in b.inst.tolist()], dtype=bool
-        )
-        counts &= ~mounted
-        over = counts & np.all((b.lo < hi - eps) & (lo + eps < b.hi), axis=1)
-        if over.any():
-            k = int(b.inst[int(np.argmax(over))])
+        if code >= 0:
+            k = int(w.boxes().inst[code])
             return w.objects[k].object_id if k >= 0 else "a wall"
         if lo[1] < AGENT_HEIGHT and hi[1] > 0.0:
             pos = self.pos[world].cpu().numpy()
@@ -991,6 +976,37 @@ class BatchedSimulator:
         x0 = float(self.pos[i, agent, 0])
         z0 = float(self.pos[i, agent, 2])
         return _reachable_from(self, i, x0, z0, self.grid_size)
+
+
+BOX_FREE, BOX_OUTSIDE = -1, -2  # codes of object_box_blockers besides a box index
+
+
+def object_box_blockers(world: World, object_idx: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """For C candidate boxes (lo, hi) (C, 3) of object `object_idx` of `world`: (C,) int64, the
+    index (into ``world.boxes()``) of the first box each would overlap in 3-D, ``BOX_OUTSIDE``
+    when it leaves the room (the floor's extents, the L-shaped cut, below the floor, through the
+    ceiling) or ``BOX_FREE``. Furniture, walls and every other object's box count; the object
+    itself, what rests on or in it and wall-mounted items do not; agents are not looked at.
+    The rule of :meth:`BatchedSimulator.object_blocker`, for planners that test many places."""
+    lo = np.asarray(lo, dtype=np.float64).reshape(-1, 3)
+    hi = np.asarray(hi, dtype=np.float64).reshape(-1, 3)
+    eps = TOUCH_TOLERANCE
+    x0, z0, x1, z1 = world.spec.bounds
+    cx, cz = world.spec.cut if world.spec.cut is not None else (math.inf, math.inf)
+    outside = (
+        (lo[:, 0] < x0 - eps) | (hi[:, 0] > x1 + eps) | (lo[:, 2] < z0 - eps) | (hi[:, 2] > z1 + eps)
+        | ((hi[:, 0] > cx + eps) & (hi[:, 2] > cz + eps))
+        | (lo[:, 1] < -eps) | (hi[:, 1] > WALL_HEIGHT + eps)
+    )  # fmt: skip
+    o = world.objects[object_idx]
+    moving = {object_idx} | {world.index[d] for d in world._descendants(o.object_id)}
+    b = world.boxes()
+    counts = b.active & (b.blocks | (b.inst >= 0)) & ~np.isin(b.inst, list(moving))
+    counts &= ~np.array([k >= 0 and world.objects[k].object_type in WALL_MOUNTED for k in b.inst.tolist()],
+                        dtype=bool)  # fmt: skip
+    over = counts[None] & np.all((b.lo[None] < hi[:, None] - eps) & (lo[:, None] + eps < b.hi[None]), axis=2)
+    code = np.where(over.any(1), np.argmax(over, axis=1), BOX_FREE)
+    return np.where(outside, BOX_OUTSIDE, code).astype(np.int64)
 
 
 @functools.lru_cache(maxsize=16)

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from thorgym.sim import BatchedSimulator
-from thorgym.sim.batch import TOUCH_TOLERANCE
-from thorgym.sim.layout import AGENT_RADIUS, WALL_MOUNTED
+from thorgym.sim.batch import BOX_FREE, object_box_blockers
+from thorgym.sim.layout import AGENT_RADIUS
 from thorgym.sim.poses import object_visible_per_pose
 
 GRID = 0.25
@@ -193,9 +193,9 @@ class MovePlanner:
     """FurnMove's scene model: which (position, facing) the lifted Television can take with its
     carriers at fixed offsets from it, and the shortest group moves to the goal.
 
-    The checks mirror the simulator's (``BatchedSimulator.teleport_object`` / ``move_group``):
-    the Television's box must not overlap a blocking box in 3-D nor leave the floor, and each
-    carrier's position must be free of blocking boxes (radius AGENT_RADIUS) and inside the room.
+    The Television's box is tested with the simulator's own rule (``thorgym.sim.batch.
+    object_box_blockers``, what ``teleport_object`` / ``move_group`` apply); each carrier's
+    position must be free of blocking boxes (radius AGENT_RADIUS) and inside the room.
     """
 
     def __init__(self, scene: str, tv_id: str, tv_size: np.ndarray, lift_height: float) -> None:
@@ -206,14 +206,7 @@ class MovePlanner:
         keep = boxes.blocks & boxes.active & (boxes.inst != tv_idx)
         self.lo = boxes.lo[keep].astype(np.float64)  # what blocks the carriers
         self.hi = boxes.hi[keep].astype(np.float64)
-        # What the Television may not pass through: furniture, walls and any object's box
-        # (BatchedSimulator.object_blocker's rule), wall-mounted items aside.
-        mounted = np.array(
-            [k >= 0 and world.objects[k].object_type in WALL_MOUNTED for k in boxes.inst.tolist()]
-        )
-        solid = boxes.active & (boxes.blocks | (boxes.inst >= 0)) & (boxes.inst != tv_idx) & ~mounted
-        self.solid_lo = boxes.lo[solid].astype(np.float64)
-        self.solid_hi = boxes.hi[solid].astype(np.float64)
+        self.world, self.tv_idx = world, tv_idx
         spec = world.spec
         self.bounds = spec.bounds
         self.cut = spec.cut
@@ -249,18 +242,7 @@ class MovePlanner:
         xz = np.asarray(xz, dtype=np.float64).reshape(-1, 2)
         half = self.tv_extent(facing) / 2
         c = np.stack([xz[:, 0], np.full(len(xz), self.lift_height), xz[:, 1]], -1)
-        lo, hi = c - half, c + half
-        eps = TOUCH_TOLERANCE
-        over = (
-            (lo[:, None, :] < self.solid_hi[None] - eps) & (self.solid_lo[None] + eps < hi[:, None, :])
-        ).all(-1)
-        x0, z0, x1, z1 = self.bounds
-        inside = (
-            (lo[:, 0] >= x0 - eps) & (hi[:, 0] <= x1 + eps) & (lo[:, 2] >= z0 - eps) & (hi[:, 2] <= z1 + eps)
-        )
-        if self.cut is not None:
-            inside &= ~((hi[:, 0] > self.cut[0] + eps) & (hi[:, 2] > self.cut[1] + eps))
-        return ~over.any(1) & inside
+        return object_box_blockers(self.world, self.tv_idx, c - half, c + half) == BOX_FREE
 
     def agent_clear_of_tv(self, agent_xz: np.ndarray, tv_xz: np.ndarray, facing: int) -> np.ndarray:
         """(C,) bool: an agent at agent_xz does not overlap the Television's footprint."""
