@@ -967,15 +967,17 @@ class BatchedSimulator:
         return ok, errors, torch.tensor(target, dtype=torch.long, device=self.device)
 
     # -- queries -----------------------------------------------------------------------------
-    def reachable_positions(self, i: int, agent: int = 0) -> list[tuple[float, float]]:
+    def reachable_positions(self, i: int, agent: int = 0, heading: float = 0.0) -> list[tuple[float, float]]:
         """Grid positions (step gridSize, anchored at the agent) reachable without collisions.
 
-        Other agents are ignored, as for AI2-THOR's GetReachablePositions.
+        Other agents are ignored, as for AI2-THOR's GetReachablePositions. The grid's axes are
+        the world's (heading 0), or turned by `heading` degrees about the vertical
+        (AI2-THOR's ``directionsRelativeAgent=True`` passes the agent's yaw).
         """
         self._sync_boxes()
         x0 = float(self.pos[i, agent, 0])
         z0 = float(self.pos[i, agent, 2])
-        return _reachable_from(self, i, x0, z0, self.grid_size)
+        return _reachable_from(self, i, x0, z0, self.grid_size, heading)
 
 
 BOX_FREE, BOX_OUTSIDE = -1, -2  # codes of object_box_blockers besides a box index
@@ -1031,8 +1033,9 @@ def _heading_delta(heading: torch.Tensor, mag: torch.Tensor) -> tuple[torch.Tens
     return dx.to(torch.float32), dz.to(torch.float32)
 
 
-def _reachable_from(sim: BatchedSimulator, i: int, x0: float, z0: float, step: float):
-    """Breadth-first search over the grid from (x0, z0) with the simulator's collision test."""
+def _reachable_from(sim: BatchedSimulator, i: int, x0: float, z0: float, step: float, heading: float = 0.0):
+    """Breadth-first search over the grid from (x0, z0) with the simulator's collision test,
+    the grid turned by `heading` degrees (grid step (u, v) lies at u*right + v*ahead)."""
     bx = sim._boxes
     nb = sim._world_boxes
     blocks = sim._blocks[i].cpu().numpy()
@@ -1047,20 +1050,27 @@ def _reachable_from(sim: BatchedSimulator, i: int, x0: float, z0: float, step: f
     x0, z0 = np.float32(x0), np.float32(z0)
     if not free(x0, z0):
         return []
+    turned = heading % 360.0 != 0.0
+    ca, sa = math.cos(math.radians(heading)), math.sin(math.radians(heading))
+
+    def at(u: float, v: float) -> tuple[float, float]:
+        if not turned:
+            return x0 + u * step, z0 + v * step
+        return x0 + (u * ca + v * sa) * step, z0 + (v * ca - u * sa) * step
+
     seen = {(0, 0)}
     dq = deque([(0, 0)])
     out = []
     while dq:
         u, v = dq.popleft()
-        out.append((round(float(x0 + u * step), 4), round(float(z0 + v * step), 4)))
+        px, pz = at(u, v)
+        out.append((round(float(px), 4), round(float(pz), 4)))
         for du, dv in ((1, 0), (-1, 0), (0, 1), (0, -1)):
             k = (u + du, v + dv)
             if k in seen or abs(k[0]) > 200 or abs(k[1]) > 200:
                 continue
             seen.add(k)
-            if free(x0 + k[0] * step, z0 + k[1] * step) and free(
-                x0 + (u + du / 2) * step, z0 + (v + dv / 2) * step
-            ):
+            if free(*at(*k)) and free(*at(u + du / 2, v + dv / 2)):
                 dq.append(k)
     return sorted(out)
 

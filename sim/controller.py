@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .agent_actions import drop_spot, interactable_poses
 from .batch import (
     BLOCKED_AGENT,
     BLOCKED_OBJECT,
@@ -49,12 +50,29 @@ from .batch import (
     BatchedSimulator,
 )
 from .layout import AGENT_Y, CAMERA_HEIGHT
+from .metadata import SCHEMA_DEFAULTS, held_object_pose, object_metadata, scene_bounds
 from .objects import OBJECT_TYPES
 from .scenes import all_scenes, parse_scene
+from .segmentation import segment
 from .world import AGENT_BASE
 
 _NUM = (int, float)
-_COMMON = {"agentId": int, "forceAction": bool}
+# Render flags that AI2-THOR accepts on any step (for that step's event only), with the old names
+# the client still sends alongside the new ones.
+RENDER_FLAGS = {
+    "renderImage": bool,
+    "renderDepthImage": bool,
+    "renderInstanceSegmentation": bool,
+    "renderSemanticSegmentation": bool,
+    "renderObjectImage": bool,
+    "renderClassImage": bool,
+}
+_DEPRECATED_RENDER = {
+    "renderObjectImage": "renderInstanceSegmentation",
+    "renderClassImage": "renderSemanticSegmentation",
+}
+_COMMON = {"agentId": int, "forceAction": bool, **RENDER_FLAGS}
+_POSE = {"position": dict, "x": _NUM, "y": _NUM, "z": _NUM, "rotation": (dict, int, float), "horizon": _NUM}
 # Each action's accepted keyword arguments and their types.
 ACTION_ARGS: dict[str, dict[str, type | tuple]] = {
     "MoveAhead": {"moveMagnitude": _NUM},
@@ -65,25 +83,29 @@ ACTION_ARGS: dict[str, dict[str, type | tuple]] = {
     "RotateRight": {"degrees": _NUM},
     "LookUp": {"degrees": _NUM},
     "LookDown": {"degrees": _NUM},
+    "RotateLook": {"rotation": (dict, int, float), "horizon": _NUM},
     "Pass": {},
     "Done": {},
-    "Teleport": {
-        "position": dict,
-        "rotation": (dict, int, float),
-        "horizon": _NUM,
-        "standing": bool,
+    "Teleport": {**_POSE, "standing": bool},
+    "TeleportFull": {**_POSE, "standing": bool},
+    "GetReachablePositions": {"directionsRelativeAgent": bool},
+    "GetInteractablePoses": {
+        "objectId": str,
+        "positions": list,
+        "rotations": list,
+        "horizons": list,
+        "standings": list,
+        "maxDistance": _NUM,
+        "maxPoses": int,
     },
-    "TeleportFull": {
-        "position": dict,
-        "rotation": (dict, int, float),
-        "horizon": _NUM,
-        "standing": bool,
-    },
-    "GetReachablePositions": {},
-    "OpenObject": {"objectId": str, "x": _NUM, "y": _NUM, "openness": _NUM},
+    "SetObjectFilter": {"objectIds": list},
+    "ResetObjectFilter": {},
+    "OpenObject": {"objectId": str, "x": _NUM, "y": _NUM, "openness": _NUM, "moveMagnitude": _NUM},
     "CloseObject": {"objectId": str, "x": _NUM, "y": _NUM},
     "PickupObject": {"objectId": str, "x": _NUM, "y": _NUM},
     "PutObject": {"objectId": str, "x": _NUM, "y": _NUM},
+    "DropHandObject": {},
+    "DropHeldObject": {},
     "InitialRandomSpawn": {
         "randomSeed": int,
         "forceVisible": bool,
@@ -99,6 +121,9 @@ ACTION_ARGS: dict[str, dict[str, type | tuple]] = {
     "GetScenesInBuild": {},
 }
 
+#: How far Teleport's position.y may be from the agent's height (AI2-THOR's limit).
+TELEPORT_Y_TOLERANCE = 0.05
+
 _INIT_ARGS: dict[str, type | tuple] = {
     "scene": str,
     "width": int,
@@ -109,6 +134,9 @@ _INIT_ARGS: dict[str, type | tuple] = {
     "fieldOfView": _NUM,
     "renderDepthImage": bool,
     "renderInstanceSegmentation": bool,
+    "renderSemanticSegmentation": bool,
+    "renderObjectImage": bool,
+    "renderClassImage": bool,
     "agentCount": int,
     "agentMode": str,
     "snapToGrid": bool,
@@ -152,14 +180,12 @@ def _vec(x: float, y: float, z: float) -> dict[str, float]:
     return {"x": float(x), "y": float(y), "z": float(z)}
 
 
-def _instance_color(code: int) -> tuple[int, int, int]:
-    """A stable colour per instance code (objects and structure)."""
-    h = (code * 2654435761) & 0xFFFFFF
-    return ((h >> 16) & 255, (h >> 8) & 255, h & 255)
-
-
 class Event:
-    """One agent's view after a step: frames and AI2-THOR metadata."""
+    """One agent's view after a step: frames and AI2-THOR metadata.
+
+    ``color_to_object_id`` / ``object_id_to_color`` cover every instance and every object
+    class of the scene (AI2-THOR's ``colors``), whenever a segmentation frame was rendered.
+    """
 
     def __init__(
         self,
@@ -169,19 +195,32 @@ class Event:
         instance_segmentation_frame: np.ndarray | None,
         instance_masks: dict[str, np.ndarray],
         color_to_object_id: dict[tuple[int, int, int], str],
+        semantic_segmentation_frame: np.ndarray | None = None,
+        class_masks: dict[str, np.ndarray] | None = None,
     ) -> None:
         self.metadata = metadata
         self.frame = frame
         self.depth_frame = depth_frame
         self.instance_segmentation_frame = instance_segmentation_frame
+        self.semantic_segmentation_frame = semantic_segmentation_frame
         self.instance_masks = instance_masks
+        self.class_masks = class_masks or {}
         self.color_to_object_id = color_to_object_id
         self.object_id_to_color = {v: k for k, v in color_to_object_id.items()}
         self.events: list[Event] = [self]
 
     @property
+    def class_segmentation_frame(self) -> np.ndarray | None:
+        """AI2-THOR's old name of :attr:`semantic_segmentation_frame`."""
+        return self.semantic_segmentation_frame
+
+    @property
     def cv2img(self) -> np.ndarray | None:
         return None if self.frame is None else self.frame[..., ::-1]
+
+    def __bool__(self) -> bool:
+        """As AI2-THOR's Event: true when the action succeeded."""
+        return bool(self.metadata.get("lastActionSuccess"))
 
     def __repr__(self) -> str:
         m = self.metadata
@@ -195,16 +234,27 @@ class Controller:
     """The AI2-THOR controller API on the built-in simulator (one world, one or more agents).
 
     Keyword arguments (AI2-THOR's names): scene, width, height, gridSize, rotateStepDegrees,
-    visibilityDistance, fieldOfView, renderDepthImage, renderInstanceSegmentation, agentCount,
+    visibilityDistance, fieldOfView, renderDepthImage, renderInstanceSegmentation,
+    renderSemanticSegmentation (old names renderObjectImage / renderClassImage too), agentCount,
     makeAgentsVisible (default True: each agent's body is drawn in the others' views; False
     hides agents from every view, they still block movement); plus ``device`` ("cpu" default,
     or "cuda"). ``agentMode`` accepts only "default".
+
+    As AI2-THOR's client, ``reset(**init)`` keeps the settings of earlier resets that it does
+    not name (they live in :attr:`initialization_parameters`, which may be assigned to start
+    over from other settings); the render flags may also be given on any single step.
     """
 
     def __init__(self, **init: Any) -> None:
         self._sim: BatchedSimulator | None = None
         self.last_event: Event | None = None
-        self._init = {
+        self._object_filter: set[str] | None = None
+        self._init = self._defaults()
+        self.reset(**init)
+
+    @staticmethod
+    def _defaults() -> dict[str, Any]:
+        return {
             "scene": "FloorPlan1",
             "width": 300,
             "height": 300,
@@ -214,11 +264,11 @@ class Controller:
             "fieldOfView": 90.0,
             "renderDepthImage": False,
             "renderInstanceSegmentation": False,
+            "renderSemanticSegmentation": False,
             "agentCount": 1,
             "device": "cpu",
             "makeAgentsVisible": True,
         }
-        self.reset(**init)
 
     # -- life cycle --------------------------------------------------------------------------
     def reset(self, scene: str | None = None, **init: Any) -> Event:
@@ -230,6 +280,9 @@ class Controller:
             raise ValueError(f"Controller: agentMode {init['agentMode']!r} is not supported; use 'default'")
         init.pop("agentMode", None)
         init.pop("snapToGrid", None)
+        for old, new in _DEPRECATED_RENDER.items():
+            if old in init:
+                init.setdefault(new, init.pop(old))
         cfg = {**self._init, **init}
         parse_scene(cfg["scene"])
         self._sim = BatchedSimulator(
@@ -248,6 +301,7 @@ class Controller:
         )
         self._init = cfg
         self._scene_name = cfg["scene"]
+        self._object_filter = None
         return self._finish("Initialize", 0, True, "", None)
 
     def stop(self) -> None:
@@ -261,7 +315,21 @@ class Controller:
 
     @property
     def initialization_parameters(self) -> dict[str, Any]:
+        """The settings the next ``reset()`` starts from (a copy)."""
         return dict(self._init)
+
+    @initialization_parameters.setter
+    def initialization_parameters(self, params: dict[str, Any]) -> None:
+        """Replace the settings the next ``reset()`` starts from: the defaults, updated with
+        `params` (as AI2-THOR's tests restore a controller's original settings)."""
+        params = dict(params)
+        _check_kwargs("Controller", params, _INIT_ARGS)
+        for key in ("agentMode", "snapToGrid"):
+            params.pop(key, None)
+        for old, new in _DEPRECATED_RENDER.items():
+            if old in params:
+                params.setdefault(new, params.pop(old))
+        self._init = {**self._defaults(), **params}
 
     @property
     def simulator(self) -> BatchedSimulator:
@@ -285,13 +353,34 @@ class Controller:
         if not 0 <= agent < sim.agent_count:
             raise ValueError(f"{action}: agentId {agent} out of range for agentCount={sim.agent_count}")
         force = kwargs.pop("forceAction", False)
+        flags = {k: kwargs.pop(k) for k in list(kwargs) if k in RENDER_FLAGS}
+        for old, new in _DEPRECATED_RENDER.items():
+            if old in flags:
+                flags.setdefault(new, flags.pop(old))
+        self._render_flags = flags
         if action in NAV_INDEX:
             return self._nav(action, agent, kwargs)
         ok, err, ret = True, "", None
         if action in ("Teleport", "TeleportFull"):
             ok, err = self._teleport(action, agent, kwargs, force)
+        elif action == "RotateLook":
+            ok, err = self._rotate_look(agent, kwargs)
         elif action == "GetReachablePositions":
-            ret = [_vec(x, AGENT_Y, z) for x, z in sim.reachable_positions(0, agent)]
+            heading = float(sim.yaw[0, agent]) if kwargs.get("directionsRelativeAgent") else 0.0
+            ret = [_vec(x, AGENT_Y, z) for x, z in sim.reachable_positions(0, agent, heading)]
+        elif action == "GetInteractablePoses":
+            ok, err, ret = self._interactable_poses(agent, kwargs)
+        elif action == "SetObjectFilter":
+            ids = kwargs.get("objectIds")
+            if ids is None or not all(isinstance(i, str) for i in ids):
+                raise ValueError(
+                    f"SetObjectFilter: objectIds must be a list of objectId strings, got {ids!r}"
+                )
+            self._object_filter = set(ids)
+        elif action == "ResetObjectFilter":
+            self._object_filter = None
+        elif action in ("DropHandObject", "DropHeldObject"):
+            ok, err = self._drop(agent)
         elif action in ("OpenObject", "CloseObject", "PickupObject", "PutObject"):
             ok, err = self._interact(action, agent, force, kwargs)
         elif action == "InitialRandomSpawn":
@@ -340,11 +429,10 @@ class Controller:
         sim = self.simulator
         code = int(sim.last_error[0, agent])
         blocker = int(sim.last_blocker[0, agent])
-        if code == HORIZON_LIMIT:
-            return (
-                f"{action} failed: cameraHorizon must stay within [{HORIZON_MIN:g}, "
-                f"{HORIZON_MAX:g}] degrees (currently {float(sim.horizon[0, agent]):g})"
-            )
+        if code == HORIZON_LIMIT:  # AI2-THOR's texts
+            if action == "LookDown":
+                return f"can't look down beyond {HORIZON_MAX:g} degrees below the forward horizon"
+            return f"can't look up beyond {-HORIZON_MIN:g} degrees above the forward horizon"
         if code == BLOCKED_OBJECT:
             inst = int(sim._boxes.inst[0, blocker])
             oid = sim.worlds[0].objects[inst].object_id
@@ -356,31 +444,51 @@ class Controller:
         return f"{action} failed"
 
     def _teleport(self, action: str, agent: int, kw: dict[str, Any], force: bool = False) -> tuple[bool, str]:
-        """Teleport / TeleportFull; as AI2-THOR, ``forceAction=True`` puts the agent there even
-        where it would collide."""
+        """Teleport / TeleportFull. The position comes as ``position={x, y, z}`` or flat
+        ``x, y, z`` (AI2-THOR takes both); y, if given, may differ from the agent's height by
+        at most 0.05 m, as in AI2-THOR. ``forceAction=True`` puts the agent there even where it
+        would collide."""
         sim = self.simulator
+        flat = {k: kw[k] for k in ("x", "y", "z") if k in kw}
+        if flat and "position" in kw:
+            raise ValueError(f"{action}: give either position or x, y, z, not both")
+        pos = flat or kw.get("position")
         if action == "TeleportFull":
-            missing = [k for k in ("position", "rotation", "horizon", "standing") if k not in kw]
+            missing = [k for k in ("rotation", "horizon", "standing") if k not in kw]
+            if pos is None:
+                missing.insert(0, "position")
             if missing:
                 raise ValueError(f"TeleportFull: missing required argument(s) {missing}")
-        pos = kw.get("position")
-        if pos is not None and not all(isinstance(pos.get(k), _NUM) for k in ("x", "z")):
-            raise ValueError(f"{action}: position must be a dict with numeric 'x' and 'z', got {pos!r}")
+        if pos is not None and not all(
+            isinstance(pos.get(k), _NUM) and not isinstance(pos.get(k), bool) for k in ("x", "z")
+        ):
+            raise ValueError(
+                f"{action}: position must have numeric 'x' and 'z' (and optionally 'y'), got {pos!r}"
+            )
         rot = kw.get("rotation")
         if isinstance(rot, dict):
             if not isinstance(rot.get("y"), _NUM):
                 raise ValueError(f"{action}: rotation must be a number or a dict with 'y', got {rot!r}")
             rot = rot["y"]
+        y = None if pos is None else pos.get("y")
         for name, v in (("rotation", rot), ("horizon", kw.get("horizon")),
                         ("position x", None if pos is None else pos.get("x")),
+                        ("position y", y),
                         ("position z", None if pos is None else pos.get("z"))):  # fmt: skip
             if isinstance(v, _NUM) and not math.isfinite(v):
                 raise ValueError(f"{action}: {name} must be a finite number, got {v}")
         horizon = kw.get("horizon")
         if horizon is not None and not HORIZON_MIN <= horizon <= HORIZON_MAX:
-            return False, (f"{action}: horizon {horizon} is outside [{HORIZON_MIN:g}, {HORIZON_MAX:g}]")
+            return False, (
+                f"Each horizon must be in [{HORIZON_MIN:g}:{HORIZON_MAX:g}]. You gave {horizon:g}."
+            )
         if kw.get("standing") is False:
             return False, f"{action}: crouching (standing=False) is not supported by thorgym.sim"
+        if y is not None and abs(float(y) - AGENT_Y) > TELEPORT_Y_TOLERANCE:
+            return False, (
+                f"{action}: the agent's y position cannot change by more than {TELEPORT_Y_TOLERANCE:g} m "
+                f"(it is {AGENT_Y:g}, you gave {float(y):g}); agents stay on the floor"
+            )
         cur = sim.agent_poses(agent)[0].tolist()
         x, z = (float(pos["x"]), float(pos["z"])) if pos is not None else (cur[0], cur[1])
         ok = sim.teleport(
@@ -395,6 +503,52 @@ class Controller:
         if not bool(ok[0]):
             return False, f"{action}: position ({x:g}, {z:g}) is not a valid agent position"
         return True, ""
+
+    def _rotate_look(self, agent: int, kw: dict[str, Any]) -> tuple[bool, str]:
+        """AI2-THOR's RotateLook: set the yaw (``rotation``, a number or {y}) and the horizon."""
+        rot = kw.get("rotation")
+        if isinstance(rot, dict):
+            rot = rot.get("y")
+        horizon = kw.get("horizon")
+        for name, v in (("rotation", rot), ("horizon", horizon)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, _NUM) or not math.isfinite(v)):
+                raise ValueError(f"RotateLook: {name} must be a finite number, got {v!r}")
+        args: dict[str, Any] = {}
+        if rot is not None:
+            args["rotation"] = rot
+        if horizon is not None:
+            args["horizon"] = horizon
+        return self._teleport("RotateLook", agent, args)
+
+    def _interactable_poses(self, agent: int, kw: dict[str, Any]) -> tuple[bool, str, Any]:
+        if "objectId" not in kw:
+            raise ValueError("GetInteractablePoses: missing required argument 'objectId'")
+        oid = kw["objectId"]
+        if oid not in self.simulator.worlds[0].index:
+            return False, f"objectId: {oid} is not the objectId on any object in the scene!", None
+        poses = interactable_poses(
+            self.simulator,
+            oid,
+            agent,
+            positions=kw.get("positions"),
+            rotations=kw.get("rotations"),
+            horizons=kw.get("horizons"),
+            standings=kw.get("standings"),
+            max_distance=kw.get("maxDistance"),
+            max_poses=kw.get("maxPoses"),
+        )
+        return True, "", poses
+
+    def _drop(self, agent: int) -> tuple[bool, str]:
+        world = self.simulator.worlds[0]
+        held = world.held_by(agent)
+        if held is None:
+            return False, "nothing in hand to drop!"
+        spot = drop_spot(self.simulator, agent)
+        if spot is None:
+            return False, f"{held} cannot be dropped here: there is no free space below the hand"
+        err = world.drop(agent, spot[0], spot[1])
+        return err is None, err or ""
 
     def _teleport_object(self, kw: dict[str, Any], force: bool) -> tuple[bool, str]:
         """AI2-THOR's TeleportObject: objectId, position {x, y, z} (the box centre here),
@@ -460,9 +614,14 @@ class Controller:
         if not has_id and len(has_xy) < 2:
             missing = "'objectId'" if not has_xy else f"'{'y' if has_xy == ['x'] else 'x'}'"
             raise ValueError(f"{action}: missing required argument {missing} (objectId, or x and y)")
-        openness = kw.get("openness", 1.0)
-        if action == "OpenObject" and not 0.0 <= openness <= 1.0:
-            raise ValueError(f"OpenObject: openness must be in [0, 1], got {openness}")
+        if "openness" in kw and "moveMagnitude" in kw:
+            raise ValueError("OpenObject: give openness or its old name moveMagnitude, not both")
+        # AI2-THOR: moveMagnitude is openness' old name, and moveMagnitude=0 means fully open.
+        openness = kw.get("openness", kw.get("moveMagnitude", 1.0) or 1.0)
+        if action == "OpenObject" and not (math.isfinite(openness) and 0.0 <= openness <= 1.0):
+            return False, f"openness must be in [0:1], got {openness:g}"
+        if action == "OpenObject" and openness == 0.0:
+            action = "CloseObject"  # AI2-THOR closes the object at openness 0
         if not has_id:
             ok, errs, _ = sim.interact_at(
                 action, float(kw["x"]), float(kw["y"]), [0], agent=agent, openness=openness, force=force
@@ -483,40 +642,37 @@ class Controller:
     # -- events ------------------------------------------------------------------------------
     def _finish(self, action: str, agent: int, ok: bool, err: str, ret: Any) -> Event:
         sim = self.simulator
-        out, visible = sim.render()
-        events = [self._event(a, out, visible, action, ok, err, ret) for a in range(sim.agent_count)]
+        flags = getattr(self, "_render_flags", {})
+        self._render_flags = {}
+        out, visible = sim.render(rgb=None if flags.get("renderImage", True) else False)
+        want = {
+            "rgb": flags.get("renderImage", True),
+            "depth": flags.get("renderDepthImage", sim.render_depth),
+            "instance": flags.get("renderInstanceSegmentation", sim.render_instance_segmentation),
+            "semantic": flags.get("renderSemanticSegmentation", self._init["renderSemanticSegmentation"]),
+        }
+        events = [self._event(a, out, visible, action, ok, err, ret, want) for a in range(sim.agent_count)]
         ev = events[agent]
         ev.events = events
         self.last_event = ev
         return ev
 
-    def _event(self, a: int, out, visible, action: str, ok: bool, err: str, ret: Any) -> Event:
+    def _event(
+        self, a: int, out, visible, action: str, ok: bool, err: str, ret: Any, want: dict[str, bool]
+    ) -> Event:
         sim = self.simulator
         world = sim.worlds[0]
-        h, w = sim.height, sim.width
-        frame = out.rgb[a].cpu().numpy() if out.rgb is not None else None
-        depth = out.depth[a].cpu().numpy().copy() if sim.render_depth else None
-        seg_frame, masks, c2o = None, {}, {}
-        if sim.render_instance_segmentation:
-            inst = out.inst[a].cpu().numpy()
-            seg_frame = np.zeros((h, w, 3), dtype=np.uint8)
-            for code in np.unique(inst):
-                m = inst == code
-                if code >= 0:
-                    name = world.objects[code].object_id
-                elif code <= AGENT_BASE:
-                    name = f"agent{AGENT_BASE - code}"
-                else:
-                    name = {-1: "Floor", -2: "Ceiling", -3: "Wall"}.get(int(code), "Background")
-                color = _instance_color(int(code) + 1000)
-                seg_frame[m] = color
-                c2o[color] = name
-                if code >= 0:
-                    masks[name] = m
+        frame = out.rgb[a].cpu().numpy() if want["rgb"] and out.rgb is not None else None
+        depth = out.depth[a].cpu().numpy().copy() if want["depth"] else None
+        shown = sim.agent_count if sim.agents_visible else 0  # hidden agents get no colour
+        seg = segment(world, out.inst[a].cpu().numpy(), shown, want["instance"], want["semantic"])
         pos = sim.pos[0, a].tolist()
+        yaw = float(sim.yaw[0, a])
         cam = [pos[0], pos[1] + CAMERA_HEIGHT, pos[2]]
         vis = visible[0, a].cpu().numpy()
+        keep = self._object_filter
         meta = {
+            **SCHEMA_DEFAULTS,
             "sceneName": self._scene_name,
             "lastAction": action,
             "lastActionSuccess": ok,
@@ -526,65 +682,30 @@ class Controller:
             "agent": {
                 "name": f"agent{a}" if sim.agent_count > 1 else "agent",
                 "position": _vec(round(pos[0], 6), AGENT_Y, round(pos[2], 6)),
-                "rotation": _vec(0.0, float(sim.yaw[0, a]), 0.0),
+                "rotation": _vec(0.0, yaw, 0.0),
                 "cameraHorizon": float(sim.horizon[0, a]),
                 "isStanding": True,
                 "inHighFrictionArea": False,
             },
-            "objects": self._objects_metadata(a, cam, vis),
+            "objects": [
+                object_metadata(world, i, bool(vis[i]), cam)
+                for i, o in enumerate(world.objects)
+                if keep is None or o.object_id in keep
+            ],
             "inventoryObjects": [
                 {"objectId": oid, "objectType": world.object(oid).object_type}
                 for oid, holder in world.picked_by.items()
                 if holder == a
             ],
+            "heldObjectPose": held_object_pose(pos, yaw, cam, float(sim.horizon[0, a])),
             "fov": sim.field_of_view,
             "cameraPosition": _vec(*cam),
-            "screenWidth": w,
-            "screenHeight": h,
-            "sceneBounds": self._scene_bounds(),
+            "screenWidth": sim.width,
+            "screenHeight": sim.height,
+            "sceneBounds": scene_bounds(world),
+            "currentTime": 0.0,
         }
-        return Event(meta, frame, depth, seg_frame, masks, c2o)
-
-    def _scene_bounds(self) -> dict[str, Any]:
-        x0, z0, x1, z1 = self.simulator.worlds[0].spec.bounds
-        return {
-            "center": _vec((x0 + x1) / 2, 1.3, (z0 + z1) / 2),
-            "size": _vec(x1 - x0, 2.6, z1 - z0),
-        }
-
-    def _objects_metadata(self, agent: int, cam: list[float], vis: np.ndarray) -> list[dict[str, Any]]:
-        world = self.simulator.worlds[0]
-        out = []
-        for i, o in enumerate(world.objects):
-            t = OBJECT_TYPES[o.object_type]
-            lo, hi = o.lo, o.hi
-            corners = [_vec(x, y, z) for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
-            held = o.object_id in world.picked_by
-            contents = world.contents(o.object_id) if t.receptacle else None
-            out.append(
-                {
-                    "objectId": o.object_id,
-                    "objectType": o.object_type,
-                    "name": f"{o.object_type}_{o.object_id.split('|', 1)[1].replace('|', '_')}",
-                    "visible": bool(vis[i]) and not held,
-                    "distance": math.dist(cam, o.center.tolist()),
-                    "position": _vec(*o.center),
-                    "rotation": _vec(0.0, 90.0 * o.facing, 0.0),
-                    "axisAlignedBoundingBox": {
-                        "center": _vec(*o.center),
-                        "size": _vec(*o.size),
-                        "cornerPoints": [[c["x"], c["y"], c["z"]] for c in corners],
-                    },
-                    "openable": t.openable,
-                    "isOpen": world.is_open[o.object_id],
-                    "openness": 1.0 if world.is_open[o.object_id] else 0.0,
-                    "pickupable": t.pickupable,
-                    "isPickedUp": held,
-                    "receptacle": t.receptacle,
-                    "receptacleObjectIds": contents,
-                    "parentReceptacles": [o.parent] if o.parent else None,
-                    "moveable": t.moveable,
-                    "mass": t.mass,
-                }
-            )
-        return out
+        if seg.colors:
+            meta["colors"] = [{"name": n, "color": list(c)} for n, c in seg.colors]
+        c2o = {c: n for n, c in seg.colors}
+        return Event(meta, frame, depth, seg.instance, seg.masks, c2o, seg.semantic, seg.class_masks)

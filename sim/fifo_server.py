@@ -101,7 +101,7 @@ _EOM = HEADER.pack(FieldType.END_OF_MESSAGE, 0)
 # Initialize keys the client may send that thorgym.sim has no use for (always accepted).
 _IGNORED_INIT = {"fastActionEmit", "continuous", "continuousMode"}
 # Render passes thorgym.sim does not produce: accepted when off, an error when requested.
-_UNSUPPORTED_RENDER = {"renderSemanticSegmentation", "renderNormalsImage", "renderFlowImage"}
+_UNSUPPORTED_RENDER = {"renderNormalsImage", "renderFlowImage"}
 _DEPRECATED = {
     "renderObjectImage": "renderInstanceSegmentation",
     "renderClassImage": "renderSemanticSegmentation",
@@ -159,9 +159,7 @@ class PipeReader:
         return out
 
 
-def read_message(
-    reader: PipeReader, timeout: float | None
-) -> tuple[list[tuple[int, bytes]], list[str]]:
+def read_message(reader: PipeReader, timeout: float | None) -> tuple[list[tuple[int, bytes]], list[str]]:
     """Read one message: its (field type, body) pairs and the problems found on the way.
 
     Waits indefinitely for the first header byte, then at most ``timeout`` seconds for the rest.
@@ -349,7 +347,9 @@ class ThorServer:
         scene = params.pop("scene", self.scene)
         width = params.pop("width", self.width)
         height = params.pop("height", self.height)
-        init = {**self.init, **params}
+        # As Unity: what this Initialize does not name takes its default, whatever an earlier
+        # Initialize set (the client sends all of its current settings every time).
+        init = dict(params)
         kwargs = {"scene": scene, "width": width, "height": height, **init}
         from thorgym.sim import Controller  # torch import: only once a world is needed
 
@@ -357,6 +357,7 @@ class ThorServer:
             self.controller = Controller(**kwargs)
             event = self.controller.last_event
         else:
+            self.controller.initialization_parameters = {}
             event = self.controller.reset(**kwargs)
         self.scene, self.width, self.height, self.init = scene, width, height, init
         self.needs_reset = False
@@ -374,9 +375,7 @@ class ThorServer:
         if params:
             raise ValueError(f"Reset: unknown argument(s) {sorted(params)}")
         if scene == "Procedural":
-            raise ValueError(
-                "Reset: procedural (ProcTHOR) houses are not supported by thorgym-thor"
-            )
+            raise ValueError("Reset: procedural (ProcTHOR) houses are not supported by thorgym-thor")
         parse_scene(scene)
         self.scene = scene
         self.needs_reset = True
@@ -421,31 +420,30 @@ class ThorServer:
         rgb: list[tuple[int, bytes]] = []
         depth: list[tuple[int, bytes]] = []
         ids: list[tuple[int, bytes]] = []
+        classes: list[tuple[int, bytes]] = []
         for ev in events:
             meta = dict(ev.metadata)
             if action_return is not None:
                 meta["actionReturn"] = action_return
-            meta.setdefault("errorCode", "")
+            meta.setdefault("errorCode", None)
+            meta.setdefault("colors", None)  # the Controller's colour table, when it rendered one
             meta["thirdPartyCameras"] = []
             meta["depthFormat"] = "Meters"
-            meta["colors"] = [
-                {"name": n, "color": [int(c) for c in col]}
-                for col, n in ev.color_to_object_id.items()
-            ]
             agents.append(meta)
             if render_image and ev.frame is not None:
                 rgb.append((FieldType.RGB_IMAGE, _flipped(ev.frame, np.uint8)))
             if ev.depth_frame is not None:
                 depth.append((FieldType.DEPTH_IMAGE, _flipped(ev.depth_frame, np.float32)))
             if ev.instance_segmentation_frame is not None:
-                ids.append(
-                    (FieldType.IDS_IMAGE, _flipped(ev.instance_segmentation_frame, np.uint8))
-                )
+                ids.append((FieldType.IDS_IMAGE, _flipped(ev.instance_segmentation_frame, np.uint8)))
+            semantic = getattr(ev, "semantic_segmentation_frame", None)
+            if semantic is not None:
+                classes.append((FieldType.CLASSES_IMAGE, _flipped(semantic, np.uint8)))
         self.agent_count = len(agents)
         self.width = int(agents[0]["screenWidth"])
         self.height = int(agents[0]["screenHeight"])
         self._last_meta = agents
-        self._last_images = rgb + depth + ids
+        self._last_images = rgb + depth + ids + classes
         active = int(event.metadata.get("agentId", 0))
         return self._message(agents, self._last_images, active, seq)
 
@@ -513,7 +511,7 @@ def _blank_agent_meta(
         "lastAction": action,
         "lastActionSuccess": True,
         "errorMessage": "",
-        "errorCode": "",
+        "errorCode": None,
         "actionReturn": action_return,
         "agentId": agent,
         "agent": {
@@ -530,7 +528,7 @@ def _blank_agent_meta(
         "cameraPosition": dict(zero),
         "screenWidth": width,
         "screenHeight": height,
-        "colors": [],
+        "colors": None,
         "thirdPartyCameras": [],
         "depthFormat": "Meters",
     }
@@ -689,9 +687,7 @@ def ai2thor_controller(**kwargs: Any) -> Any:
     try:
         from ai2thor.controller import Controller
     except ImportError as e:
-        raise ImportError(
-            "the ai2thor client package is needed: pip install 'thorgym[ai2thor]'"
-        ) from e
+        raise ImportError("the ai2thor client package is needed: pip install 'thorgym[ai2thor]'") from e
     kwargs.setdefault("local_executable_path", find_executable())
     kwargs.setdefault("x_display", os.environ.get("DISPLAY") or ":0")
     saved = os.environ.pop("CUDA_VISIBLE_DEVICES", None)

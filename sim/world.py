@@ -98,6 +98,8 @@ class World:
             o.center = o.center.copy()
             o.size = o.size.copy()
         self.is_open = {o.object_id: False for o in self.objects}
+        # AI2-THOR's openness in [0, 1] of what is open (absent: closed); the door swings that far.
+        self.openness: dict[str, float] = {}
         self.picked_by: dict[str, int] = {}  # objectId -> agent holding it
         self.version = 0  # bumps whenever boxes change
         self.objects_version = 0  # bumps whenever objects are added or removed (indices shift)
@@ -185,15 +187,7 @@ class World:
                 shells = _hollow(lo, hi, axis, sign)
                 for a, b in shells:
                     add(a, b, i, color, t.pattern, is_open and not held, blocks)
-                # The open door swings out beside the front, hinged at one edge.
-                dlo, dhi = np.array(lo, dtype=np.float64), np.array(hi, dtype=np.float64)
-                side = 0 if axis == 2 else 2
-                width = hi[side] - lo[side]
-                if sign > 0:
-                    dlo[axis], dhi[axis] = hi[axis], hi[axis] + width
-                else:
-                    dlo[axis], dhi[axis] = lo[axis] - width, lo[axis]
-                dhi[side] = lo[side] + SHELL
+                dlo, dhi = self.door_box(i)
                 add(dlo, dhi, i, color, t.pattern, is_open and not held, False)
                 continue
             add(lo, hi, i, color, t.pattern, not held, blocks)
@@ -209,12 +203,45 @@ class World:
             blocks=np.array([r[6] for r in rows], dtype=bool),
         )
 
+    def has_door(self, i: int) -> bool:
+        """Whether object `i` opens with a door on its front (what :meth:`door_box` draws)."""
+        o = self.objects[i]
+        t = OBJECT_TYPES[o.object_type]
+        mode = INTERIOR_RECEPTACLES.get(o.object_type)
+        return mode != "top" and (mode == "front" or (t.openable and t.receptacle and o.object_type != "Box"))
+
+    def door_box(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(lo, hi) of the open door of object `i`: hinged at one front edge, it reaches out from
+        the front by ``openness`` times the front's width (a full swing at openness 1)."""
+        o = self.objects[i]
+        lo, hi = o.lo, o.hi
+        axis, sign = _OPEN_DOOR_FACES[o.facing]
+        dlo, dhi = np.array(lo, dtype=np.float64), np.array(hi, dtype=np.float64)
+        side = 0 if axis == 2 else 2
+        reach = (hi[side] - lo[side]) * self.openness.get(o.object_id, 1.0)
+        if sign > 0:
+            dlo[axis], dhi[axis] = hi[axis], hi[axis] + reach
+        else:
+            dlo[axis], dhi[axis] = lo[axis] - reach, lo[axis]
+        dhi[side] = lo[side] + SHELL
+        return dlo, dhi
+
+    def extent(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(lo, hi) of object `i` as AI2-THOR's axisAlignedBoundingBox reports it: its body, and
+        its door too while it is open (so the box grows with the openness)."""
+        o = self.objects[i]
+        lo, hi = o.lo, o.hi
+        if self.is_open.get(o.object_id) and self.has_door(i):
+            dlo, dhi = self.door_box(i)
+            lo, hi = np.minimum(lo, dlo), np.maximum(hi, dhi)
+        return lo, hi
+
     # -- interactions (callers check visibility and arguments) -----------------------------
     def interact(self, action: str, object_id: str, agent: int = 0, openness: float = 1.0) -> str | None:
         """OpenObject / CloseObject / PickupObject / PutObject on an object (PutObject: the
         receptacle for what `agent` holds). Returns an error message or None."""
         if action == "OpenObject":
-            return self.open(object_id, openness > 0)
+            return self.open(object_id, openness > 0, openness)
         if action == "CloseObject":
             return self.open(object_id, False)
         if action == "PickupObject":
@@ -223,16 +250,23 @@ class World:
             return self.put(object_id, agent)
         raise ValueError(f"interact: unknown action {action!r}; one of {INTERACTIONS}")
 
-    def open(self, object_id: str, open_: bool) -> str | None:
-        """Open or close; returns an error message or None."""
+    def open(self, object_id: str, open_: bool, openness: float = 1.0) -> str | None:
+        """Open (to `openness` in (0, 1], AI2-THOR's fraction of a full swing) or close; returns
+        an error message or None. Re-opening an open object to another openness moves its door
+        there, as AI2-THOR does; asking for the state it is already in fails."""
         o = self.object(object_id)
         if not OBJECT_TYPES[o.object_type].openable:
             return f"{object_id} is not openable"
-        if self.is_open[object_id] == open_:
+        target = float(openness) if open_ else 0.0
+        if self.is_open[object_id] == open_ and self.openness.get(object_id, 0.0) == target:
             return f"{object_id} is already {'open' if open_ else 'closed'}"
         if object_id in self.picked_by:
             return f"{object_id} is being held"
         self.is_open[object_id] = open_
+        if open_:
+            self.openness[object_id] = target
+        else:
+            self.openness.pop(object_id, None)
         self._touch()
         return None
 
@@ -276,6 +310,20 @@ class World:
             return f"No free space on or in {receptacle_id} for {held}"
         obj.center, obj.size, obj.inside = spot[0], spot[1], spot[2]
         obj.parent = receptacle_id
+        self._touch()
+        return None
+
+    def drop(self, agent: int, center, parent: str | None) -> str | None:
+        """Let go of what `agent` holds, its box centre at `center` resting on `parent` (a
+        receptacle's top, or None: the floor). Where is the caller's choice
+        (:func:`thorgym.sim.agent_actions.drop_spot` finds a free one). Returns an error or None."""
+        held = self.held_by(agent)
+        if held is None:
+            return f"Agent {agent} is not holding any object"
+        obj = self.object(held)
+        del self.picked_by[held]
+        obj.center = np.asarray(center, dtype=np.float64).reshape(3).copy()
+        obj.parent, obj.inside = parent, False
         self._touch()
         return None
 
@@ -388,6 +436,7 @@ class World:
         self.objects = [o for o in self.objects if o.object_id not in drop]
         for oid in drop:
             self.is_open.pop(oid, None)
+            self.openness.pop(oid, None)
             self.picked_by.pop(oid, None)
         self._reindex()
         self.objects_version += 1

@@ -300,8 +300,12 @@ def test_invisible_agents_are_not_drawn_but_still_block():
 
 
 def test_controller_make_agents_visible_and_agent1_teleport():
-    def partners(ev):
-        return [{"agent0", "agent1"} & set(e.color_to_object_id.values()) for e in ev.events]
+    def partners(ev):  # the agents in each view (colours cover the whole scene, as AI2-THOR's)
+        def shown(e):
+            colors = np.unique(e.instance_segmentation_frame.reshape(-1, 3), axis=0)
+            return {e.color_to_object_id.get(tuple(int(v) for v in c)) for c in colors}
+
+        return [{"agent0", "agent1"} & shown(e) for e in ev.events]
 
     with Controller(scene=SCENE, width=S, height=S, agentCount=2, renderInstanceSegmentation=True) as c:
         assert c.initialization_parameters["makeAgentsVisible"] is True
