@@ -50,7 +50,7 @@ from .batch import (
     BatchedSimulator,
 )
 from .layout import AGENT_Y, CAMERA_HEIGHT
-from .metadata import SCHEMA_DEFAULTS, held_object_pose, object_metadata, scene_bounds
+from .metadata import SCHEMA_DEFAULTS, held_object_pose, objects_metadata, scene_bounds
 from .objects import OBJECT_TYPES
 from .scenes import all_scenes, parse_scene
 from .segmentation import segment
@@ -670,7 +670,6 @@ class Controller:
         yaw = float(sim.yaw[0, a])
         cam = [pos[0], pos[1] + CAMERA_HEIGHT, pos[2]]
         vis = visible[0, a].cpu().numpy()
-        keep = self._object_filter
         meta = {
             **SCHEMA_DEFAULTS,
             "sceneName": self._scene_name,
@@ -687,11 +686,7 @@ class Controller:
                 "isStanding": True,
                 "inHighFrictionArea": False,
             },
-            "objects": [
-                object_metadata(world, i, bool(vis[i]), cam)
-                for i, o in enumerate(world.objects)
-                if keep is None or o.object_id in keep
-            ],
+            "objects": objects_metadata(world, vis.tolist(), cam, self._object_filter),
             "inventoryObjects": [
                 {"objectId": oid, "objectType": world.object(oid).object_type}
                 for oid, holder in world.picked_by.items()

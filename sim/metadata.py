@@ -12,6 +12,7 @@ Controller and ``thorgym-thor``); the batched simulator never builds them.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from .layout import WALL_HEIGHT
 from .objects import OBJECT_TYPES
 from .world import World
 
-__all__ = ["box_corners", "held_object_pose", "object_metadata", "scene_bounds", "SCHEMA_DEFAULTS"]
+__all__ = ["box_corners", "held_object_pose", "objects_metadata", "scene_bounds", "SCHEMA_DEFAULTS"]
 
 #: Top-level keys AI2-THOR always sends that thorgym.sim has nothing to put in (empty or null,
 #: as Unity sends them when the action filled none of them).
@@ -56,11 +57,10 @@ def _vec(x: float, y: float, z: float) -> dict[str, float]:
     return {"x": float(x), "y": float(y), "z": float(z)}
 
 
-def box_corners(lo: np.ndarray, hi: np.ndarray) -> list[list[float]]:
+def box_corners(lo: Sequence[float], hi: Sequence[float]) -> list[list[float]]:
     """The 8 corners of an axis-aligned box, in AI2-THOR's ``cornerPoints`` form."""
-    return [
-        [float(x), float(y), float(z)] for x in (hi[0], lo[0]) for y in (hi[1], lo[1]) for z in (hi[2], lo[2])
-    ]
+    (x0, y0, z0), (x1, y1, z1) = list(lo), list(hi)
+    return [[x, y, z] for x in (x1, x0) for y in (y1, y0) for z in (z1, z0)]
 
 
 def scene_bounds(world: World) -> dict[str, Any]:
@@ -71,7 +71,7 @@ def scene_bounds(world: World) -> dict[str, Any]:
     return {
         "center": _vec(*(lo + hi) / 2),
         "size": _vec(*(hi - lo)),
-        "cornerPoints": box_corners(lo, hi),
+        "cornerPoints": box_corners(lo.tolist(), hi.tolist()),
     }
 
 
@@ -93,69 +93,98 @@ def held_object_pose(
     }
 
 
-def object_metadata(world: World, i: int, visible: bool, camera: list[float]) -> dict[str, Any]:
-    """One entry of ``metadata["objects"]`` with every key of AI2-THOR's object schema.
+# Object keys whose values never change in thorgym.sim (state changes it does not model).
+_UNMODELLED: dict[str, Any] = {
+    "isMoving": False,
+    "obstructed": False,
+    "toggleable": False,
+    "isToggled": False,
+    "breakable": False,
+    "isBroken": False,
+    "canFillWithLiquid": False,
+    "isFilledWithLiquid": False,
+    "fillLiquid": None,
+    "dirtyable": False,
+    "isDirty": False,
+    "canBeUsedUp": False,
+    "isUsedUp": False,
+    "cookable": False,
+    "isCooked": False,
+    "temperature": "RoomTemp",
+    "ObjectTemperature": "RoomTemp",
+    "isHeatSource": False,
+    "isColdSource": False,
+    "sliceable": False,
+    "isSliced": False,
+    "salientMaterials": None,
+    "controlledObjects": None,
+}
+
+
+def objects_metadata(
+    world: World, visible: Sequence[bool], camera: list[float], keep: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """``metadata["objects"]``: one entry per object (those in `keep`, if given) with every key
+    of AI2-THOR's object schema.
 
     ``axisAlignedBoundingBox`` follows the object's state (an open door widens it, by its
     openness); ``objectOrientedBoundingBox`` is given for pickupable objects, as in AI2-THOR,
     and equals the axis-aligned one since objects stay upright and axis-aligned here.
-    ``distance`` is from the camera to the object's centre. ``obstructed`` (AI2-THOR: in the
-    line of sight but hidden behind something) is not modelled and always False.
+    ``distance`` is from the camera to the object's centre. Unmodelled states (toggled, broken,
+    dirty, …; ``obstructed``, ``isMoving``) are always False, temperature is room temperature.
     """
-    o = world.objects[i]
-    t = OBJECT_TYPES[o.object_type]
-    held = o.object_id in world.picked_by
-    lo, hi = world.extent(i)
-    center = (lo + hi) / 2
-    is_open = bool(world.is_open[o.object_id])
-    contents = world.contents(o.object_id) if t.receptacle else None
-    aabb = {"center": _vec(*center), "size": _vec(*(hi - lo)), "cornerPoints": box_corners(lo, hi)}
-    oobb = {"cornerPoints": box_corners(o.lo, o.hi)} if t.pickupable else None
-    # AI2-THOR's object names are "<Type>_<8 hex digits>"; ours are stable per objectId.
-    name = f"{o.object_type}_{o.object_id.split('|', 1)[1].replace('|', '_')}"
-    return {
-        "objectId": o.object_id,
-        "objectType": o.object_type,
-        "name": name,
-        "position": _vec(*o.center),
-        "rotation": _vec(0.0, 90.0 * o.facing, 0.0),
-        "visible": bool(visible) and not held,
-        "isInteractable": bool(visible) and not held,
-        "obstructed": False,
-        "distance": math.dist(camera, o.center.tolist()),
-        "axisAlignedBoundingBox": aabb,
-        "objectOrientedBoundingBox": oobb,
-        "receptacle": t.receptacle,
-        "receptacleObjectIds": contents,
-        "parentReceptacles": [o.parent] if o.parent else None,
-        "openable": t.openable,
-        "isOpen": is_open,
-        "openness": float(world.openness.get(o.object_id, 0.0)) if is_open else 0.0,
-        "pickupable": t.pickupable,
-        "isPickedUp": held,
-        "moveable": t.moveable,
-        "mass": t.mass,
-        "isMoving": False,
-        "toggleable": False,
-        "isToggled": False,
-        "breakable": False,
-        "isBroken": False,
-        "canFillWithLiquid": False,
-        "isFilledWithLiquid": False,
-        "fillLiquid": None,
-        "dirtyable": False,
-        "isDirty": False,
-        "canBeUsedUp": False,
-        "isUsedUp": False,
-        "cookable": False,
-        "isCooked": False,
-        "temperature": "RoomTemp",
-        "ObjectTemperature": "RoomTemp",
-        "isHeatSource": False,
-        "isColdSource": False,
-        "sliceable": False,
-        "isSliced": False,
-        "salientMaterials": None,
-        "assetId": o.object_type,
-        "controlledObjects": None,
-    }
+    children: dict[str, list[str]] = {}
+    for o in world.objects:
+        if o.parent is not None:
+            children.setdefault(o.parent, []).append(o.object_id)
+    out = []
+    for i, o in enumerate(world.objects):
+        oid = o.object_id
+        if keep is not None and oid not in keep:
+            continue
+        t = OBJECT_TYPES[o.object_type]
+        held = oid in world.picked_by
+        is_open = world.is_open[oid]
+        center = o.center.tolist()
+        half = (o.size / 2).tolist()
+        lo = [c - h for c, h in zip(center, half, strict=True)]
+        hi = [c + h for c, h in zip(center, half, strict=True)]
+        if is_open and world.has_door(i):
+            blo, bhi = world.extent(i)
+            blo, bhi = blo.tolist(), bhi.tolist()
+        else:
+            blo, bhi = lo, hi
+        corners = box_corners(blo, bhi)
+        shown = bool(visible[i]) and not held
+        out.append(
+            {
+                **_UNMODELLED,
+                "objectId": oid,
+                "objectType": o.object_type,
+                # AI2-THOR's names are "<Type>_<8 hex digits>"; ours are stable per objectId.
+                "name": f"{o.object_type}_{oid.split('|', 1)[1].replace('|', '_')}",
+                "position": _vec(*center),
+                "rotation": _vec(0.0, 90.0 * o.facing, 0.0),
+                "visible": shown,
+                "isInteractable": shown,
+                "distance": math.dist(camera, center),
+                "axisAlignedBoundingBox": {
+                    "center": _vec(*((a + b) / 2 for a, b in zip(blo, bhi, strict=True))),
+                    "size": _vec(*(b - a for a, b in zip(blo, bhi, strict=True))),
+                    "cornerPoints": corners,
+                },
+                "objectOrientedBoundingBox": {"cornerPoints": box_corners(lo, hi)} if t.pickupable else None,
+                "receptacle": t.receptacle,
+                "receptacleObjectIds": children.get(oid, []) if t.receptacle else None,
+                "parentReceptacles": [o.parent] if o.parent else None,
+                "openable": t.openable,
+                "isOpen": bool(is_open),
+                "openness": float(world.openness.get(oid, 0.0)) if is_open else 0.0,
+                "pickupable": t.pickupable,
+                "isPickedUp": held,
+                "moveable": t.moveable,
+                "mass": t.mass,
+                "assetId": o.object_type,
+            }
+        )
+    return out
