@@ -72,6 +72,7 @@ class PointHit:
     reason: torch.Tensor  # (K,) int8: POINT_OK, POINT_NOTHING, POINT_TOO_FAR or POINT_OUTSIDE
     code: torch.Tensor  # (K,) long: instance code under the point (object index, <0 structure/agent)
     horizontal: torch.Tensor  # (K,) float32: hit's distance from the agent's vertical axis (inf: none)
+    point: torch.Tensor | None = None  # (K, 3) float32: the hit's world position (inf: none)
 
 
 @functools.lru_cache(maxsize=256)
@@ -871,7 +872,8 @@ class BatchedSimulator:
         reason = torch.where(is_obj & ~near, torch.full_like(reason, POINT_TOO_FAR), reason)
         reason = torch.where(outside.to(dev), torch.full_like(reason, POINT_OUTSIDE), reason)
         index = torch.where(reason == POINT_OK, code, torch.full_like(code, -1))
-        return PointHit(index=index, reason=reason, code=code, horizontal=horizontal)
+        point = torch.where(hit[:, None], cam_pos + t[:, None] * dd, torch.full_like(dd, math.inf))
+        return PointHit(index=index, reason=reason, code=code, horizontal=horizontal, point=point)
 
     def interact(
         self,

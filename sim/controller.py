@@ -47,6 +47,8 @@ from .batch import (
     HORIZON_MIN,
     MAX_RESOLUTION,
     NAV_INDEX,
+    POINT_OUTSIDE,
+    POINT_TOO_FAR,
     BatchedSimulator,
 )
 from .layout import AGENT_Y, CAMERA_HEIGHT
@@ -98,6 +100,8 @@ ACTION_ARGS: dict[str, dict[str, type | tuple]] = {
         "maxDistance": _NUM,
         "maxPoses": int,
     },
+    "GetCoordinateFromRaycast": {"x": _NUM, "y": _NUM},
+    "GetObjectInFrame": {"x": _NUM, "y": _NUM, "checkVisible": bool},
     "SetObjectFilter": {"objectIds": list},
     "ResetObjectFilter": {},
     "OpenObject": {"objectId": str, "x": _NUM, "y": _NUM, "openness": _NUM, "moveMagnitude": _NUM},
@@ -370,6 +374,8 @@ class Controller:
             ret = [_vec(x, AGENT_Y, z) for x, z in sim.reachable_positions(0, agent, heading)]
         elif action == "GetInteractablePoses":
             ok, err, ret = self._interactable_poses(agent, kwargs)
+        elif action in ("GetCoordinateFromRaycast", "GetObjectInFrame"):
+            ok, err, ret = self._raycast(action, agent, kwargs, force)
         elif action == "SetObjectFilter":
             ids = kwargs.get("objectIds")
             if ids is None or not all(isinstance(i, str) for i in ids):
@@ -538,6 +544,30 @@ class Controller:
             max_poses=kw.get("maxPoses"),
         )
         return True, "", poses
+
+    def _raycast(self, action: str, agent: int, kw: dict[str, Any], force: bool) -> tuple[bool, str, Any]:
+        """GetCoordinateFromRaycast (the world point under screen point x, y: anything, walls
+        and floor too) and GetObjectInFrame (the objectId there; beyond visibilityDistance only
+        with forceAction, or checkVisible=False), with AI2-THOR's failure texts."""
+        missing = [k for k in ("x", "y") if k not in kw]
+        if missing:
+            raise ValueError(f"{action}: missing required argument(s) {missing}")
+        x, y = float(kw["x"]), float(kw["y"])
+        hit = self.simulator.object_at(x, y, agent=agent, worlds=[0])
+        reason = int(hit.reason[0])
+        if reason == POINT_OUTSIDE:
+            return False, "x/y must be in [0:1]", None
+        if action == "GetCoordinateFromRaycast":
+            p = hit.point[0].tolist()
+            if not all(math.isfinite(v) for v in p):
+                return False, f"No surface found at (x: {x:g}, y: {y:g})", None
+            return True, "", _vec(*p)
+        code = int(hit.code[0])
+        if code < 0:
+            return False, f"No SimObject found at (x: {x:g}, y: {y:g})", None
+        if reason == POINT_TOO_FAR and not force and kw.get("checkVisible", True):
+            return False, f"Object at (x: {x:g}, y: {y:g}) is beyond visibilityDistance", None
+        return True, "", self.simulator.worlds[0].objects[code].object_id
 
     def _drop(self, agent: int) -> tuple[bool, str]:
         world = self.simulator.worlds[0]

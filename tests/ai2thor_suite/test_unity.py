@@ -12,6 +12,8 @@ in docs/thorgym-thor.md lists them with the reason.
 from __future__ import annotations
 
 import copy
+import random
+import string
 import warnings
 from typing import Any
 
@@ -681,3 +683,80 @@ def test_drop_object(fifo_controller):
             "errorMessage"
         ]
         assert not controller.last_event.metadata["inventoryObjects"]
+
+
+def test_fifo_large_input(fifo_controller):
+    # Upstream reflects a 16 KiB string through Unity's TestActionReflectParam; here a real
+    # action carries it (an objectId nobody has) through the FIFO and back.
+    rng = random.Random(0)
+    random_string = "".join(rng.choice(string.ascii_letters) for _ in range(1024 * 16))
+    event = fifo_controller.step(dict(action="SetObjectFilter", objectIds=[random_string]))
+    assert event.metadata["lastActionSuccess"] and event.metadata["objects"] == []
+
+
+def test_get_coordinate_from_raycast(fifo_controller):
+    controller = fifo_controller
+    controller.reset(scene=TEST_SCENE, renderDepthImage=True)
+    # Upstream: x=-1.5, z=-1.5 facing +x in Unity's FloorPlan28; here the base location.
+    base = _base_location(controller)
+    event = controller.step(action="TeleportFull", **{**base, "rotation": dict(x=0, y=90, z=0)})
+    assert event, "TeleportFull should have succeeded!"
+
+    for x, y in [(1.5, 0.5), (1.1, 0.3), (-0.1, 0.8), (-0.5, -0.3)]:
+        query = controller.step("GetCoordinateFromRaycast", x=x, y=y)
+        assert not query, f"x={x}, y={y} should fail!"
+
+    # Upstream compares with Unity's hit points; the intent, without Unity's geometry: the
+    # centre ray goes straight ahead (+x) at camera height, a point higher on screen hits
+    # higher, a point on the left hits to the left (+z), and every hit lies at the depth the
+    # depth frame shows under that point.
+    camera = event.metadata["cameraPosition"]
+    depth = event.depth_frame
+    h, w = depth.shape
+
+    def query(x: float, y: float) -> dict[str, float]:
+        md = controller.step("GetCoordinateFromRaycast", x=x, y=y).metadata
+        assert md["lastActionSuccess"], md["errorMessage"]
+        p = md["actionReturn"]
+        along = p["x"] - camera["x"]  # the view axis is +x at rotation 90, horizon 0
+        assert abs(along - depth[min(int(y * h), h - 1), min(int(x * w), w - 1)]) < 1e-3
+        return p
+
+    centre = query(0.5, 0.5)
+    assert centre["x"] > camera["x"]
+    assert abs(centre["y"] - camera["y"]) < 0.02 and abs(centre["z"] - camera["z"]) < 0.02
+    assert query(0.5, 0.2)["y"] > centre["y"] + 0.1
+    assert query(0.25, 0.5)["z"] > camera["z"] + 0.1
+
+
+def test_get_object_in_frame(fifo_controller):
+    # Skipped upstream ("Colliders need to be moved closer to objects"); here the renderer and
+    # the ray query share their arithmetic, so it is ported. Upstream's fixed pose and point
+    # checks (a cabinet at (0.6, 0.4), 29 objects in view) are FloorPlan28's; here: the pose
+    # in front of the fridge, and up to 5 interior pixels of every object in view.
+    controller = fifo_controller
+    pose = _fridge_viewpoint(controller)
+    event = controller.reset(renderInstanceSegmentation=True)
+    event = controller.step("TeleportFull", **pose)
+    assert event.metadata["screenHeight"] == 300 and event.metadata["screenWidth"] == 300
+    assert not controller.step("GetObjectInFrame", x=1.2, y=0.5), "x > 1 should fail!"
+
+    rng = np.random.default_rng(0)
+    object_ids = {o["objectId"] for o in event.metadata["objects"]}
+    num_tested = 0
+    for object_id, mask in event.instance_masks.items():
+        if object_id not in object_ids:
+            continue  # not a sim object (floor, wall, ceiling)
+        # subtract a pixel off the edge (upstream: 3, for Unity's colliders)
+        inner = mask[1:-1, 1:-1] & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
+        ys, xs = np.nonzero(inner)
+        if len(ys) == 0:
+            continue
+        num_tested += 1
+        for k in rng.choice(len(ys), size=min(5, len(ys)), replace=False):
+            x, y = xs[k] + 1, ys[k] + 1
+            event = controller.step(action="GetObjectInFrame", x=x / 300, y=y / 300, forceAction=True)
+            assert event.metadata["actionReturn"] == object_id, (
+                f"Failed at ({x / 300}, {y / 300}) for {object_id}"
+            )
+    assert num_tested > 0, "some objects should be in the frame"
