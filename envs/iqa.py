@@ -206,13 +206,16 @@ class IQAControllerWorlds:
         if "depth" in names:
             frames["depth"] = np.asarray(ev.depth_frame, dtype=np.float32)[None]
         if "classes" in names:
-            seg = np.asarray(ev.instance_segmentation_frame)
-            cls = np.zeros(seg.shape[:2], dtype=np.uint8)
-            for color, oid in ev.color_to_object_id.items():
-                c = class_of(str(oid).split("|", 1)[0])
-                if c:
-                    cls[(seg == np.array(color, dtype=seg.dtype)).all(-1)] = c
-            frames["classes"] = cls[None]
+            # The colour table covers the whole scene (AI2-THOR's): look up only the colours
+            # in the frame, each pixel's colour packed into one integer.
+            seg = np.asarray(ev.instance_segmentation_frame).astype(np.int32)
+            keys = (seg[..., 0] << 16) | (seg[..., 1] << 8) | seg[..., 2]
+            uniq, inv = np.unique(keys, return_inverse=True)
+            names = {(r << 16) | (g << 8) | b: str(oid) for (r, g, b), oid in ev.color_to_object_id.items()}
+            lut = np.array(
+                [class_of(names.get(int(k), "").split("|", 1)[0]) or 0 for k in uniq], dtype=np.uint8
+            )
+            frames["classes"] = lut[inv].reshape(keys.shape)[None]
         return frames
 
     def poses(self) -> np.ndarray:
