@@ -749,6 +749,39 @@ class BatchedSimulator:
         self._frames = (out, self._visible)
         return out, self._visible
 
+    def render_cameras(
+        self,
+        world: int,
+        positions: Sequence[Sequence[float]],
+        rotations: Sequence[Sequence[float]],
+        field_of_view: float,
+        rgb: bool = True,
+    ) -> RenderOutput:
+        """Render extra cameras (AI2-THOR's third-party cameras) into world `world` at the
+        simulator's resolution: C positions (x, y, z) and rotations (pitch = x, positive looking
+        down like cameraHorizon; yaw = y; roll = z) in degrees. Every agent is in view."""
+        if not 0 <= world < self.num_worlds:
+            raise ValueError(f"world index {world} out of range [0, {self.num_worlds})")
+        self._sync_boxes()
+        self._update_agent_boxes()
+        dev = self.device
+        pos = torch.as_tensor(positions, dtype=torch.float32, device=dev).reshape(-1, 3)
+        rot = torch.as_tensor(rotations, dtype=torch.float32, device=dev).reshape(-1, 3)
+        c = pos.shape[0]
+        none = torch.full((c,), -1, dtype=torch.long, device=dev)
+        cams = Cameras(
+            world=torch.full((c,), world, dtype=torch.long, device=dev),
+            pos=pos,
+            yaw=rot[:, 1],
+            horizon=rot[:, 0],
+            hide_lo=none,
+            hide_hi=none,
+            roll=rot[:, 2],
+        )
+        return render(
+            self._boxes, cams, self.height, self.width, field_of_view, rgb=rgb, use_compile=self.compile
+        )
+
     def _visibility(self, out: RenderOutput) -> torch.Tensor:
         """AI2-THOR's rule: an object is visible when a pixel shows it (in frame, unobstructed)
         and that pixel's surface point is within visibilityDistance of the agent's central

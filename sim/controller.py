@@ -51,6 +51,7 @@ from .batch import (
     POINT_TOO_FAR,
     BatchedSimulator,
 )
+from .cameras import ThirdPartyCameras
 from .layout import AGENT_Y, CAMERA_HEIGHT
 from .metadata import SCHEMA_DEFAULTS, held_object_pose, objects_metadata, scene_bounds
 from .objects import OBJECT_TYPES
@@ -103,6 +104,22 @@ ACTION_ARGS: dict[str, dict[str, type | tuple]] = {
     "GetCoordinateFromRaycast": {"x": _NUM, "y": _NUM},
     "GetObjectInFrame": {"x": _NUM, "y": _NUM, "checkVisible": bool},
     "SetObjectFilter": {"objectIds": list},
+    # position / rotation are checked by the action: a malformed one fails it, as in AI2-THOR
+    "AddThirdPartyCamera": {
+        "position": object,
+        "rotation": object,
+        "fieldOfView": _NUM,
+        "orthographic": bool,
+        "orthographicSize": _NUM,
+    },
+    "UpdateThirdPartyCamera": {
+        "thirdPartyCameraId": int,
+        "position": object,
+        "rotation": object,
+        "fieldOfView": _NUM,
+        "orthographic": bool,
+        "orthographicSize": _NUM,
+    },
     "ResetObjectFilter": {},
     "OpenObject": {"objectId": str, "x": _NUM, "y": _NUM, "openness": _NUM, "moveMagnitude": _NUM},
     "CloseObject": {"objectId": str, "x": _NUM, "y": _NUM},
@@ -157,7 +174,12 @@ def _check_kwargs(where: str, given: dict[str, Any], allowed: dict[str, Any]) ->
         if isinstance(v, bool) and t in (_NUM, int) and k != "forceAction":
             raise ValueError(f"{where}: argument {k!r} must be a number, got {v!r}")
         if not isinstance(v, t):
-            raise ValueError(f"{where}: argument {k!r} has the wrong type {type(v).__name__} ({v!r})")
+            if where == "Controller":
+                raise ValueError(f"{where}: argument {k!r} has the wrong type {type(v).__name__} ({v!r})")
+            # AI2-THOR's text, then ours
+            raise ValueError(
+                f"action: {where} has an invalid argument: {k} (wrong type {type(v).__name__}: {v!r})"
+            )
 
 
 def _duplicates(entries: Any) -> dict[str, int] | None:
@@ -212,6 +234,11 @@ class Event:
         self.color_to_object_id = color_to_object_id
         self.object_id_to_color = {v: k for k, v in color_to_object_id.items()}
         self.events: list[Event] = [self]
+        # one frame per third-party camera (AddThirdPartyCamera)
+        self.third_party_camera_frames: list[np.ndarray] = []
+        self.third_party_depth_frames: list[np.ndarray] = []
+        self.third_party_instance_segmentation_frames: list[np.ndarray] = []
+        self.third_party_semantic_segmentation_frames: list[np.ndarray] = []
 
     @property
     def class_segmentation_frame(self) -> np.ndarray | None:
@@ -253,6 +280,7 @@ class Controller:
         self._sim: BatchedSimulator | None = None
         self.last_event: Event | None = None
         self._object_filter: set[str] | None = None
+        self._cameras = ThirdPartyCameras()
         self._init = self._defaults()
         self.reset(**init)
 
@@ -306,6 +334,7 @@ class Controller:
         self._init = cfg
         self._scene_name = cfg["scene"]
         self._object_filter = None
+        self._cameras.clear()
         return self._finish("Initialize", 0, True, "", None)
 
     def stop(self) -> None:
@@ -383,6 +412,10 @@ class Controller:
                     f"SetObjectFilter: objectIds must be a list of objectId strings, got {ids!r}"
                 )
             self._object_filter = set(ids)
+        elif action == "AddThirdPartyCamera":
+            ok, err = self._cameras.add(kwargs)
+        elif action == "UpdateThirdPartyCamera":
+            ok, err = self._cameras.update(kwargs)
         elif action == "ResetObjectFilter":
             self._object_filter = None
         elif action in ("DropHandObject", "DropHeldObject"):
@@ -682,6 +715,13 @@ class Controller:
             "semantic": flags.get("renderSemanticSegmentation", self._init["renderSemanticSegmentation"]),
         }
         events = [self._event(a, out, visible, action, ok, err, ret, want) for a in range(sim.agent_count)]
+        if self._cameras.cameras:
+            frames = self._cameras.render(sim, want)
+            for e in events:
+                e.third_party_camera_frames = frames.rgb
+                e.third_party_depth_frames = frames.depth
+                e.third_party_instance_segmentation_frames = frames.instance
+                e.third_party_semantic_segmentation_frames = frames.semantic
         ev = events[agent]
         ev.events = events
         self.last_event = ev
@@ -728,6 +768,7 @@ class Controller:
             "screenWidth": sim.width,
             "screenHeight": sim.height,
             "sceneBounds": scene_bounds(world),
+            "thirdPartyCameras": self._cameras.metadata(),
             "currentTime": 0.0,
         }
         if seg.colors:

@@ -427,7 +427,7 @@ class ThorServer:
                 meta["actionReturn"] = action_return
             meta.setdefault("errorCode", None)
             meta.setdefault("colors", None)  # the Controller's colour table, when it rendered one
-            meta["thirdPartyCameras"] = []
+            meta.setdefault("thirdPartyCameras", [])
             meta["depthFormat"] = "Meters"
             agents.append(meta)
             if render_image and ev.frame is not None:
@@ -443,7 +443,27 @@ class ThorServer:
         self.width = int(agents[0]["screenWidth"])
         self.height = int(agents[0]["screenHeight"])
         self._last_meta = agents
-        self._last_images = rgb + depth + ids + classes
+        # Third-party cameras are shared by the agents: their frames go once, in camera order.
+        first = events[0]
+        third: list[tuple[int, bytes]] = []
+        for ftype, frames, dtype in (
+            (FieldType.THIRD_PARTY_IMAGE, getattr(first, "third_party_camera_frames", []), np.uint8),
+            (FieldType.THIRD_PARTY_DEPTH, getattr(first, "third_party_depth_frames", []), np.float32),
+            (
+                FieldType.THIRD_PARTY_IMAGE_IDS,
+                getattr(first, "third_party_instance_segmentation_frames", []),
+                np.uint8,
+            ),
+            (
+                FieldType.THIRD_PARTY_CLASSES,
+                getattr(first, "third_party_semantic_segmentation_frames", []),
+                np.uint8,
+            ),
+        ):
+            if ftype == FieldType.THIRD_PARTY_IMAGE and not render_image:
+                continue
+            third += [(ftype, _flipped(f, dtype)) for f in frames]
+        self._last_images = rgb + depth + ids + classes + third
         active = int(event.metadata.get("agentId", 0))
         return self._message(agents, self._last_images, active, seq)
 
@@ -455,7 +475,7 @@ class ThorServer:
             "agents": agents,
             "activeAgentId": active,
             "sequenceId": seq,
-            "thirdPartyCameras": [],
+            "thirdPartyCameras": agents[0].get("thirdPartyCameras", []) if agents else [],
         }
         return encode_message(metadata, images)
 

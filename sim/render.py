@@ -47,6 +47,7 @@ class Cameras:
     horizon: torch.Tensor  # (C,) degrees
     hide_lo: torch.Tensor  # (C,) long: first box index hidden from this camera (-1 none)
     hide_hi: torch.Tensor  # (C,) long: one past the last hidden box
+    roll: torch.Tensor | None = None  # (C,) degrees about the view axis (third-party cameras)
 
 
 @dataclass
@@ -74,6 +75,14 @@ def camera_basis(yaw: torch.Tensor, horizon: torch.Tensor) -> tuple[torch.Tensor
     up = torch.stack([sy * sh, ch, cy * sh], -1)
     dev = yaw.device
     return tuple(v.to(torch.float32).to(dev) for v in (fwd, right, up))
+
+
+def _rolled(right: torch.Tensor, up: torch.Tensor, roll: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right and up vectors turned by `roll` degrees about the view axis, as Unity's rotation z
+    (left-handed: positive roll turns right towards up)."""
+    r = torch.deg2rad(roll.detach().to("cpu", torch.float64)).to(torch.float32).to(right.device)[:, None]
+    c, s = torch.cos(r), torch.sin(r)
+    return c * right + s * up, c * up - s * right
 
 
 def pixel_grid(height: int, width: int, fov: float, device: torch.device) -> torch.Tensor:
@@ -216,17 +225,15 @@ def render(
     C = cams.world.shape[0]
     P = height * width
     fwd, right, up = camera_basis(cams.yaw, cams.horizon)
+    if cams.roll is not None:
+        right, up = _rolled(right, up, cams.roll)
     ty = math.tan(math.radians(fov) / 2)
     tx = ty * width / height
     tiles = _tiles(height, width, fov, dev)
     T, Pt = tiles.pixels.shape
     # Rays are generated directly in tile order (T*Pt slots) and put back in image order once.
     grid = pixel_grid(height, width, fov, dev)[tiles.pixels.reshape(-1)]  # (T*Pt, 2)
-    d_t = (
-        fwd[:, None, :]
-        + grid[None, :, 0:1] * right[:, None, :]
-        + grid[None, :, 1:2] * up[:, None, :]
-    )
+    d_t = fwd[:, None, :] + grid[None, :, 0:1] * right[:, None, :] + grid[None, :, 1:2] * up[:, None, :]
     # Keep every direction component away from zero so 1/d stays finite.
     d_t = torch.where(d_t.abs() < 1e-7, torch.full_like(d_t, 1e-7), d_t)
     keep = _frustum_keep(boxes, cams, fwd, right, up, tx, ty)
@@ -279,9 +286,7 @@ def render(
     if rgb:
 
         def take(x: torch.Tensor) -> torch.Tensor:
-            return torch.index_select(x.reshape(-1, *x.shape[2:]), 0, flat).reshape(
-                C, P, *x.shape[2:]
-            )
+            return torch.index_select(x.reshape(-1, *x.shape[2:]), 0, flat).reshape(C, P, *x.shape[2:])
 
         out_rgb = _maybe_compiled(_shade, use_compile)(
             take(boxes.lo),
@@ -321,9 +326,7 @@ def _shade(lo, hi, base_color, pattern, cam_pos, d, t, hit, distance) -> torch.T
     pattern = pattern.to(torch.int64)
     # Procedural textures: stripes along y, a checker on the horizontal plane.
     stripes = (torch.floor(p[..., 1] * 10.0).remainder(2) * 0.12).to(torch.float32)
-    cell = (
-        torch.floor(p[..., 0] * 2.0) + torch.floor(p[..., 2] * 2.0) + torch.floor(p[..., 1] * 4.0)
-    )
+    cell = torch.floor(p[..., 0] * 2.0) + torch.floor(p[..., 2] * 2.0) + torch.floor(p[..., 1] * 4.0)
     checker = (cell.remainder(2) * 0.1).to(torch.float32)
     tex = torch.where(
         pattern == 1,

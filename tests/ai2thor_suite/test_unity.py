@@ -66,12 +66,37 @@ def _position(base: dict[str, Any], dx: float = 0.0, dz: float = 0.0) -> dict[st
 
 
 # -- multi-agent, resolution, reset -----------------------------------------------------------
+# Issue #514 found that the thirdPartyCamera image code was causing multi-agents to end
+# up with the same frame
 def test_multi_agent_with_third_party_camera(fifo_controller):
-    # The third-party camera half of this test is not ported (no third-party cameras here).
     fifo_controller.reset(TEST_SCENE, agentCount=2)
     assert not np.all(
         fifo_controller.last_event.events[1].frame == fifo_controller.last_event.events[0].frame
     )
+    fifo_controller.step(
+        dict(
+            action="AddThirdPartyCamera", rotation=dict(x=0, y=0, z=90), position=dict(x=-1.0, z=-2.0, y=1.0)
+        )
+    )
+    assert not np.all(
+        fifo_controller.last_event.events[1].frame == fifo_controller.last_event.events[0].frame
+    )
+
+
+# Issue #526 thirdPartyCamera hanging without correct keys in FifoServer FormMap
+def test_third_party_camera_with_image_synthesis(fifo_controller):
+    fifo_controller.reset(
+        TEST_SCENE, renderInstanceSegmentation=True, renderDepthImage=True, renderSemanticSegmentation=True
+    )
+    event = fifo_controller.step(
+        dict(
+            action="AddThirdPartyCamera", rotation=dict(x=0, y=0, z=90), position=dict(x=-1.0, z=-2.0, y=1.0)
+        )
+    )
+    assert len(event.third_party_depth_frames) == 1
+    assert len(event.third_party_semantic_segmentation_frames) == 1
+    assert len(event.third_party_camera_frames) == 1
+    assert len(event.third_party_instance_segmentation_frames) == 1
 
 
 def test_rectangle_aspect(fifo_controller):
@@ -197,6 +222,133 @@ def test_rotate_left(fifo_controller):
     assert e.metadata["agent"]["rotation"]["y"] == 270.0
     assert e.metadata["agent"]["rotation"]["x"] == 0.0
     assert e.metadata["agent"]["rotation"]["z"] == 0.0
+
+
+# -- third-party cameras ----------------------------------------------------------------------
+def test_add_third_party_camera(fifo_controller):
+    controller = fifo_controller
+    expected_position = dict(x=1.2, y=2.3, z=3.4)
+    expected_rotation = dict(x=30, y=40, z=50)
+    expected_field_of_view = 45.0
+    assert len(controller.last_event.metadata["thirdPartyCameras"]) == 0, "there should be 0 cameras"
+
+    e = controller.step(
+        dict(
+            action="AddThirdPartyCamera",
+            position=expected_position,
+            rotation=expected_rotation,
+            fieldOfView=expected_field_of_view,
+        )
+    )
+    assert len(e.metadata["thirdPartyCameras"]) == 1, "there should be 1 camera"
+    camera = e.metadata["thirdPartyCameras"][0]
+    assert_near(camera["position"], expected_position, "initial position should have been set")
+    assert_near(camera["rotation"], expected_rotation, "initial rotation should have been set")
+    assert camera["fieldOfView"] == expected_field_of_view, "initial fieldOfView should have been set"
+
+    # expects position to be a Vector3, should fail!
+    event = controller.step(action="AddThirdPartyCamera", position=5, rotation=dict(x=0, y=0, z=0))
+    assert not event.metadata["lastActionSuccess"], "position should not allow float input!"
+
+    # orthographicSize expects float, not Vector3!
+    with pytest.raises(ValueError) as error:
+        controller.step(
+            action="AddThirdPartyCamera",
+            position=dict(x=0, y=0, z=0),
+            rotation=dict(x=0, y=0, z=0),
+            orthographic=True,
+            orthographicSize=dict(x=0, y=0, z=0),
+        )
+    assert str(error.value).startswith(
+        "action: AddThirdPartyCamera has an invalid argument: orthographicSize"
+    )
+
+
+def test_third_party_camera_depth(fifo_controller):
+    fifo_controller.reset(TEST_SCENE, width=300, height=300, renderDepthImage=True)
+    # Upstream's FloorPlan28 coordinates replaced: the base location, the agent first half a
+    # metre to its left (out of the camera's view), the camera where the agent's camera will be.
+    base = _base_location(fifo_controller)
+    agent_rotation = {"x": 0.0, "y": 90.0, "z": 0.0}
+    fifo_controller.step(
+        action="Teleport",
+        position=_position(base, dz=0.5),
+        rotation=agent_rotation,
+        horizon=0.0,
+        standing=True,
+    )
+    camera_position = {**_position(base), "y": fifo_controller.last_event.metadata["cameraPosition"]["y"]}
+    camera_event = fifo_controller.step(
+        dict(action="AddThirdPartyCamera", position=camera_position, rotation=agent_rotation)
+    )
+    camera_depth = camera_event.third_party_depth_frames[0]
+    agent_event = fifo_controller.step(
+        action="Teleport", position=_position(base), rotation=agent_rotation, horizon=0.0, standing=True
+    )
+    agent_depth = agent_event.depth_frame
+    mse = np.square(np.subtract(camera_depth, agent_depth)).mean()
+    # if the clipping planes aren't the same between the agent and third-party camera
+    # the mse will be > 1.0
+    assert mse < 0.0001
+
+
+def test_update_third_party_camera(fifo_controller):
+    # add a new camera
+    expected_position = dict(x=1.2, y=2.3, z=3.4)
+    expected_rotation = dict(x=30, y=40, z=50)
+    fifo_controller.step(
+        dict(
+            action="AddThirdPartyCamera",
+            position=expected_position,
+            rotation=expected_rotation,
+            fieldOfView=45.0,
+        )
+    )
+    assert len(fifo_controller.last_event.metadata["thirdPartyCameras"]) == 1, "there should be 1 camera"
+
+    # update camera pose fully
+    expected_position = dict(x=2.2, y=3.3, z=4.4)
+    expected_rotation = dict(x=10, y=20, z=30)
+    expected_initial_field_of_view = 45.0
+    e = fifo_controller.step(
+        dict(
+            action="UpdateThirdPartyCamera",
+            thirdPartyCameraId=0,
+            position=expected_position,
+            rotation=expected_rotation,
+        )
+    )
+    camera = e.metadata["thirdPartyCameras"][0]
+    assert_near(camera["position"], expected_position, "position should have been updated")
+    assert_near(camera["rotation"], expected_rotation, "rotation should have been updated")
+    assert camera["fieldOfView"] == expected_initial_field_of_view, "fieldOfView should not have changed"
+
+    # partially update the camera pose
+    change_fov = 55.0
+    expected_position2 = dict(x=3.2, z=5)
+    expected_rotation2 = dict(y=90)
+    e = fifo_controller.step(
+        action="UpdateThirdPartyCamera",
+        thirdPartyCameraId=0,
+        fieldOfView=change_fov,
+        position=expected_position2,
+        rotation=expected_rotation2,
+    )
+    camera = e.metadata["thirdPartyCameras"][0]
+    assert camera["fieldOfView"] == change_fov, "fieldOfView should have been updated"
+
+    expected_position.update(expected_position2)
+    expected_rotation.update(expected_rotation2)
+    assert_near(camera["position"], expected_position, "position should been slightly updated")
+    assert_near(camera["rotation"], expected_rotation, "rotation should been slightly updated")
+
+    for fov in [-1, 181, 0]:
+        e = fifo_controller.step(dict(action="UpdateThirdPartyCamera", thirdPartyCameraId=0, fieldOfView=fov))
+        assert not e.metadata["lastActionSuccess"], "fieldOfView should fail outside of (0, 180)"
+        # upstream re-checks its earlier camera dict; here the camera as the event reports it
+        camera = e.metadata["thirdPartyCameras"][0]
+        assert_near(camera["position"], expected_position, "position should not have updated")
+        assert_near(camera["rotation"], expected_rotation, "rotation should not have updated")
 
 
 def test_rotate_look(fifo_controller):

@@ -165,3 +165,19 @@ def test_interactable_poses_see_the_object(fresh):
     assert not ev and "Nope|1|2|3" in ev.metadata["errorMessage"]
     with pytest.raises(ValueError, match="crouching"):
         fresh.step("GetInteractablePoses", objectId=fridge, standings=[False])
+
+
+def test_third_party_camera_roll_turns_the_image(fresh):
+    cam = fresh.last_event.metadata["cameraPosition"]
+    yaw = fresh.last_event.metadata["agent"]["rotation"]["y"] + 180  # looking back, past the agent
+    for roll in (0, 90):
+        fresh.step("AddThirdPartyCamera", position=cam, rotation={"x": 20, "y": yaw, "z": roll})
+    ev = fresh.step("Pass", renderInstanceSegmentation=True)
+    assert [c["rotation"]["z"] for c in ev.metadata["thirdPartyCameras"]] == [0, 90]
+    frames = ev.third_party_instance_segmentation_frames
+    assert len(frames) == 2 and len(ev.third_party_camera_frames) == 2 and ev.third_party_depth_frames == []
+    # Unity's roll (z, left-handed) turns the camera counter-clockwise: the picture clockwise
+    same = (np.rot90(frames[0], k=-1) == frames[1]).all(-1).mean()
+    other = (np.rot90(frames[0], k=1) == frames[1]).all(-1).mean()
+    assert same > 0.97 and other < same - 0.1, (same, other)
+    assert fresh.reset().metadata["thirdPartyCameras"] == []
