@@ -38,10 +38,18 @@ def _code_name(world: World, code: int) -> str:
 def color_table(world: World, agent_count: int) -> list[tuple[str, tuple[int, int, int]]]:
     """(name, colour) of every instance (objectIds, agents, structure) and every object class
     of the world: AI2-THOR's ``colors`` list. Structure names serve as both."""
-    out = [(o.object_id, _color("instance:" + o.object_id)) for o in world.objects]
-    out += [(t, _color("class:" + t)) for t in dict.fromkeys(o.object_type for o in world.objects)]
-    out += [(f"agent{a}", _color(f"instance:agent{a}")) for a in range(agent_count)]
-    out += [(name, _color("class:" + name)) for name in _STRUCTURE.values()]
+    keys = [("instance:" + o.object_id, o.object_id) for o in world.objects]
+    keys += [("class:" + t, t) for t in dict.fromkeys(o.object_type for o in world.objects)]
+    keys += [(f"instance:agent{a}", f"agent{a}") for a in range(agent_count)]
+    keys += [("class:" + name, name) for name in _STRUCTURE.values()]
+    out, used = [], set()
+    for key, name in keys:
+        color, k = _color(key), 0
+        while color in used:  # a hash collision: colours must name one thing each
+            k += 1
+            color = _color(f"{key}#{k}")
+        used.add(color)
+        out.append((name, color))
     return out
 
 
