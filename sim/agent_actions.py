@@ -115,13 +115,15 @@ def interactable_poses(
     return out if max_poses is None else out[:max_poses]
 
 
-def drop_spot(sim: BatchedSimulator, agent: int) -> tuple[np.ndarray, str | None] | None:
+def drop_spot(
+    sim: BatchedSimulator, agent: int, hand: Sequence[float] | None = None
+) -> tuple[np.ndarray, str | None] | None:
     """Where what `agent` holds lands when let go (AI2-THOR's DropHandObject, without physics).
 
-    It falls straight down from the hand, about half a metre ahead of the agent, onto the
-    highest receptacle top below the hand there, else onto the floor; when something is in
-    the way there, the floor a little farther ahead or to either side is tried. Returns
-    (box centre, receptacle objectId or None) or None when no spot is free.
+    It falls straight down from the hand (world x, z of `hand`; default: half a metre ahead
+    of the agent) onto the highest receptacle top below the hand there, else onto the floor;
+    when something is in the way there, the floor a little farther ahead or to either side is
+    tried. Returns (box centre, receptacle objectId or None) or None when no spot is free.
     """
     world = sim.worlds[0]
     held = world.held_by(agent)
@@ -133,7 +135,7 @@ def drop_spot(sim: BatchedSimulator, agent: int) -> tuple[np.ndarray, str | None
     r = math.radians(float(sim.yaw[0, agent]))
     ahead = np.array([math.sin(r), math.cos(r)])
     right = np.array([math.cos(r), -math.sin(r)])
-    hx, hz = np.array([pos[0], pos[2]]) + _HAND_REACH * ahead
+    hx, hz = np.array([pos[0], pos[2]]) + _HAND_REACH * ahead if hand is None else (hand[0], hand[-1])
     surfaces = [
         o
         for o in world.objects

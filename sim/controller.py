@@ -52,8 +52,9 @@ from .batch import (
     BatchedSimulator,
 )
 from .cameras import ThirdPartyCameras
+from .hand import Hand
 from .layout import AGENT_Y, CAMERA_HEIGHT
-from .metadata import SCHEMA_DEFAULTS, held_object_pose, objects_metadata, scene_bounds
+from .metadata import SCHEMA_DEFAULTS, objects_metadata, scene_bounds
 from .objects import OBJECT_TYPES
 from .scenes import all_scenes, parse_scene
 from .segmentation import segment
@@ -126,6 +127,8 @@ ACTION_ARGS: dict[str, dict[str, type | tuple]] = {
     "PickupObject": {"objectId": str, "x": _NUM, "y": _NUM},
     "PutObject": {"objectId": str, "x": _NUM, "y": _NUM},
     "DropHandObject": {},
+    "MoveHeldObject": {"ahead": _NUM, "right": _NUM, "up": _NUM, "forceVisible": bool},
+    "RotateHeldObject": {"pitch": _NUM, "yaw": _NUM, "roll": _NUM, "rotation": dict},
     "DropHeldObject": {},
     "InitialRandomSpawn": {
         "randomSeed": int,
@@ -335,6 +338,7 @@ class Controller:
         self._scene_name = cfg["scene"]
         self._object_filter = None
         self._cameras.clear()
+        self._hands = [Hand() for _ in range(cfg["agentCount"])]
         return self._finish("Initialize", 0, True, "", None)
 
     def stop(self) -> None:
@@ -420,6 +424,8 @@ class Controller:
             self._object_filter = None
         elif action in ("DropHandObject", "DropHeldObject"):
             ok, err = self._drop(agent)
+        elif action in ("MoveHeldObject", "RotateHeldObject"):
+            ok, err = self._move_hand(action, agent, kwargs)
         elif action in ("OpenObject", "CloseObject", "PickupObject", "PutObject"):
             ok, err = self._interact(action, agent, force, kwargs)
         elif action == "InitialRandomSpawn":
@@ -602,12 +608,45 @@ class Controller:
             return False, f"Object at (x: {x:g}, y: {y:g}) is beyond visibilityDistance", None
         return True, "", self.simulator.worlds[0].objects[code].object_id
 
+    def _move_hand(self, action: str, agent: int, kw: dict[str, Any]) -> tuple[bool, str]:
+        """MoveHeldObject(ahead, right, up) / RotateHeldObject(pitch, yaw, roll | rotation)."""
+        sim = self.simulator
+        if sim.worlds[0].held_by(agent) is None:
+            return False, f"{action}: Agent {agent} is not holding an object"
+        hand = self._hands[agent]
+        if action == "RotateHeldObject":
+            rot = kw.get("rotation")
+            if rot is not None:
+                if set(kw) & {"pitch", "yaw", "roll"}:
+                    raise ValueError("RotateHeldObject: give rotation or pitch / yaw / roll, not both")
+                if set(rot) != {"x", "y", "z"} or not all(isinstance(rot[k], _NUM) for k in rot):
+                    raise ValueError(f"RotateHeldObject: rotation must be {{x, y, z}} numbers, got {rot!r}")
+                hand.set_rotation(rot["x"], rot["y"], rot["z"])
+            else:
+                hand.rotate(kw.get("pitch", 0.0), kw.get("yaw", 0.0), kw.get("roll", 0.0))
+            return True, ""
+        cam = sim.pos[0, agent].tolist()
+        cam[1] += CAMERA_HEIGHT
+        err = hand.move(
+            (kw.get("right", 0.0), kw.get("up", 0.0), kw.get("ahead", 0.0)),
+            cam,
+            float(sim.yaw[0, agent]),
+            float(sim.horizon[0, agent]),
+            sim.field_of_view,
+            sim.width / sim.height,
+            sim.visibility_distance,
+        )
+        return err is None, err or ""
+
     def _drop(self, agent: int) -> tuple[bool, str]:
         world = self.simulator.worlds[0]
         held = world.held_by(agent)
         if held is None:
             return False, "nothing in hand to drop!"
-        spot = drop_spot(self.simulator, agent)
+        sim = self.simulator
+        cam = sim.pos[0, agent].tolist()
+        cam[1] += CAMERA_HEIGHT
+        spot = drop_spot(sim, agent, self._hands[agent].world_position(cam, float(sim.yaw[0, agent])))
         if spot is None:
             return False, f"{held} cannot be dropped here: there is no free space below the hand"
         err = world.drop(agent, spot[0], spot[1])
@@ -762,7 +801,7 @@ class Controller:
                 for oid, holder in world.picked_by.items()
                 if holder == a
             ],
-            "heldObjectPose": held_object_pose(pos, yaw, cam, float(sim.horizon[0, a])),
+            "heldObjectPose": self._hands[a].pose(cam, yaw),
             "fov": sim.field_of_view,
             "cameraPosition": _vec(*cam),
             "screenWidth": sim.width,

@@ -21,7 +21,7 @@ from .layout import WALL_HEIGHT
 from .objects import OBJECT_TYPES
 from .world import World
 
-__all__ = ["box_corners", "held_object_pose", "objects_metadata", "scene_bounds", "SCHEMA_DEFAULTS"]
+__all__ = ["box_corners", "objects_metadata", "scene_bounds", "SCHEMA_DEFAULTS"]
 
 #: Top-level keys AI2-THOR always sends that thorgym.sim has nothing to put in (empty or null,
 #: as Unity sends them when the action filled none of them).
@@ -48,10 +48,6 @@ SCHEMA_DEFAULTS: dict[str, Any] = {
     "visibleRange": None,
 }
 
-# Hand offset from the agent's position (AI2-THOR's default hand: ahead, right of centre, at
-# about chest height) in the agent's frame: right, up, ahead.
-_HAND_LOCAL = (0.0, -0.16, 0.46)
-
 
 def _vec(x: float, y: float, z: float) -> dict[str, float]:
     return {"x": float(x), "y": float(y), "z": float(z)}
@@ -72,24 +68,6 @@ def scene_bounds(world: World) -> dict[str, Any]:
         "center": _vec(*(lo + hi) / 2),
         "size": _vec(*(hi - lo)),
         "cornerPoints": box_corners(lo.tolist(), hi.tolist()),
-    }
-
-
-def held_object_pose(
-    agent_pos: list[float], yaw: float, camera: list[float], horizon: float
-) -> dict[str, Any]:
-    """AI2-THOR's ``heldObjectPose``: where the agent's hand holds objects, in the world and
-    relative to the camera. Unity reports it whether or not something is held."""
-    r = math.radians(yaw)
-    right, up, ahead = _HAND_LOCAL
-    x = agent_pos[0] + ahead * math.sin(r) + right * math.cos(r)
-    z = agent_pos[2] + ahead * math.cos(r) - right * math.sin(r)
-    y = camera[1] + up
-    return {
-        "position": _vec(x, y, z),
-        "rotation": _vec(0.0, yaw, 0.0),
-        "localPosition": _vec(right, up, ahead),
-        "localRotation": _vec(0.0, 0.0, 0.0),
     }
 
 

@@ -912,3 +912,94 @@ def test_get_object_in_frame(fifo_controller):
                 f"Failed at ({x / 300}, {y / 300}) for {object_id}"
             )
     assert num_tested > 0, "some objects should be in the frame"
+
+
+def _pickup_first_pickupable(controller: Any) -> dict[str, Any]:
+    """Upstream picks up FloorPlan28's SoapBottle with forceAction; here the first pickupable
+    object with nothing on it. Upstream's agent starts FloorPlan28 facing yaw 180: turned so
+    here, the hand's world yaw (and its wrap-around) is the same."""
+    controller.reset()
+    controller.step("RotateLook", rotation=180, horizon=0)
+    target = next(
+        o["objectId"]
+        for o in controller.last_event.metadata["objects"]
+        if o["pickupable"] and not o["receptacleObjectIds"]
+    )
+    event = controller.step(action="PickupObject", objectId=target, forceAction=True)
+    assert event, event.metadata["errorMessage"]
+    return event.metadata["heldObjectPose"]
+
+
+def test_move_hand(fifo_controller):
+    controller = fifo_controller
+    h1 = _pickup_first_pickupable(controller)
+    h2 = controller.step(action="MoveHeldObject", ahead=0.1).metadata["heldObjectPose"]
+
+    assert_near(h1["rotation"], h2["rotation"])
+    assert 0.1 - 1e-3 <= h2["localPosition"]["z"] - h1["localPosition"]["z"] <= 0.1 + 1e-3
+    assert abs(h2["localPosition"]["y"] - h1["localPosition"]["y"]) < 1e-3
+    assert abs(h2["localPosition"]["x"] - h1["localPosition"]["x"]) < 1e-3
+
+    h1 = _pickup_first_pickupable(controller)
+    h2 = controller.step(action="MoveHeldObject", ahead=0.1, right=0.1, up=0.1).metadata["heldObjectPose"]
+
+    assert_near(h1["rotation"], h2["rotation"])
+    assert 0.1 - 1e-3 <= h2["localPosition"]["z"] - h1["localPosition"]["z"] <= 0.1 + 1e-3
+    assert 0.1 - 1e-3 <= h2["localPosition"]["x"] - h1["localPosition"]["x"] <= 0.1 + 1e-3
+    assert 0.1 - 1e-3 <= h2["localPosition"]["y"] - h1["localPosition"]["y"] <= 0.1 + 1e-3
+
+    h1 = _pickup_first_pickupable(controller)
+    h2 = controller.step(action="MoveHeldObject", ahead=0.1, right=0.05, up=-0.1).metadata["heldObjectPose"]
+
+    assert_near(h1["rotation"], h2["rotation"])
+    assert 0.1 - 1e-3 <= h2["localPosition"]["z"] - h1["localPosition"]["z"] <= 0.1 + 1e-3
+    assert 0.05 - 1e-3 <= h2["localPosition"]["x"] - h1["localPosition"]["x"] <= 0.05 + 1e-3
+    assert -0.1 - 1e-3 <= h2["localPosition"]["y"] - h1["localPosition"]["y"] <= -0.1 + 1e-3
+
+
+def test_rotate_hand(fifo_controller):
+    # Tests RotateHeldObject and that event.metadata["hand"] is equivalent to
+    # event.metadata["heldObjectPose"] for backwards compatibility purposes
+    controller = fifo_controller
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the client warns on the old key "hand"
+        # PITCH
+        h1 = _pickup_first_pickupable(controller)
+        h2 = controller.step(action="RotateHeldObject", pitch=90).metadata["hand"]
+        assert_near(h1["position"], h2["position"])
+        assert h2["rotation"]["x"] - h1["rotation"]["x"] == 90
+        assert h2["rotation"]["y"] == h1["rotation"]["y"]
+        assert h2["rotation"]["z"] == h1["rotation"]["z"]
+
+        # YAW
+        h1 = _pickup_first_pickupable(controller)
+        h2 = controller.step(action="RotateHeldObject", yaw=90).metadata["hand"]
+        assert_near(h1["position"], h2["position"])
+        assert h2["rotation"]["y"] - h1["rotation"]["y"] == 90
+        assert h2["rotation"]["x"] == h1["rotation"]["x"]
+        assert h2["rotation"]["z"] == h1["rotation"]["z"]
+
+        # ROLL
+        h1 = _pickup_first_pickupable(controller)
+        h2 = controller.step(action="RotateHeldObject", roll=90).metadata["hand"]
+        assert_near(h1["position"], h2["position"])
+        # NOTE: 270 is expected if you want roll to be positive moving rightward
+        assert h2["rotation"]["z"] - h1["rotation"]["z"] == 270
+        assert h2["rotation"]["x"] == h1["rotation"]["x"]
+        assert h2["rotation"]["y"] == h1["rotation"]["y"]
+
+        # ROLL + PITCH + YAW
+        h1 = _pickup_first_pickupable(controller)
+        h2 = controller.step(action="RotateHeldObject", roll=90, pitch=90, yaw=90).metadata["hand"]
+        assert_near(h1["position"], h2["position"])
+        assert_near(h1["rotation"], dict(x=0, y=180, z=0))
+        # Unity will normalize the rotation, so x=90, y=270, and z=270 becomes x=90, y=0, z=0
+        assert_near(h2["rotation"], dict(x=90, y=0, z=0))
+
+        # local rotation test
+        _pickup_first_pickupable(controller)
+        h1 = controller.last_event.metadata["hand"]
+        h2 = controller.step(action="RotateHeldObject", rotation=dict(x=90, y=180, z=0)).metadata["hand"]
+        assert_near(h1["position"], h2["position"])
+        assert_near(h1["localRotation"], dict(x=0, y=0, z=0))
+        assert_near(h2["localRotation"], dict(x=90, y=180, z=0))

@@ -181,3 +181,19 @@ def test_third_party_camera_roll_turns_the_image(fresh):
     other = (np.rot90(frames[0], k=1) == frames[1]).all(-1).mean()
     assert same > 0.97 and other < same - 0.1, (same, other)
     assert fresh.reset().metadata["thirdPartyCameras"] == []
+
+
+def test_held_object_stays_in_view_and_reach(fresh):
+    assert "not holding" in fresh.step("MoveHeldObject", ahead=0.1).metadata["errorMessage"]
+    item = next(
+        o for o in fresh.last_event.metadata["objects"] if o["pickupable"] and not o["receptacleObjectIds"]
+    )
+    fresh.step("PickupObject", objectId=item["objectId"], forceAction=True)
+    before = fresh.last_event.metadata["heldObjectPose"]
+    for kw in ({"ahead": -0.45}, {"right": 1.0}, {"ahead": 2.0}):
+        ev = fresh.step("MoveHeldObject", **kw)
+        assert not ev and ev.metadata["heldObjectPose"] == before, kw
+    ev = fresh.step("MoveHeldObject", right=0.1)
+    assert ev and ev.metadata["heldObjectPose"]["localPosition"]["x"] == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="not both"):
+        fresh.step("RotateHeldObject", pitch=10, rotation={"x": 0, "y": 0, "z": 0})
