@@ -58,6 +58,7 @@ from .metadata import SCHEMA_DEFAULTS, objects_metadata, scene_bounds
 from .objects import OBJECT_TYPES
 from .scenes import all_scenes, parse_scene
 from .segmentation import segment
+from .states import fill, toggle
 from .world import AGENT_BASE
 
 _NUM = (int, float)
@@ -127,6 +128,10 @@ ACTION_ARGS: dict[str, dict[str, type | tuple]] = {
     "PickupObject": {"objectId": str, "x": _NUM, "y": _NUM},
     "PutObject": {"objectId": str, "x": _NUM, "y": _NUM},
     "DropHandObject": {},
+    "ToggleObjectOn": {"objectId": str},
+    "ToggleObjectOff": {"objectId": str},
+    "FillObjectWithLiquid": {"objectId": str, "fillLiquid": str},
+    "EmptyLiquidFromObject": {"objectId": str},
     "MoveHeldObject": {"ahead": _NUM, "right": _NUM, "up": _NUM, "forceVisible": bool},
     "RotateHeldObject": {"pitch": _NUM, "yaw": _NUM, "roll": _NUM, "rotation": dict},
     "DropHeldObject": {},
@@ -144,6 +149,8 @@ ACTION_ARGS: dict[str, dict[str, type | tuple]] = {
     "ChangeResolution": {"x": int, "y": int},
     "GetScenesInBuild": {},
 }
+
+_STATE_ACTIONS = ("ToggleObjectOn", "ToggleObjectOff", "FillObjectWithLiquid", "EmptyLiquidFromObject")
 
 #: How far Teleport's position.y may be from the agent's height (AI2-THOR's limit).
 TELEPORT_Y_TOLERANCE = 0.05
@@ -424,6 +431,8 @@ class Controller:
             self._object_filter = None
         elif action in ("DropHandObject", "DropHeldObject"):
             ok, err = self._drop(agent)
+        elif action in _STATE_ACTIONS:
+            ok, err = self._state_action(action, agent, kwargs, force)
         elif action in ("MoveHeldObject", "RotateHeldObject"):
             ok, err = self._move_hand(action, agent, kwargs)
         elif action in ("OpenObject", "CloseObject", "PickupObject", "PutObject"):
@@ -607,6 +616,27 @@ class Controller:
         if reason == POINT_TOO_FAR and not force and kw.get("checkVisible", True):
             return False, f"Object at (x: {x:g}, y: {y:g}) is beyond visibilityDistance", None
         return True, "", self.simulator.worlds[0].objects[code].object_id
+
+    def _state_action(self, action: str, agent: int, kw: dict[str, Any], force: bool) -> tuple[bool, str]:
+        """Toggle on/off, fill/empty (metadata-only states, thorgym.sim.states): by objectId,
+        visible to the agent unless forced, as AI2-THOR's object interactions."""
+        if "objectId" not in kw:
+            raise ValueError(f"{action}: missing required argument 'objectId'")
+        if action == "FillObjectWithLiquid" and "fillLiquid" not in kw:
+            raise ValueError("FillObjectWithLiquid: missing required argument 'fillLiquid'")
+        sim = self.simulator
+        world = sim.worlds[0]
+        oid = kw["objectId"]
+        if oid not in world.index:
+            return False, f"Object ID appears to be invalid: {oid!r} is not in {world.spec.name}"
+        if not force and not bool(sim.visible()[0, agent, world.index[oid]]):
+            return False, f"{oid} is not visible to Agent {agent} (within {sim.visibility_distance} m)"
+        otype = world.object(oid).object_type
+        if action in ("ToggleObjectOn", "ToggleObjectOff"):
+            err = toggle(world.toggled, oid, otype, action == "ToggleObjectOn")
+        else:
+            err = fill(world.liquid, oid, otype, kw.get("fillLiquid"))
+        return err is None, err or ""
 
     def _move_hand(self, action: str, agent: int, kw: dict[str, Any]) -> tuple[bool, str]:
         """MoveHeldObject(ahead, right, up) / RotateHeldObject(pitch, yaw, roll | rotation)."""

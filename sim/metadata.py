@@ -19,6 +19,7 @@ import numpy as np
 
 from .layout import WALL_HEIGHT
 from .objects import OBJECT_TYPES
+from .states import FILLABLE, TOGGLEABLE
 from .world import World
 
 __all__ = ["box_corners", "objects_metadata", "scene_bounds", "SCHEMA_DEFAULTS"]
@@ -75,13 +76,8 @@ def scene_bounds(world: World) -> dict[str, Any]:
 _UNMODELLED: dict[str, Any] = {
     "isMoving": False,
     "obstructed": False,
-    "toggleable": False,
-    "isToggled": False,
     "breakable": False,
     "isBroken": False,
-    "canFillWithLiquid": False,
-    "isFilledWithLiquid": False,
-    "fillLiquid": None,
     "dirtyable": False,
     "isDirty": False,
     "canBeUsedUp": False,
@@ -108,8 +104,9 @@ def objects_metadata(
     ``axisAlignedBoundingBox`` follows the object's state (an open door widens it, by its
     openness); ``objectOrientedBoundingBox`` is given for pickupable objects, as in AI2-THOR,
     and equals the axis-aligned one since objects stay upright and axis-aligned here.
-    ``distance`` is from the camera to the object's centre. Unmodelled states (toggled, broken,
-    dirty, …; ``obstructed``, ``isMoving``) are always False, temperature is room temperature.
+    ``distance`` is from the camera to the object's centre. Toggled and filled states are kept
+    (thorgym.sim.states); unmodelled ones (broken, dirty, cooked, sliced, used up;
+    ``obstructed``, ``isMoving``) are always False, temperature is room temperature.
     """
     children: dict[str, list[str]] = {}
     for o in world.objects:
@@ -163,6 +160,11 @@ def objects_metadata(
                 "moveable": t.moveable,
                 "mass": t.mass,
                 "assetId": o.object_type,
+                "toggleable": o.object_type in TOGGLEABLE,
+                "isToggled": world.toggled.get(oid, False),
+                "canFillWithLiquid": o.object_type in FILLABLE,
+                "isFilledWithLiquid": oid in world.liquid,
+                "fillLiquid": world.liquid.get(oid),
             }
         )
     return out

@@ -100,6 +100,9 @@ class World:
         self.is_open = {o.object_id: False for o in self.objects}
         # AI2-THOR's openness in [0, 1] of what is open (absent: closed); the door swings that far.
         self.openness: dict[str, float] = {}
+        # Metadata-only states (thorgym.sim.states): switched on, and the liquid in an object.
+        self.toggled: dict[str, bool] = {}
+        self.liquid: dict[str, str] = {}
         self.picked_by: dict[str, int] = {}  # objectId -> agent holding it
         self.version = 0  # bumps whenever boxes change
         self.objects_version = 0  # bumps whenever objects are added or removed (indices shift)
@@ -437,6 +440,8 @@ class World:
         for oid in drop:
             self.is_open.pop(oid, None)
             self.openness.pop(oid, None)
+            self.toggled.pop(oid, None)
+            self.liquid.pop(oid, None)
             self.picked_by.pop(oid, None)
         self._reindex()
         self.objects_version += 1

@@ -1003,3 +1003,49 @@ def test_rotate_hand(fifo_controller):
         assert_near(h1["position"], h2["position"])
         assert_near(h1["localRotation"], dict(x=0, y=0, z=0))
         assert_near(h2["localRotation"], dict(x=90, y=180, z=0))
+
+
+def test_toggle_stove(fifo_controller):
+    controller = fifo_controller
+    # Upstream: a pose in front of FloorPlan28's stove and a visible StoveKnob (no stove knobs
+    # in thorgym.sim); here a pose from which some toggleable object of the scene is visible.
+    knob_id = next(o["objectId"] for o in controller.last_event.metadata["objects"] if o["toggleable"])
+    pose = controller.step("GetInteractablePoses", objectId=knob_id, horizons=[30]).metadata["actionReturn"][
+        0
+    ]
+    controller.step("TeleportFull", **pose, raise_for_failure=True)
+    knob = next(
+        obj
+        for obj in controller.last_event.metadata["objects"]
+        if obj["objectId"] == knob_id and obj["visible"]
+    )
+    assert not knob["isToggled"], "knob should not be toggled"
+    assert knob["visible"]
+    event = controller.step(dict(action="ToggleObjectOn", objectId=knob["objectId"]), raise_for_failure=True)
+    knob = event.get_object(knob["objectId"])
+    assert knob["isToggled"], "knob should be toggled"
+
+
+def test_fill_liquid(fifo_controller):
+    controller = fifo_controller
+    # Upstream: FloorPlan28's Pot; here the first object that can hold a liquid.
+    pot_id = next(o["objectId"] for o in controller.last_event.metadata["objects"] if o["canFillWithLiquid"])
+    pot = _get(controller.last_event, pot_id)
+    assert pot["fillLiquid"] is None
+    assert not pot["isFilledWithLiquid"]
+    assert pot["canFillWithLiquid"]
+
+    for fill_liquid in ["water", "wine", "coffee"]:
+        controller.step(
+            action="FillObjectWithLiquid", fillLiquid=fill_liquid, objectId=pot_id, forceAction=True
+        )
+        pot = _get(controller.last_event, pot_id)
+        assert pot["fillLiquid"] == fill_liquid
+        assert pot["isFilledWithLiquid"]
+        assert pot["canFillWithLiquid"]
+
+        controller.step(action="EmptyLiquidFromObject", objectId=pot_id, forceAction=True)
+        pot = _get(controller.last_event, pot_id)
+        assert pot["fillLiquid"] is None
+        assert not pot["isFilledWithLiquid"]
+        assert pot["canFillWithLiquid"]

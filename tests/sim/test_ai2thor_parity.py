@@ -197,3 +197,21 @@ def test_held_object_stays_in_view_and_reach(fresh):
     assert ev and ev.metadata["heldObjectPose"]["localPosition"]["x"] == pytest.approx(0.1)
     with pytest.raises(ValueError, match="not both"):
         fresh.step("RotateHeldObject", pitch=10, rotation={"x": 0, "y": 0, "z": 0})
+
+
+def test_toggle_and_liquid_states(fresh):
+    objects = fresh.last_event.metadata["objects"]
+    lamp = next(o["objectId"] for o in objects if o["toggleable"])
+    plain = next(o["objectId"] for o in objects if not o["toggleable"] and not o["canFillWithLiquid"])
+    assert fresh.step("ToggleObjectOn", objectId=lamp, forceAction=True)
+    ev = fresh.step("ToggleObjectOn", objectId=lamp, forceAction=True)
+    assert not ev and ev.metadata["errorMessage"] == "can't toggle object on if it's already on!"
+    assert not fresh.step("ToggleObjectOff", objectId=plain, forceAction=True)
+    cup = next(o["objectId"] for o in objects if o["canFillWithLiquid"])
+    with pytest.raises(ValueError, match="fillLiquid must be one of"):
+        fresh.step("FillObjectWithLiquid", objectId=cup, fillLiquid="milk", forceAction=True)
+    assert not fresh.step("EmptyLiquidFromObject", objectId=cup, forceAction=True)  # already empty
+    ev = fresh.reset()
+    assert not next(o for o in ev.metadata["objects"] if o["objectId"] == lamp)["isToggled"], (
+        "a reset restores"
+    )
