@@ -11,6 +11,7 @@ Controller and ``thorgym-thor``); the batched simulator never builds them.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -95,6 +96,11 @@ _UNMODELLED: dict[str, Any] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
+def _name(object_id: str, object_type: str) -> str:
+    return f"{object_type}_{object_id.split('|', 1)[1].replace('|', '_')}"
+
+
 def objects_metadata(
     world: World, visible: Sequence[bool], camera: list[float], keep: set[str] | None = None
 ) -> list[dict[str, Any]]:
@@ -117,36 +123,37 @@ def objects_metadata(
         oid = o.object_id
         if keep is not None and oid not in keep:
             continue
-        t = OBJECT_TYPES[o.object_type]
+        otype = o.object_type
+        t = OBJECT_TYPES[otype]
         held = oid in world.picked_by
         is_open = world.is_open[oid]
-        center = o.center.tolist()
-        half = (o.size / 2).tolist()
-        lo = [c - h for c, h in zip(center, half, strict=True)]
-        hi = [c + h for c, h in zip(center, half, strict=True)]
+        cx, cy, cz = center = o.center.tolist()
+        sx, sy, sz = o.size.tolist()
+        lo = [cx - sx / 2, cy - sy / 2, cz - sz / 2]
+        hi = [cx + sx / 2, cy + sy / 2, cz + sz / 2]
         if is_open and world.has_door(i):
-            blo, bhi = world.extent(i)
-            blo, bhi = blo.tolist(), bhi.tolist()
+            blo, bhi = (v.tolist() for v in world.extent(i))
+            size = [bhi[0] - blo[0], bhi[1] - blo[1], bhi[2] - blo[2]]
+            mid = [(bhi[0] + blo[0]) / 2, (bhi[1] + blo[1]) / 2, (bhi[2] + blo[2]) / 2]
         else:
-            blo, bhi = lo, hi
-        corners = box_corners(blo, bhi)
+            blo, bhi, size, mid = lo, hi, [sx, sy, sz], center
         shown = bool(visible[i]) and not held
         out.append(
             {
                 **_UNMODELLED,
                 "objectId": oid,
-                "objectType": o.object_type,
+                "objectType": otype,
                 # AI2-THOR's names are "<Type>_<8 hex digits>"; ours are stable per objectId.
-                "name": f"{o.object_type}_{oid.split('|', 1)[1].replace('|', '_')}",
-                "position": _vec(*center),
-                "rotation": _vec(0.0, 90.0 * o.facing, 0.0),
+                "name": _name(oid, otype),
+                "position": {"x": cx, "y": cy, "z": cz},
+                "rotation": {"x": 0.0, "y": 90.0 * o.facing, "z": 0.0},
                 "visible": shown,
                 "isInteractable": shown,
                 "distance": math.dist(camera, center),
                 "axisAlignedBoundingBox": {
-                    "center": _vec(*((a + b) / 2 for a, b in zip(blo, bhi, strict=True))),
-                    "size": _vec(*(b - a for a, b in zip(blo, bhi, strict=True))),
-                    "cornerPoints": corners,
+                    "center": {"x": mid[0], "y": mid[1], "z": mid[2]},
+                    "size": {"x": size[0], "y": size[1], "z": size[2]},
+                    "cornerPoints": box_corners(blo, bhi),
                 },
                 "objectOrientedBoundingBox": {"cornerPoints": box_corners(lo, hi)} if t.pickupable else None,
                 "receptacle": t.receptacle,
@@ -159,10 +166,10 @@ def objects_metadata(
                 "isPickedUp": held,
                 "moveable": t.moveable,
                 "mass": t.mass,
-                "assetId": o.object_type,
-                "toggleable": o.object_type in TOGGLEABLE,
+                "assetId": otype,
+                "toggleable": otype in TOGGLEABLE,
                 "isToggled": world.toggled.get(oid, False),
-                "canFillWithLiquid": o.object_type in FILLABLE,
+                "canFillWithLiquid": otype in FILLABLE,
                 "isFilledWithLiquid": oid in world.liquid,
                 "fillLiquid": world.liquid.get(oid),
             }
