@@ -159,7 +159,9 @@ class PipeReader:
         return out
 
 
-def read_message(reader: PipeReader, timeout: float | None) -> tuple[list[tuple[int, bytes]], list[str]]:
+def read_message(
+    reader: PipeReader, timeout: float | None
+) -> tuple[list[tuple[int, bytes]], list[str]]:
     """Read one message: its (field type, body) pairs and the problems found on the way.
 
     Waits indefinitely for the first header byte, then at most ``timeout`` seconds for the rest.
@@ -375,7 +377,9 @@ class ThorServer:
         if params:
             raise ValueError(f"Reset: unknown argument(s) {sorted(params)}")
         if scene == "Procedural":
-            raise ValueError("Reset: procedural (ProcTHOR) houses are not supported by thorgym-thor")
+            raise ValueError(
+                "Reset: procedural (ProcTHOR) houses are not supported by thorgym-thor"
+            )
         parse_scene(scene)
         self.scene = scene
         self.needs_reset = True
@@ -707,7 +711,9 @@ def ai2thor_controller(**kwargs: Any) -> Any:
     try:
         from ai2thor.controller import Controller
     except ImportError as e:
-        raise ImportError("the ai2thor client package is needed: pip install 'thorgym[ai2thor]'") from e
+        raise ImportError(
+            "the ai2thor client package is needed: pip install 'thorgym[ai2thor]'"
+        ) from e
     kwargs.setdefault("local_executable_path", find_executable())
     kwargs.setdefault("x_display", os.environ.get("DISPLAY") or ":0")
     saved = os.environ.pop("CUDA_VISIBLE_DEVICES", None)

@@ -218,6 +218,7 @@ _SMALL_OBJECTS = {
 }
 
 
+
 def spawn_receptacles(room: str, object_type: str) -> tuple[str, ...]:
     """Receptacle types a small object may be spawned on/in in a room type (empty if none)."""
     for t, _, _, recs in _SMALL_OBJECTS.get(room, []):

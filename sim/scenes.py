@@ -30,7 +30,9 @@ def parse_scene(name: str) -> tuple[str, str, int]:
     Raises ValueError naming the bad scene and listing the valid ones.
     """
     if not isinstance(name, str):
-        raise ValueError(f"scene must be a string such as 'FloorPlan1', got {name!r}: {_valid_names_hint()}")
+        raise ValueError(
+            f"scene must be a string such as 'FloorPlan1', got {name!r}: {_valid_names_hint()}"
+        )
     m = _NAME_RE.match(name.strip())
     if m:
         number = int(m.group(1))
