@@ -22,6 +22,15 @@ z}, rotation={x: 0, y: 90*k, z: 0})`` moves any object (furniture too) so its bo
 object, an agent or leave the room (``forceAction=True`` skips that check). Objects stay upright
 and axis-aligned, so rotation y must be a multiple of 90.
 
+AI2-THOR's test suite runs on it (tests/ai2thor_suite, through thorgym-thor; docs/thorgym-thor.md
+lists what is ported), hence also: metadata with every key of AI2-THOR's schema
+(:mod:`.metadata`), ``OpenObject(openness=…)`` with boxes that follow, semantic segmentation and
+class colours (:mod:`.segmentation`), render flags on any step, ``RotateLook``,
+``SetObjectFilter`` / ``ResetObjectFilter``, ``GetInteractablePoses`` and ``DropHandObject``
+(:mod:`.agent_actions`), ``GetCoordinateFromRaycast`` / ``GetObjectInFrame``, third-party
+cameras (:mod:`.cameras`), ``MoveHeldObject`` / ``RotateHeldObject`` (:mod:`.hand`), toggled and
+filled states (:mod:`.states`), Teleport's flat ``x, y, z`` with AI2-THOR's 0.05 m rule on y.
+
 Visibility rule (``objects[i]["visible"]``, AI2-THOR's): an object is visible to an agent when at
 least one pixel of a 64-row raster of the agent's view (same camera and field of view) shows it
 and that pixel's surface point lies within ``visibilityDistance`` metres of the agent's central
