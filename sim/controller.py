@@ -677,6 +677,16 @@ class Controller:
         )
         return err is None, err or ""
 
+    def _held_at(self) -> dict[str, list[float]]:
+        """objectId -> world position of the hand holding it."""
+        sim = self.simulator
+        out = {}
+        for oid, a in sim.worlds[0].picked_by.items():
+            cam = sim.pos[0, a].tolist()
+            cam[1] += CAMERA_HEIGHT
+            out[oid] = self._hands[a].world_position(cam, float(sim.yaw[0, a]))
+        return out
+
     def _drop(self, agent: int) -> tuple[bool, str]:
         world = self.simulator.worlds[0]
         held = world.held_by(agent)
@@ -834,7 +844,7 @@ class Controller:
                 "isStanding": True,
                 "inHighFrictionArea": False,
             },
-            "objects": objects_metadata(world, vis.tolist(), cam, self._object_filter),
+            "objects": objects_metadata(world, vis.tolist(), cam, self._object_filter, self._held_at()),
             "inventoryObjects": [
                 {"objectId": oid, "objectType": world.object(oid).object_type}
                 for oid, holder in world.picked_by.items()

@@ -102,10 +102,15 @@ def _name(object_id: str, object_type: str) -> str:
 
 
 def objects_metadata(
-    world: World, visible: Sequence[bool], camera: list[float], keep: set[str] | None = None
+    world: World,
+    visible: Sequence[bool],
+    camera: list[float],
+    keep: set[str] | None = None,
+    held_at: dict[str, list[float]] | None = None,
 ) -> list[dict[str, Any]]:
     """``metadata["objects"]``: one entry per object (those in `keep`, if given) with every key
-    of AI2-THOR's object schema.
+    of AI2-THOR's object schema. A held object is where its holder's hand is (`held_at`:
+    objectId -> hand position), as in AI2-THOR.
 
     ``axisAlignedBoundingBox`` follows the object's state (an open door widens it, by its
     openness); ``objectOrientedBoundingBox`` is given for pickupable objects, as in AI2-THOR,
@@ -127,7 +132,7 @@ def objects_metadata(
         t = OBJECT_TYPES[otype]
         held = oid in world.picked_by
         is_open = world.is_open[oid]
-        cx, cy, cz = center = o.center.tolist()
+        cx, cy, cz = center = held_at[oid] if held and held_at and oid in held_at else o.center.tolist()
         sx, sy, sz = o.size.tolist()
         lo = [cx - sx / 2, cy - sy / 2, cz - sz / 2]
         hi = [cx + sx / 2, cy + sy / 2, cz + sz / 2]

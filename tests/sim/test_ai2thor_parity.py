@@ -215,3 +215,16 @@ def test_toggle_and_liquid_states(fresh):
     assert not next(o for o in ev.metadata["objects"] if o["objectId"] == lamp)["isToggled"], (
         "a reset restores"
     )
+
+
+def test_a_held_object_is_where_the_hand_is(fresh):
+    item = next(
+        o for o in fresh.last_event.metadata["objects"] if o["pickupable"] and not o["receptacleObjectIds"]
+    )
+    ev = fresh.step("PickupObject", objectId=item["objectId"], forceAction=True)
+    held = next(o for o in ev.metadata["objects"] if o["objectId"] == item["objectId"])
+    assert held["isPickedUp"] and held["position"] == ev.metadata["heldObjectPose"]["position"]
+    ev = fresh.step("MoveHeldObject", up=0.05)
+    held = next(o for o in ev.metadata["objects"] if o["objectId"] == item["objectId"])
+    assert held["position"] == ev.metadata["heldObjectPose"]["position"]
+    assert held["axisAlignedBoundingBox"]["center"] == held["position"]
