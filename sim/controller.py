@@ -299,6 +299,7 @@ class Controller:
         self._sim: BatchedSimulator | None = None
         self.last_event: Event | None = None
         self._object_filter: set[str] | None = None
+        self._render_flags: dict[str, bool] = {}
         self._cameras = ThirdPartyCameras()
         self._init = self._defaults()
         self.reset(**init)
@@ -355,6 +356,7 @@ class Controller:
         self._object_filter = None
         self._cameras.clear()
         self._hands = [Hand() for _ in range(cfg["agentCount"])]
+        self._render_flags = {}  # per-step flags of a step that raised do not reach this event
         return self._finish("Initialize", 0, True, "", None)
 
     def stop(self) -> None:
@@ -793,8 +795,7 @@ class Controller:
     # -- events ------------------------------------------------------------------------------
     def _finish(self, action: str, agent: int, ok: bool, err: str, ret: Any) -> Event:
         sim = self.simulator
-        flags = getattr(self, "_render_flags", {})
-        self._render_flags = {}
+        flags, self._render_flags = self._render_flags, {}
         out, visible = sim.render(rgb=None if flags.get("renderImage", True) else False)
         want = {
             "rgb": flags.get("renderImage", True),
