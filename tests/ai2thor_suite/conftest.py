@@ -1,4 +1,4 @@
-"""Fixtures of the ported AI2-THOR tests: one genuine client for the whole session."""
+"""Fixtures of the ported AI2-THOR tests: one genuine client per test module."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import pytest
 from thor_suite import DATA, build_controller, reset_controller
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def _shared_controller(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    # Per module, not per session: a thorgym-thor child left running would count as a leaked
+    # process in tests that check for them (tests/reliability/test_soak.py).
     home = tmp_path_factory.mktemp("ai2thor_home")
     c = build_controller(home)
     yield c

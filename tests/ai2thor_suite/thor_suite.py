@@ -3,7 +3,7 @@
 Upstream (``ai2thor/tests/test_unity.py``) builds one controller per server type at import
 time, restores its original initialization parameters and resets the test scene before every
 test, and lets a test that leaves the scene untouched skip the next reset. These helpers (and
-the fixtures in conftest.py) do the same with one client for the whole session. Nothing is
+the fixtures in conftest.py) do the same with one client per test module. Nothing is
 skipped: a missing client package or executable is a failure that says what to install.
 """
 
