@@ -99,6 +99,10 @@ class World:
             o.size = o.size.copy()
         self.is_open = {o.object_id: False for o in self.objects}
         self.picked_by: dict[str, int] = {}  # objectId -> agent holding it
+        # Objects a push turned (thorgym.sim.physics): objectId -> quaternion (w, x, y, z) from
+        # their upright pose, and their own extents (``size`` is then the axis-aligned box).
+        self.orientation: dict[str, np.ndarray] = {}
+        self.body_size: dict[str, np.ndarray] = {}
         self.version = 0  # bumps whenever boxes change
         self.objects_version = 0  # bumps whenever objects are added or removed (indices shift)
         self._reindex()
@@ -120,6 +124,10 @@ class World:
     def _touch(self) -> None:
         self.version += 1
         self._boxes = None
+
+    def touch(self) -> None:
+        """Mark the boxes stale after a change made from outside (physics moved objects)."""
+        self._touch()
 
     # -- boxes -----------------------------------------------------------------------------
     def boxes(self) -> Boxes:
