@@ -45,6 +45,11 @@ ENVS: tuple[dict[str, Any], ...] = (
         "vector_entry_point": "thorgym.envs.furniture:make_furnmove_vec",
         "kwargs": {"backend": "sim"},
     },
+    # what a push does to an object ("What happens if…"): one sample per episode, MuJoCo truth
+    {
+        "id": "thorgym/ForcePrediction-v0",
+        "entry_point": "thorgym.envs.forces:ForcePredictionEnv",
+    },
 )
 
 

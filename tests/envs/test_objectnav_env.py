@@ -24,6 +24,7 @@ from thorgym.tasks import objectnav as on
 CHECK_KWARGS = {
     "thorgym/ObjectNav-v0": {**SMALL, "depth": True},
     "thorgym/ObjectNav-v1": {**SMALL, "depth": True},
+    "thorgym/ForcePrediction-v0": {"split": "test", "data": "shipped"},
 }
 
 
