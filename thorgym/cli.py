@@ -872,6 +872,20 @@ def bench_furniture(
     typer.echo(json.dumps(records) if json_ else format_table(records))
 
 
+@bench_app.command("forces")
+def bench_forces(
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON list of records.")] = False,
+    size: Annotated[int, typer.Option(help="Square frame size.")] = 64,
+    seconds: Annotated[float, typer.Option(help="Seconds per measurement.")] = 2.0,
+) -> None:
+    """MuJoCo pushes/s and real-time factor against one render of the same world, model build
+    time, and forces dataset samples/s, per room type."""
+    from thorgym.benchmarks.forces import format_table, run
+
+    records = run(size=size, min_seconds=seconds)
+    typer.echo(json.dumps(records) if json_ else format_table(records))
+
+
 @bench_app.command("env")
 def bench_env(
     json_: Annotated[bool, typer.Option("--json", help="Print one JSON list of records.")] = False,
