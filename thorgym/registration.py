@@ -50,6 +50,11 @@ ENVS: tuple[dict[str, Any], ...] = (
         "id": "thorgym/ForcePrediction-v0",
         "entry_point": "thorgym.envs.forces:ForcePredictionEnv",
     },
+    # push an object to a goal spot on its surface (the interactive variant)
+    {
+        "id": "thorgym/ForcePush-v0",
+        "entry_point": "thorgym.envs.forces:ForcePushEnv",
+    },
 )
 
 
