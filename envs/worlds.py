@@ -19,25 +19,30 @@ Implementations:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from thorgym.sim.scenes import parse_scene
 from thorgym.tasks import objectnav as nav
+from thorgym.tasks.base import WorldsSpec
 
-__all__ = ["ControllerWorlds", "SimWorlds"]
+FRAME_SENSORS = ("rgb", "depth")  # the frames the navigation worlds render
+
+__all__ = ["ControllerWorlds", "SimWorlds", "build_worlds"]
 
 
 class SimWorlds:
-    """N navigation worlds on one :class:`thorgym.sim.BatchedSimulator` (ObjectNav's settings:
-    45° turns, 0.25 m grid, AI2-THOR's visibility rule at ``visibility_distance``).
+    """N navigation worlds on one :class:`thorgym.sim.BatchedSimulator` (ObjectNav's settings by
+    default: 45° turns, 0.25 m grid, AI2-THOR's visibility rule at ``visibility_distance``).
 
     Args:
         num_worlds: N; scene: the scene every world starts in (episodes load their own).
         width, height: frame size; depth: also render depth frames.
         device: torch device of the simulator; compile: torch.compile its ray caster.
+        grid_size, visibility_distance, field_of_view, rotate_step_degrees: the simulator's
+            settings (``pose_graph`` assumes ObjectNav's 45° headings).
     """
 
     def __init__(
@@ -53,13 +58,14 @@ class SimWorlds:
         grid_size: float = nav.GRID_SIZE,
         visibility_distance: float = nav.VISIBILITY_DISTANCE,
         field_of_view: float = nav.FIELD_OF_VIEW,
+        rotate_step_degrees: float = nav.ROTATE_DEGREES,
     ) -> None:
         from .backends import objectnav_simulator
 
         self.sim = objectnav_simulator(
             [scene] * num_worlds, width=width, height=height, depth=depth, device=device,
             grid_size=grid_size, visibility_distance=visibility_distance, field_of_view=field_of_view,
-            compile=compile,
+            compile=compile, rotate_step_degrees=rotate_step_degrees,
         )  # fmt: skip
         self.num_worlds = num_worlds
         self.width, self.height, self.depth = width, height, depth
@@ -205,3 +211,50 @@ class ControllerWorlds:
     def close(self) -> None:
         self.backend.stop()
         self.event = None
+
+
+def build_worlds(
+    spec: WorldsSpec,
+    num_worlds: int,
+    *,
+    backend: str = "sim",
+    device: str = "cpu",
+    compile: bool = False,
+    controller_kwargs: Mapping[str, Any] | None = None,
+    timeout: float = 60.0,
+) -> SimWorlds | ControllerWorlds:
+    """The navigation worlds a task's :class:`~thorgym.tasks.base.WorldsSpec` asks for: N worlds
+    of one batched simulator (``backend="sim"``), or one world behind the genuine ai2thor client
+    (``backend="ai2thor"``; ``controller_kwargs`` and ``timeout`` are its). One agent per world."""
+    if spec.agents != 1:
+        raise ValueError(
+            f"the generic worlds hold one agent per world, the task asks for {spec.agents}; "
+            "multi-agent tasks bring their worlds (thorgym.envs.furniture)"
+        )
+    unknown = [s for s in spec.sensors if s not in FRAME_SENSORS]
+    if unknown:
+        raise ValueError(f"the generic worlds render {FRAME_SENSORS}, not {unknown}")
+    if not isinstance(num_worlds, int) or num_worlds < 1:
+        raise ValueError(f"num_worlds must be a positive integer, got {num_worlds!r}")
+    settings = {
+        "grid_size": spec.grid_size,
+        "visibility_distance": spec.visibility_distance,
+        "field_of_view": spec.field_of_view,
+        "rotate_step_degrees": spec.rotate_step_degrees,
+    }
+    depth = "depth" in spec.sensors
+    if backend == "sim":
+        return SimWorlds(
+            num_worlds, spec.scene, width=spec.width, height=spec.height, depth=depth, device=device,
+            compile=compile, **settings,
+        )  # fmt: skip
+    if backend == "ai2thor":
+        if num_worlds != 1:
+            raise ValueError("backend='ai2thor' drives one world per process; use an AsyncVectorEnv of them")
+        from .backends import make_backend
+
+        return ControllerWorlds(make_backend(
+            backend, width=spec.width, height=spec.height, depth=depth, device=device,
+            controller_kwargs=controller_kwargs, timeout=timeout, **settings,
+        ))  # fmt: skip
+    raise ValueError(f"unknown backend {backend!r}: use 'sim' (built-in) or 'ai2thor'")

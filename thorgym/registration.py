@@ -3,12 +3,32 @@
 Entry points are strings, so registering imports neither torch nor ai2thor; each environment's
 module is imported when it is made. ``vector_entry_point`` gives the natively batched vector
 environment ``gymnasium.make_vec(id, num_envs=N)`` returns on the built-in simulator.
+
+A task whose class builds itself from keyword arguments (``env_setup``, see
+``thorgym.tasks.base.EnvTask``) needs no env module: :func:`task_line` points its line at the
+generic factories ``thorgym.envs.task_env:make_env`` / ``make_vector_env`` with the class path in
+the kwargs, e.g. ``task_line("thorgym/ObjectNav-v1", "thorgym.tasks.objectnav:ObjectNavTask",
+version="v1")``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+
+def task_line(env_id: str, task: str, **kwargs: Any) -> dict[str, Any]:
+    """The table line of a task given by class path (``"thorgym.tasks.<module>:<Class>"``): the
+    generic factories build it; ``kwargs`` are its ``env_setup``'s defaults for this id."""
+    return {
+        "id": env_id,
+        "entry_point": "thorgym.envs.task_env:make_env",
+        "vector_entry_point": "thorgym.envs.task_env:make_vector_env",
+        "kwargs": {"task": task, "backend": "sim", **kwargs},
+    }
+
+
+# ObjectNav's lines keep their env classes: those also take shipped episode sets by name
+# (episodes="val") and, for make_vec, cached=True (pose tables); its class alone builds the rest.
 ENVS: tuple[dict[str, Any], ...] = (
     # SAVN's protocol (start anywhere reachable) under AI2-THOR's visibility rule: the default
     {
