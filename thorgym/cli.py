@@ -501,7 +501,7 @@ def _eval_furniture(
 
 
 _FURN_CKPT = Annotated[str | None, typer.Option(help="tbone: checkpoint file or run directory.")]
-_FURN_AGENT = Annotated[str, typer.Option(help="tbone (trained), random or expert (shortest-path oracle).")]
+_FURN_AGENT = Annotated[str, typer.Option(help=_agent_help(trained=False, task="furnlift"))]
 _FURN_SPLIT = Annotated[str, typer.Option(help="test (FloorPlan226–230) or val (221–225).")]
 _FURN_EPISODES = Annotated[int, typer.Option(help="The first N fixed episodes of the split.")]
 _FURN_ENVS = Annotated[int, typer.Option(help="Parallel environments.")]
@@ -536,7 +536,7 @@ def eval_iqa(
     checkpoint: Annotated[
         str | None, typer.Option(help="Checkpoint file or run directory (himn, ppo).")
     ] = None,
-    agent: Annotated[str, typer.Option(help="himn, ppo (flat) or random.")] = "himn",
+    agent: Annotated[str, typer.Option(help=_agent_help(trained=False, task="iqa"))] = "himn",
     split: Annotated[str, typer.Option(help="seen or unseen (held-out scenes FloorPlan1–5).")] = "unseen",
     questions: Annotated[str | None, typer.Option(help="Evaluate this question CSV instead.")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions (default all).")] = None,
