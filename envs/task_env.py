@@ -21,7 +21,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from thorgym.tasks.base import EnvTask, Task
+from thorgym.tasks.base import EnvTask, EpisodeFile, Task
 
 from .backends import BackendDied
 from .worlds import build_worlds
@@ -32,7 +32,10 @@ __all__ = [
     "TaskEnv",
     "TaskVectorEnv",
     "autoreset_mode",
+    "build",
+    "episode_list",
     "make_env",
+    "make_parallel_env",
     "make_vector_env",
     "resolve_task",
 ]
@@ -406,6 +409,39 @@ def resolve_task(task: str | type[EnvTask]) -> type[EnvTask]:
     return task
 
 
+def episode_list(episodes: Sequence[Any] | EpisodeFile | None) -> Sequence[Any] | None:
+    """A set-up's fixed episodes as a list: a shipped :class:`~thorgym.tasks.base.EpisodeFile` is
+    read (``thorgym.datasets.episode_files``); a list or None stays as it is."""
+    if isinstance(episodes, EpisodeFile):
+        from thorgym.datasets.episode_files import shipped_episodes
+
+        return shipped_episodes(episodes.name)
+    return episodes
+
+
+def build(
+    task: str | type[EnvTask],
+    num_worlds: int,
+    backend: str = "sim",
+    device: str = "cpu",
+    compile: bool = False,
+    controller_kwargs: Mapping[str, Any] | None = None,
+    timeout: float = 60.0,
+    **kwargs: Any,
+) -> tuple[Task, Any, Sequence[Any] | None]:
+    """(task, worlds, fixed episodes) of a task class and its keyword arguments: what every
+    adapter takes. The backend's arguments choose the worlds (:func:`~thorgym.envs.worlds.
+    build_worlds`); the others are the task's ``env_setup``'s."""
+    setup = resolve_task(task).env_setup(num_worlds, **kwargs)
+    worlds = build_worlds(setup.worlds, num_worlds, backend=backend, device=device, compile=compile,
+                          controller_kwargs=controller_kwargs, timeout=timeout)  # fmt: skip
+    return setup.task, worlds, episode_list(setup.episodes)
+
+
+def _is_multi_agent(task: Task) -> bool:
+    return bool(getattr(task, "agent_ids", ()))
+
+
 def make_env(
     task: str | type[EnvTask],
     backend: str = "sim",
@@ -414,18 +450,44 @@ def make_env(
     controller_kwargs: Mapping[str, Any] | None = None,
     timeout: float = 60.0,
     **kwargs: Any,
-) -> TaskEnv:
+) -> gym.Env:
     """``entry_point`` of a task registered by class: ``task`` is the class (or its path), the other
     keyword arguments are its ``env_setup``'s; ``backend``, ``device``, ``render_mode``,
     ``controller_kwargs`` and ``timeout`` choose the worlds (:func:`~thorgym.envs.worlds.build_worlds`).
-    The environment's ``__doc__`` is the task class's: its Gymnasium documentation."""
+    A :class:`TaskEnv`, or for a multi-agent task (``agent_ids``) the Gymnasium
+    ``thorgym.envs.multi_agent.MultiAgentTaskEnv`` (joint dict action, team reward). The
+    environment's ``__doc__`` is the task class's: its Gymnasium documentation."""
     cls = resolve_task(task)
     if render_mode is not None and render_mode not in TaskEnv.metadata["render_modes"]:
         raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-    setup = cls.env_setup(1, **kwargs)
-    worlds = build_worlds(setup.worlds, 1, backend=backend, device=device,
-                          controller_kwargs=controller_kwargs, timeout=timeout)  # fmt: skip
-    env = TaskEnv(setup.task, worlds, setup.episodes, render_mode)
+    parts = build(cls, 1, backend, device, False, controller_kwargs, timeout, **kwargs)
+    if _is_multi_agent(parts[0]):
+        from .multi_agent import MultiAgentTaskEnv
+
+        env: gym.Env = MultiAgentTaskEnv(*parts, render_mode)
+    else:
+        env = TaskEnv(*parts, render_mode)
+    env.__doc__ = cls.__doc__
+    return env
+
+
+def make_parallel_env(
+    task: str | type[EnvTask],
+    backend: str = "sim",
+    device: str = "cpu",
+    render_mode: str | None = None,
+    controller_kwargs: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """A multi-agent task class (or its path) as a PettingZoo ``ParallelEnv``
+    (``thorgym.envs.multi_agent.TaskParallelEnv``); arguments as :func:`make_env`."""
+    from .multi_agent import TaskParallelEnv
+
+    cls = resolve_task(task)
+    parts = build(cls, 1, backend, device, False, controller_kwargs, **kwargs)
+    if not _is_multi_agent(parts[0]):
+        raise ValueError(f"{cls.__name__} is a one-agent task: use make_env")
+    env = TaskParallelEnv(*parts, render_mode)
     env.__doc__ = cls.__doc__
     return env
 
@@ -443,9 +505,10 @@ def make_vector_env(
     **kwargs: Any,
 ) -> VectorEnv:
     """``vector_entry_point`` of a task registered by class: N worlds of one batched simulator in
-    a :class:`TaskVectorEnv` (``compile``: torch.compile its ray caster), or for
-    ``backend="ai2thor"`` an ``AsyncVectorEnv`` of :func:`make_env` (one AI2-THOR process each).
-    Sub-environment i plays what :func:`make_env` reset with seed ``seed + i`` plays."""
+    a :class:`TaskVectorEnv` (multi-agent tasks: ``MultiAgentTaskVectorEnv``; ``compile``:
+    torch.compile the ray caster), or for ``backend="ai2thor"`` an ``AsyncVectorEnv`` of
+    :func:`make_env` (one AI2-THOR process each). Sub-environment i plays what :func:`make_env`
+    reset with seed ``seed + i`` plays."""
     if task is None:
         raise ValueError("make_vector_env needs task='package.module:Class'")
     cls = resolve_task(task)
@@ -456,6 +519,9 @@ def make_vector_env(
         return gym.vector.AsyncVectorEnv([fn] * num_envs, autoreset_mode=mode)
     if not isinstance(num_envs, int) or num_envs < 1:
         raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-    setup = cls.env_setup(num_envs, **kwargs)
-    worlds = build_worlds(setup.worlds, num_envs, backend=backend, device=device, compile=compile)
-    return TaskVectorEnv(setup.task, worlds, setup.episodes, render_mode, mode)
+    parts = build(cls, num_envs, backend, device, compile, **kwargs)
+    if _is_multi_agent(parts[0]):
+        from .multi_agent import MultiAgentTaskVectorEnv
+
+        return MultiAgentTaskVectorEnv(*parts, render_mode, mode)
+    return TaskVectorEnv(*parts, render_mode, mode)

@@ -1,4 +1,6 @@
-"""Navigation worlds: the batched backend interface a navigation task drives.
+"""Navigation worlds, and :func:`build_worlds`: the worlds a task's ``WorldsSpec`` asks for.
+
+The navigation worlds are the batched backend interface a one-agent task drives.
 
 A task (``thorgym.tasks``) is bound to one worlds object and sees a backend only through it:
 
@@ -27,6 +29,8 @@ import numpy as np
 from thorgym.sim.scenes import parse_scene
 from thorgym.tasks import objectnav as nav
 from thorgym.tasks.base import WorldsSpec
+
+from .multi_agent_worlds import MultiAgentControllerWorlds, MultiAgentSimWorlds
 
 FRAME_SENSORS = ("rgb", "depth")  # the frames the navigation worlds render
 
@@ -222,39 +226,64 @@ def build_worlds(
     compile: bool = False,
     controller_kwargs: Mapping[str, Any] | None = None,
     timeout: float = 60.0,
-) -> SimWorlds | ControllerWorlds:
-    """The navigation worlds a task's :class:`~thorgym.tasks.base.WorldsSpec` asks for: N worlds
-    of one batched simulator (``backend="sim"``), or one world behind the genuine ai2thor client
-    (``backend="ai2thor"``; ``controller_kwargs`` and ``timeout`` are its). One agent per world."""
-    if spec.agents != 1:
-        raise ValueError(
-            f"the generic worlds hold one agent per world, the task asks for {spec.agents}; "
-            "multi-agent tasks bring their worlds (thorgym.envs.furniture)"
-        )
+) -> SimWorlds | ControllerWorlds | MultiAgentSimWorlds | MultiAgentControllerWorlds:
+    """The worlds a task's :class:`~thorgym.tasks.base.WorldsSpec` asks for: N worlds of one
+    batched simulator (``backend="sim"``; ``compile``: torch.compile its ray caster), or one world
+    behind the genuine ai2thor client (``backend="ai2thor"``; ``controller_kwargs`` are the
+    ``Controller``'s, ``timeout`` the seconds a one-agent backend waits before restarting it).
+    One agent per world: the navigation worlds of this module; more: those of
+    :mod:`thorgym.envs.multi_agent_worlds`."""
     unknown = [s for s in spec.sensors if s not in FRAME_SENSORS]
     if unknown:
         raise ValueError(f"the generic worlds render {FRAME_SENSORS}, not {unknown}")
     if not isinstance(num_worlds, int) or num_worlds < 1:
         raise ValueError(f"num_worlds must be a positive integer, got {num_worlds!r}")
+    if spec.agents < 1:
+        raise ValueError(f"a world needs at least one agent, the task asks for {spec.agents}")
+    if backend not in ("sim", "ai2thor"):
+        raise ValueError(f"unknown backend {backend!r}: use 'sim' (built-in) or 'ai2thor'")
+    if backend == "ai2thor" and num_worlds != 1:
+        raise ValueError("backend='ai2thor' drives one world per process; use an AsyncVectorEnv of them")
+    depth = "depth" in spec.sensors
+    if spec.agents > 1:
+        return _multi_agent_worlds(spec, num_worlds, backend, device, controller_kwargs)
     settings = {
         "grid_size": spec.grid_size,
         "visibility_distance": spec.visibility_distance,
         "field_of_view": spec.field_of_view,
         "rotate_step_degrees": spec.rotate_step_degrees,
     }
-    depth = "depth" in spec.sensors
     if backend == "sim":
         return SimWorlds(
             num_worlds, spec.scene, width=spec.width, height=spec.height, depth=depth, device=device,
             compile=compile, **settings,
         )  # fmt: skip
-    if backend == "ai2thor":
-        if num_worlds != 1:
-            raise ValueError("backend='ai2thor' drives one world per process; use an AsyncVectorEnv of them")
-        from .backends import make_backend
+    from .backends import make_backend
 
-        return ControllerWorlds(make_backend(
-            backend, width=spec.width, height=spec.height, depth=depth, device=device,
-            controller_kwargs=controller_kwargs, timeout=timeout, **settings,
-        ))  # fmt: skip
-    raise ValueError(f"unknown backend {backend!r}: use 'sim' (built-in) or 'ai2thor'")
+    return ControllerWorlds(make_backend(
+        backend, width=spec.width, height=spec.height, depth=depth, device=device,
+        controller_kwargs=controller_kwargs, timeout=timeout, **settings,
+    ))  # fmt: skip
+
+
+def _multi_agent_worlds(
+    spec: WorldsSpec, num_worlds: int, backend: str, device: str, controller_kwargs: Mapping[str, Any] | None
+) -> MultiAgentSimWorlds | MultiAgentControllerWorlds:
+    if backend == "sim":
+        return MultiAgentSimWorlds(num_worlds, spec, device=device)
+    from ai2thor.controller import Controller
+
+    kw = dict(controller_kwargs or {})
+    kw.update(
+        agentCount=spec.agents,
+        width=spec.width,
+        height=spec.height,
+        gridSize=spec.grid_size,
+        rotateStepDegrees=spec.rotate_step_degrees,
+        fieldOfView=spec.field_of_view,
+        visibilityDistance=spec.visibility_distance,
+        renderDepthImage="depth" in spec.sensors,
+        makeAgentsVisible=spec.agents_visible,
+        scene=kw.get("scene", spec.scene),
+    )
+    return MultiAgentControllerWorlds(Controller(**kw), spec.agents, kw["scene"])

@@ -83,9 +83,9 @@ class WorldsSpec:
     (``thorgym.envs.task_env.make_env``) builds the worlds from it, so a task needs no env module.
 
     ``sensors`` are the frames rendered each step ("rgb", "depth"); the rest are the simulator's
-    settings (AI2-THOR's names: gridSize, rotateStepDegrees, fieldOfView, visibilityDistance)
-    and the number of agents per world. ``scene`` is where every world starts (episodes load
-    their own).
+    settings (AI2-THOR's names: gridSize, rotateStepDegrees, fieldOfView, visibilityDistance,
+    agentCount, makeAgentsVisible). ``scene`` is where every world starts (episodes load their
+    own).
     """
 
     scene: str
@@ -97,16 +97,26 @@ class WorldsSpec:
     field_of_view: float = 90.0
     visibility_distance: float = 1.5
     agents: int = 1
+    agents_visible: bool = True  # multi-agent worlds: each agent is drawn in the others' views
+
+
+@dataclass(frozen=True)
+class EpisodeFile:
+    """A shipped episode set named by its file, ``thorgym/datasets/data/<name>.json.gz`` (e.g.
+    ``"furnlift_test"``): the task names it, the env factory reads it through the datasets layer,
+    which owns (and generates) those files."""
+
+    name: str
 
 
 @dataclass(frozen=True)
 class EnvSetup:
     """A task ready to run: the task object, the worlds it needs, and the fixed episodes it plays
-    in order (None: episodes are sampled)."""
+    in order — episodes (or dicts), a shipped :class:`EpisodeFile`, or None (sampled)."""
 
     task: Task
     worlds: WorldsSpec
-    episodes: Sequence[Any] | None = None
+    episodes: Sequence[Any] | EpisodeFile | None = None
 
 
 @runtime_checkable

@@ -27,8 +27,10 @@ def task_line(env_id: str, task: str, **kwargs: Any) -> dict[str, Any]:
     }
 
 
-# ObjectNav's lines keep their env classes: those also take shipped episode sets by name
-# (episodes="val") and, for make_vec, cached=True (pose tables); its class alone builds the rest.
+# ObjectNav's lines keep its env classes (thin over ObjectNavTask.env_setup): they also take
+# shipped episode sets by name (episodes="val") and, for make_vec, cached=True (pose tables).
+# IQA's keep theirs: its worlds (scene configurations, Open/Close, classes) and HIMN's map
+# observation are its own (thorgym.envs.iqa).
 ENVS: tuple[dict[str, Any], ...] = (
     # SAVN's protocol (start anywhere reachable) under AI2-THOR's visibility rule: the default
     {
@@ -51,20 +53,10 @@ ENVS: tuple[dict[str, Any], ...] = (
         "vector_entry_point": "thorgym.envs.iqa:make_iqa_vec",
         "kwargs": {"backend": "sim"},
     },
-    # two agents, one television (Two Body Problem / A Cordial Sync); PettingZoo versions:
-    # thorgym.envs.furniture.furnlift_parallel_env / furnmove_parallel_env
-    {
-        "id": "thorgym/FurnLift-v0",
-        "entry_point": "thorgym.envs.furniture:FurnLiftEnv",
-        "vector_entry_point": "thorgym.envs.furniture:make_furnlift_vec",
-        "kwargs": {"backend": "sim"},
-    },
-    {
-        "id": "thorgym/FurnMove-v0",
-        "entry_point": "thorgym.envs.furniture:FurnMoveEnv",
-        "vector_entry_point": "thorgym.envs.furniture:make_furnmove_vec",
-        "kwargs": {"backend": "sim"},
-    },
+    # two agents, one television (Two Body Problem / A Cordial Sync), registered by task class;
+    # PettingZoo: thorgym.envs.task_env.make_parallel_env(task) (or envs.furniture's named ones)
+    task_line("thorgym/FurnLift-v0", "thorgym.tasks.furniture:FurnLiftTask"),
+    task_line("thorgym/FurnMove-v0", "thorgym.tasks.furniture:FurnMoveTask"),
     # what a push does to an object ("What happens if…"): one sample per episode, MuJoCo truth
     {
         "id": "thorgym/ForcePrediction-v0",

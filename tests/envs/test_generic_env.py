@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
+from thorgym.envs.multi_agent import MultiAgentTaskEnv, MultiAgentTaskVectorEnv, TaskParallelEnv
+from thorgym.envs.multi_agent_worlds import MultiAgentSimWorlds
 from thorgym.envs.objectnav import ObjectNavEnv
-from thorgym.envs.task_env import TaskEnv, TaskVectorEnv, make_env, resolve_task
+from thorgym.envs.task_env import TaskEnv, TaskVectorEnv, make_env, make_parallel_env, resolve_task
 from thorgym.envs.worlds import build_worlds
 from thorgym.registration import task_line
 from thorgym.tasks import objectnav as nav
@@ -83,8 +85,12 @@ def test_bad_task_paths_and_worlds_are_clear_errors():
     with pytest.raises(ValueError, match="env_setup"):
         resolve_task("thorgym.tasks.objectnav:Episode")
     spec = WorldsSpec("FloorPlan1", 32, 32)
-    with pytest.raises(ValueError, match="one agent per world"):
-        build_worlds(dataclasses.replace(spec, agents=2), 1)
+    with pytest.raises(ValueError, match="at least one agent"):
+        build_worlds(dataclasses.replace(spec, agents=0), 1)
+    with pytest.raises(ValueError, match="one world per process"):
+        build_worlds(spec, 2, backend="ai2thor")
+    with pytest.raises(ValueError, match="one-agent task"):
+        make_parallel_env(TASK, **KW)
     with pytest.raises(ValueError, match="not \\['classes'\\]"):
         build_worlds(dataclasses.replace(spec, sensors=("rgb", "classes")), 1)
     with pytest.raises(ValueError, match="unknown backend 'unity'"):
@@ -102,6 +108,65 @@ def test_the_worlds_follow_the_spec():
     worlds.move(np.array([5, -1]))  # RotateRight in world 0 only (thorgym.sim.NAV_ACTIONS)
     assert (worlds.poses()[0, 2] - before) % 360 == 90.0
     worlds.close()
+
+
+def test_two_agent_worlds_follow_the_spec():
+    spec = WorldsSpec("FloorPlan201", 32, 32, agents=2, rotate_step_degrees=90.0)
+    worlds = build_worlds(spec, 2)
+    assert isinstance(worlds, MultiAgentSimWorlds) and worlds.agent_count == 2
+    assert worlds.poses().shape == (2, 2, 4) and worlds.sensors(("rgb",))["rgb"].shape == (2, 2, 32, 32, 3)
+    worlds.close()
+
+
+FURN = {"split": "test", "width": 48, "height": 48, "max_steps": 40}
+
+
+def test_furniture_lines_are_task_lines_and_play_the_named_envs():
+    """FurnLift-v0's table line names the task class only; the env it makes plays the shipped
+    test episodes exactly as FurnLiftEnv (the named, thin class) does."""
+    from thorgym.datasets.furniture import load_episodes
+    from thorgym.envs.furniture import FurnLiftEnv
+    from thorgym.tasks.furniture import FurnLiftTask
+
+    assert gymnasium.registry["thorgym/FurnLift-v0"].kwargs["task"] == "thorgym.tasks.furniture:FurnLiftTask"
+    env = gymnasium.make("thorgym/FurnLift-v0", **FURN)
+    base = env.unwrapped
+    assert isinstance(base, MultiAgentTaskEnv) and isinstance(base.task, FurnLiftTask)
+    assert "Action Space" in base.__doc__
+    check_env(base, skip_render_check=True)
+    shipped = [base.task.episode_from_dict(e) for e in load_episodes("furnlift", "test")]
+    assert base.fixed_episodes == shipped  # the task's EpisodeFile, read by the factory
+    named = FurnLiftEnv(**FURN)
+    oa, ia = env.reset(seed=1)
+    ob, ib = named.reset(seed=1)
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        assert ia.keys() == ib.keys() and all(np.array_equal(ia[k], ib[k]) for k in ia)
+        assert all(np.array_equal(oa[a][k], ob[a][k]) for a in oa for k in oa[a])
+        act = {a: int(rng.integers(3)) for a in oa}  # moves and turns
+        oa, ra, *_, ia = env.step(act)
+        ob, rb, *_, ib = named.step(act)
+        assert ra == rb
+    env.close()
+    named.close()
+
+
+def test_furniture_vector_and_parallel_envs_from_the_task_class():
+    from thorgym.envs.furniture import make_furniture_vec
+
+    venv = gymnasium.make_vec("thorgym/FurnMove-v0", num_envs=2, **FURN)
+    assert isinstance(venv.unwrapped, MultiAgentTaskVectorEnv)
+    ref = make_furniture_vec(2, "furnmove", **FURN)
+    oa, _ = venv.reset(seed=4)
+    ob, _ = ref.reset(seed=4)
+    assert all(np.array_equal(oa[a][k], ob[a][k]) for a in oa for k in oa[a])
+    venv.close()
+    ref.close()
+    par = make_parallel_env("thorgym.tasks.furniture:FurnLiftTask", **FURN)
+    assert isinstance(par, TaskParallelEnv) and par.possible_agents == ["agent_0", "agent_1"]
+    obs, _ = par.reset(seed=0)
+    assert set(obs) == {"agent_0", "agent_1"}
+    par.close()
 
 
 def test_shipped_target_embeddings_are_glove():
