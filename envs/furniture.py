@@ -197,8 +197,9 @@ def make_furniture_vec(
     autoreset_mode: str = "NextStep",
     controller_kwargs: Mapping[str, Any] | None = None,
 ) -> Any:
-    """``vector_entry_point`` of the furniture envs: natively batched on the built-in simulator;
-    an ``AsyncVectorEnv`` of single envs for ``backend="ai2thor"``."""
+    """The furniture vector env by task name (``gymnasium.make_vec`` builds the same through
+    ``thorgym.envs.task_env.make_vector_env``): natively batched on the built-in simulator; an
+    ``AsyncVectorEnv`` of single envs for ``backend="ai2thor"``."""
     if backend == "ai2thor":
         import functools
 
