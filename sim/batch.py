@@ -76,6 +76,7 @@ class PointHit:
     reason: torch.Tensor  # (K,) int8: POINT_OK, POINT_NOTHING, POINT_TOO_FAR or POINT_OUTSIDE
     code: torch.Tensor  # (K,) long: instance code under the point (object index, <0 structure/agent)
     horizontal: torch.Tensor  # (K,) float32: hit's distance from the agent's vertical axis (inf: none)
+    point: torch.Tensor | None = None  # (K, 3) float32: the hit surface point (NaN: nothing hit)
 
 
 @functools.lru_cache(maxsize=256)
@@ -876,7 +877,8 @@ class BatchedSimulator:
         reason = torch.where(is_obj & ~near, torch.full_like(reason, POINT_TOO_FAR), reason)
         reason = torch.where(outside.to(dev), torch.full_like(reason, POINT_OUTSIDE), reason)
         index = torch.where(reason == POINT_OK, code, torch.full_like(code, -1))
-        return PointHit(index=index, reason=reason, code=code, horizontal=horizontal)
+        point = torch.where(hit[:, None], cam_pos + t[:, None] * dd, torch.full_like(dd, math.nan))
+        return PointHit(index=index, reason=reason, code=code, horizontal=horizontal, point=point)
 
     def interact(
         self,
@@ -971,6 +973,16 @@ class BatchedSimulator:
                 errors[n] = e
         return ok, errors, torch.tensor(target, dtype=torch.long, device=self.device)
 
+    def physics(self, i: int) -> ScenePhysics:
+        """The MuJoCo model of world i as it is now (built on first use, rebuilt after a change);
+        its ``dynamic`` lists the objects a push moves."""
+        from .physics import ScenePhysics
+
+        ph = self._physics.get(i)
+        if ph is None or ph.world is not self.worlds[i] or not ph.is_current():
+            ph = self._physics[i] = ScenePhysics(self.worlds[i])
+        return ph
+
     def push_objects(
         self,
         worlds: Sequence[int] | torch.Tensor,
@@ -979,6 +991,7 @@ class BatchedSimulator:
         magnitude: float | Sequence[float] | torch.Tensor,
         point: Sequence[float] | np.ndarray | torch.Tensor | None = None,
         apply: bool = True,
+        stop_too_fast: bool = False,
     ) -> list[PushResult]:
         """Push one object in each of K worlds with MuJoCo rigid-body physics (AI2-THOR's force
         actions; :mod:`thorgym.sim.physics` says how a push maps to a force).
@@ -991,8 +1004,6 @@ class BatchedSimulator:
         directions or magnitudes raise ValueError; objects that cannot be pushed too (callers
         that follow AI2-THOR check :func:`thorgym.sim.physics.can_be_pushed` first).
         """
-        from .physics import ScenePhysics
-
         w = self._world_indices(worlds, "push_objects")
         k = len(w)
         idx = self._per_world("push_objects", "object_idx", object_idx, k, torch.long)
@@ -1006,10 +1017,8 @@ class BatchedSimulator:
         results = []
         for n, (i, j) in enumerate(zip(w, idx, strict=True)):
             self._object_index("push_objects", i, j, False)
-            ph = self._physics.get(i)
-            if ph is None or ph.world is not self.worlds[i] or not ph.is_current():
-                ph = self._physics[i] = ScenePhysics(self.worlds[i])
-            r = ph.push(j, dirs[n], mags[n], None if pts is None else pts[n])
+            ph = self.physics(i)
+            r = ph.push(j, dirs[n], mags[n], None if pts is None else pts[n], stop_too_fast=stop_too_fast)
             if apply:
                 ph.apply(r)
             results.append(r)

@@ -475,7 +475,7 @@ class Controller:
         ``moveMagnitude`` newtons on the target (by objectId or screen point x, y), horizontal,
         ``pushAngle`` degrees clockwise from the agent's forward (Push 0, Pull 180); MuJoCo then
         simulates the world until everything is at rest (:mod:`thorgym.sim.physics`)."""
-        from .physics import MAX_MAGNITUDE, can_be_pushed, enclosed
+        from .physics import FORCE_SECONDS, MAX_MAGNITUDE, MAX_PUSH_SPEED, can_be_pushed, enclosed, push_speed
 
         for key in ("moveMagnitude", *(("pushAngle",) if action == "DirectionalPush" else ())):
             v = kw.get(key)
@@ -501,6 +501,15 @@ class Controller:
             return (
                 False,
                 f"{action}: moveMagnitude must be between 0 and {MAX_MAGNITUDE:g} newtons, got {magnitude:g}",
+            )
+        speed = push_speed(world, idx, magnitude)
+        if speed > MAX_PUSH_SPEED:
+            mass = OBJECT_TYPES[world.objects[idx].object_type].mass
+            return False, (
+                f"{action}: moveMagnitude {magnitude:g} N would throw {oid} ({mass:g} kg) "
+                f"at {speed:.1f} m/s; "
+                f"thorgym.sim allows at most {MAX_PUSH_SPEED:g} m/s, so at most "
+                f"{MAX_PUSH_SPEED * mass / FORCE_SECONDS:g} N for this object"
             )
         yaw = math.radians(float(sim.yaw[0, agent]))
         fx, fz = math.sin(yaw), math.cos(yaw)

@@ -36,6 +36,9 @@ REST_SECONDS = 0.1
 MAX_SECONDS = 5.0  # simulated time cap after a push
 TOO_FAST = 10.0  # m/s: faster than this the pushed object's motion is no longer trusted
 MAX_MAGNITUDE = 10_000.0  # newtons; larger pushes fail the action
+# Largest speed a push may give (m/s): at 5 m/s a body moves 1 cm per MuJoCo step, half the
+# thinnest static shell (2 cm), so discrete collision detection cannot let it pass through.
+MAX_PUSH_SPEED = 5.0
 SAMPLE_DT = 0.02  # trajectory sampling period (s)
 MOVED_EPS = 0.002  # m: smaller displacements after a push are settling noise, not written back
 
@@ -52,6 +55,11 @@ def enclosed(world: World, index: int) -> bool:
             return True
         o = parent
     return False
+
+
+def push_speed(world: World, index: int, magnitude: float) -> float:
+    """Speed (m/s) a push of `magnitude` newtons gives object `index` (impulse / mass)."""
+    return float(magnitude) * FORCE_SECONDS / OBJECT_TYPES[world.objects[index].object_type].mass
 
 
 def can_be_pushed(world: World, index: int) -> bool:
@@ -241,11 +249,17 @@ class ScenePhysics:
         magnitude: float,
         point: np.ndarray | None = None,
         max_seconds: float = MAX_SECONDS,
+        stop_too_fast: bool = False,
     ) -> PushResult:
         """Push object `index` with `magnitude` newtons along `direction` (3,), at `point` (3,)
         (world coordinates; None: its centre of mass), from the model's initial state; the world
-        itself is not changed (see :meth:`apply`). Deterministic: the same call gives the same
-        result."""
+        itself is not changed (see :meth:`apply`). With `stop_too_fast` the simulation stops
+        when the object exceeds :data:`TOO_FAST` (outcome "too_fast"); otherwise it runs to
+        rest or the cap. Deterministic: the same call gives the same result. Pushes faster than
+        :data:`MAX_PUSH_SPEED` are a ValueError (callers check :func:`push_speed`)."""
+        if index in self.pinned:  # stuck in a wall or furniture as generated: it does not move
+            c = np.asarray(self.world.objects[index].center, dtype=np.float64)
+            return PushResult(index, np.zeros(1), c[None].copy(), np.array([[1.0, 0, 0, 0]]), "rest")
         if index not in self._body_of:
             raise ValueError(
                 f"object index {index} cannot be pushed (not pickupable/moveable, held, or shut in)"
@@ -257,6 +271,11 @@ class ScenePhysics:
         d = d / norm
         if not (math.isfinite(magnitude) and 0 <= magnitude <= MAX_MAGNITUDE):
             raise ValueError(f"push magnitude must be in [0, {MAX_MAGNITUDE:g}] newtons, got {magnitude!r}")
+        if push_speed(self.world, index, magnitude) > MAX_PUSH_SPEED + 1e-9:
+            raise ValueError(
+                f"a push of {magnitude:g} N would throw object {index} at "
+                f"{push_speed(self.world, index, magnitude):.1f} m/s (at most {MAX_PUSH_SPEED:g} m/s)"
+            )
         m, data = self.model, self.data
         mujoco.mj_resetData(m, data)
         data.qpos[:], data.qvel[:] = self._start
@@ -295,7 +314,7 @@ class ScenePhysics:
                 continue
             vel = data.cvel[dyn_bodies]  # (B, 6): angular then linear
             speed = float(np.linalg.norm(data.cvel[body][3:]))
-            if speed > TOO_FAST:
+            if stop_too_fast and speed > TOO_FAST:
                 outcome = "too_fast"
                 break
             moving = np.linalg.norm(vel[:, 3:], axis=1).max() > REST_SPEED or (

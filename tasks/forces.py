@@ -36,7 +36,7 @@ STOP = 0
 WINDOW = 0.15  # seconds per label step: 6 steps cover 0.9 s after the push
 STOP_DISTANCE = 0.01  # metres moved in a window below which the object counts as stopped
 PUSH_ANGLES = tuple(range(0, 360, 45))  # push directions, degrees clockwise from the camera's forward
-MAGNITUDES = (5.0, 10.0, 20.0, 40.0, 80.0)  # newtons (AI2-THOR's moveMagnitude)
+MAGNITUDES = (10.0, 20.0, 40.0, 80.0, 160.0)  # newtons (AI2-THOR's moveMagnitude)
 SPLITS = ("train", "val", "test")
 
 _AZIMUTH_NAMES = ("away", "away-right", "right", "toward-right", "toward", "toward-left", "left", "away-left")

@@ -537,8 +537,16 @@ def _train_furniture(
 
 
 def _eval_furniture(
-    task: str, agent: str, checkpoint: str | None, split: str, episodes: int, envs: int, seed: int,
-    video: int, out: Path | None, greedy: bool,
+    task: str,
+    agent: str,
+    checkpoint: str | None,
+    split: str,
+    episodes: int,
+    envs: int,
+    seed: int,
+    video: int,
+    out: Path | None,
+    greedy: bool,
 ) -> None:
     from thorgym.agents.tbone.evaluate import evaluate_furniture
 
@@ -665,6 +673,35 @@ def data_iqa(
         raise typer.BadParameter(str(e)) from None
     for name, p in paths.items():
         typer.echo(f"wrote {p} ({name})")
+
+
+@data_app.command("forces")
+def data_forces(
+    out: Annotated[
+        Path, typer.Option(help="Output folder: <split>/<scene>.npz shards and manifest.json.")
+    ] = Path("runs/forces_data"),
+    scenes: Annotated[
+        str | None, typer.Option(help="Comma-separated scene names (default: all 120, split by scene).")
+    ] = None,
+    n: Annotated[int, typer.Option(help="Samples (pushes) per scene.")] = 40,
+    seed: Annotated[int, typer.Option(help="Seed of views, objects, points and forces.")] = 0,
+    size: Annotated[int, typer.Option(help="Square image size in pixels.")] = 64,
+    workers: Annotated[int, typer.Option(help="Processes (the result does not depend on it).")] = 1,
+) -> None:
+    """Pushes on visible objects simulated with MuJoCo: image, mask, force, 3-D trajectory and a
+    6-step label of 18 classes per sample; train / val / test by scene; resumable (rerun it)."""
+    from thorgym.datasets.forces import generate_forces
+
+    names = [s.strip() for s in scenes.split(",") if s.strip()] if scenes else None
+    try:
+        manifest = generate_forces(out, scenes=names, n=n, seed=seed, size=size, workers=workers)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    for split, info in manifest["splits"].items():
+        typer.echo(
+            f"{split}: {info['samples']} samples from {info['scenes']} scenes "
+            f"({info['all_stop']} all-stop) in {out / split}"
+        )
 
 
 @data_app.command("kqa")
