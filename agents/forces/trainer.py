@@ -51,6 +51,7 @@ __all__ = [
     "ForcesTrainArgs",
     "load_checkpoint",
     "load_model",
+    "loss_weights",
     "predict",
     "train_forces",
 ]
@@ -84,6 +85,7 @@ class ForcesTrainArgs:
     point_map: bool = True  # the force point as an extra image channel (see model.py)
     mirror: bool = True  # left-right mirror augmentation (labels and force mirrored too)
     jitter: float = 0.2  # colour jitter strength (0: none)
+    class_weight_power: float = 1.0  # loss weights = class_weights ** power: 1 the paper's, 0 plain CE
     eval_every: int = 500  # steps between val evaluations (model selection)
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3  # newest ckpt_* kept (0: keep all)
@@ -101,6 +103,8 @@ class ForcesTrainArgs:
             raise ValueError("--epochs and --keep-checkpoints must be >= 0")
         if self.lr <= 0:
             raise ValueError(f"--lr must be positive, got {self.lr}")
+        if self.class_weight_power < 0:
+            raise ValueError(f"--class-weight-power must be >= 0, got {self.class_weight_power}")
         if not 0 <= self.jitter < 1:
             raise ValueError(f"--jitter must be in [0, 1), got {self.jitter}")
         if self.size < 64:
@@ -197,6 +201,18 @@ def predict(
     return out.astype(np.int64), (loss_sum / w_sum if weights is not None and w_sum > 0 else None)
 
 
+def loss_weights(labels: np.ndarray, power: float = 1.0) -> np.ndarray:
+    """(NUM_CLASSES,) loss weights: ``class_weights(labels) ** power`` renormalised to mean 1 over
+    the classes present. power 1 is the paper's inverse-frequency weighting; below 1 it is softened
+    (0.5: inverse square root), 0 is plain cross-entropy; absent classes keep weight 0."""
+    w = class_weights(labels).astype(np.float64)
+    present = w > 0
+    w[present] = w[present] ** power
+    if present.any():
+        w[present] /= w[present].mean()
+    return w.astype(np.float32)
+
+
 def _selection_score(metrics: dict[str, Any]) -> float:
     """Val sequence accuracy; per-step accuracy when the val split has no moving sample."""
     s = metrics.get("sequence_accuracy")
@@ -240,8 +256,7 @@ def train_forces(args: ForcesTrainArgs) -> Path:
     run = RunDir(Path(args.out), ".pt")
     run.root.mkdir(parents=True, exist_ok=True)
     seen = np.concatenate([train.labels, mirror_classes(train.labels)]) if args.mirror else train.labels
-    weights_np = class_weights(seen)
-    weights = torch.from_numpy(weights_np).to(device)
+    weights = torch.from_numpy(loss_weights(seen, args.class_weight_power)).to(device)
 
     torch.manual_seed(args.seed)
     model = ForcesModel(args.model_config()).to(device)

@@ -28,10 +28,25 @@ from thorgym.agents.forces.evaluate import (
     random_predictions,
 )
 from thorgym.agents.forces.model import ForcesModel, ForcesModelConfig, point_maps, weighted_sequence_loss
-from thorgym.agents.forces.trainer import ForcesTrainArgs, load_checkpoint, load_model, predict, train_forces
-from thorgym.agents.forces.video import class_direction, project
+from thorgym.agents.forces.trainer import (
+    ForcesTrainArgs,
+    load_checkpoint,
+    load_model,
+    loss_weights,
+    predict,
+    train_forces,
+)
+from thorgym.agents.forces.video import TRAJ_DT, class_direction, project
 from thorgym.datasets.forces import TRAJ_LEN, ForceArrays, load_split
-from thorgym.tasks.forces import MAGNITUDES, NUM_CLASSES, PUSH_ANGLES, STEPS, direction_class, score
+from thorgym.tasks.forces import (
+    MAGNITUDES,
+    NUM_CLASSES,
+    PUSH_ANGLES,
+    STEPS,
+    class_weights,
+    direction_class,
+    score,
+)
 
 torch.set_num_threads(1)
 TYPES = ("Mug", "Apple", "Book")
@@ -131,6 +146,15 @@ def test_weighted_loss_matches_cross_entropy_and_weights():
     sel = labels.reshape(-1) == labels[0, 0]
     ref1 = torch.nn.functional.cross_entropy(logits.reshape(-1, NUM_CLASSES)[sel], labels.reshape(-1)[sel])
     assert torch.allclose(weighted_sequence_loss(logits, labels, w), ref1)
+
+
+def test_loss_weights_soften_the_papers_weighting():
+    labels = np.array([[0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 0, 2]])  # 9 stop, 2 of class 1, 1 of class 2
+    assert np.allclose(loss_weights(labels, 1.0), class_weights(labels))
+    flat = loss_weights(labels, 0.0)
+    assert np.allclose(flat[[0, 1, 2]], 1.0) and (flat[3:] == 0).all()
+    half = loss_weights(labels, 0.5)
+    assert half[0] < half[1] < half[2] and np.isclose(half[2] / half[0], 3.0)  # sqrt(9 / 1)
 
 
 # -- augmentation --------------------------------------------------------------------------------------
@@ -362,6 +386,10 @@ def test_projection_convention():
     # fov 90: a point at 45° to the right is at the image edge
     uv, _ = project(np.array([[3.0, eye_y, 0.0]]), cam, 64, 64)
     assert np.allclose(uv[0], [64, 32], atol=1e-3)
+    from thorgym.sim.layout import CAMERA_HEIGHT
+    from thorgym.sim.physics import SAMPLE_DT
+
+    assert CAMERA_HEIGHT == 0.675 and TRAJ_DT == SAMPLE_DT  # the video's constants are the sim's
 
 
 def test_shipped_or_generated_test_split_loads():
