@@ -431,3 +431,13 @@ def test_projection_matches_the_renderer():
                 checked += 1
             ev = c.step(action)
     assert checked >= 3
+
+
+def test_budget_and_argument_checks():
+    from thorgym.agents.forces.trainer import total_steps
+
+    assert total_steps(ForcesTrainArgs(epochs=2, batch_size=32), 96) == 6
+    assert total_steps(ForcesTrainArgs(steps=7), 96) == 7
+    for bad in (dict(steps=0), dict(size=32), dict(jitter=1.0), dict(class_weight_power=-1.0)):
+        with pytest.raises(ValueError):
+            ForcesTrainArgs(**bad).validate()
