@@ -28,6 +28,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -41,6 +42,9 @@ from thorgym.tasks.forces import (
     summarize_counts,
     trajectory_labels,
 )
+
+if TYPE_CHECKING:
+    from thorgym.sim.batch import BatchedSimulator
 
 FORMAT_VERSION = 1
 TRAJ_LEN = 151  # 3 s of trajectory at 0.02 s (pushes that run longer are cut for storage)
@@ -155,22 +159,27 @@ def _push_direction(yaw_deg: float, angle_deg: float) -> np.ndarray:
     return np.array([np.sin(a), 0.0, np.cos(a)])
 
 
-def scene_samples(scene: str, n: int, seed: int, size: int = 64) -> tuple[ForceArrays | None, dict]:
+def scene_samples(
+    scene: str, n: int, seed: int, size: int = 64, sim: BatchedSimulator | None = None
+) -> tuple[ForceArrays | None, dict]:
     """`n` samples of one scene (see the module docstring) and counts of what was tried.
 
     Deterministic in (scene, n, seed, size). Returns (None, counts) when the scene offers no
-    pushable object in view after many tries.
+    pushable object in view after many tries. `sim` (a one-world simulator of `scene` at `size`
+    from :func:`scene_simulator`) saves building one: pushes do not change its world, only the
+    agent's pose, so it can be reused.
     """
-    from thorgym.sim.batch import BatchedSimulator
     from thorgym.sim.objects import OBJECT_TYPES
     from thorgym.sim.physics import MAX_PUSH_SPEED, push_speed
+    from thorgym.sim.scenes import parse_scene
 
     if n < 1:
         raise ValueError(f"n must be at least 1 sample per scene, got {n}")
     rng = np.random.default_rng([seed, zlib.crc32(scene.encode())])
-    sim = BatchedSimulator(
-        [scene], width=size, height=size, render_depth=False, render_instance_segmentation=True
-    )
+    if sim is None:
+        sim = scene_simulator(scene, size)
+    elif sim.worlds[0].spec.name != parse_scene(scene)[0] or (sim.width, sim.height) != (size, size):
+        raise ValueError(f"scene_samples: the simulator given is not {scene} at {size}x{size}")
     world = sim.worlds[0]
     reachable = sim.reachable_positions(0)
     # Objects the physics moves (pushable, not shut in, not stuck as generated), light enough
@@ -256,6 +265,15 @@ def scene_samples(scene: str, n: int, seed: int, size: int = 64) -> tuple[ForceA
     arrays = ForceArrays(**{k: np.stack([r[k] for r in rows]) for k in ARRAY_KEYS})
     arrays.scene = arrays.scene.astype(str)
     return arrays, counts
+
+
+def scene_simulator(scene: str, size: int = 64) -> BatchedSimulator:
+    """The one-world simulator the samples of a scene are drawn with."""
+    from thorgym.sim.batch import BatchedSimulator
+
+    return BatchedSimulator(
+        [scene], width=size, height=size, render_depth=False, render_instance_segmentation=True
+    )
 
 
 def _shard_settings(n: int, seed: int, size: int) -> dict:
@@ -359,3 +377,16 @@ def _split_summary(out: Path, shards: dict[str, dict]) -> dict:
             "class_counts": summarize_counts(labels),
         }
     return summary
+
+
+def build_shipped_test(path: str | Path = SHIPPED_TEST, n: int = 10, seed: int = 0, size: int = 64) -> Path:
+    """Make the small test split that ships with the package: `n` samples of each test scene,
+    one file (the first `n` of what ``thorgym data forces --n N`` makes for a larger N)."""
+    from thorgym.sim.scenes import scenes_for
+
+    parts = [a for a, _ in (scene_samples(s, n, seed, size) for s in scenes_for("test")) if a is not None]
+    return write_bytes_atomic(path, ForceArrays.concat(parts).to_bytes())
+
+
+if __name__ == "__main__":
+    print(f"wrote {build_shipped_test()}")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from thorgym.agents.registry import DEFAULT_AGENT
+
+if TYPE_CHECKING:
+    from thorgym.agents.train_args import TrainArgs
 
 app = typer.Typer(
     help="thorgym: Gymnasium environments and fast simulation for AI2-THOR research.",
@@ -144,17 +148,34 @@ def bench_compress(
         raise typer.BadParameter(str(e)) from None
 
 
-def _agent_help(trained: bool) -> str:
+def _agent_help(trained: bool, task: str = "objectnav") -> str:
     from thorgym.agents.registry import agent_names, get_agent
 
-    names = [n for n in agent_names() if not trained or get_agent(n).train is not None]
-    return "; ".join(f"{n}: {get_agent(n).description}" for n in names) + "."
+    names = [n for n in agent_names(task) if not trained or get_agent(n, task).train is not None]
+    return "; ".join(f"{n}: {get_agent(n, task).description}" for n in names) + "."
+
+
+def _task_help() -> str:
+    from thorgym.agents.registry import task_names
+
+    return "Task to train: " + ", ".join(task_names()) + "."
+
+
+def _train_agent_help() -> str:
+    from thorgym.agents.registry import agent_names, get_agent, get_task, task_names
+
+    per_task = []
+    for t in task_names():
+        default = get_task(t).default_agent
+        names = [n for n in agent_names(t) if get_agent(n, t).train is not None]
+        per_task.append(f"{t}: " + ", ".join(n + " (default)" if n == default else n for n in names))
+    return "Agent to train (thorgym.agents.registry) — " + "; ".join(per_task) + "."
 
 
 @app.command()
 def train(
-    task: Annotated[str, typer.Argument(help="Task to train: objectnav, iqa, furnlift or furnmove.")],
-    agent: Annotated[str, typer.Option(help=_agent_help(trained=True))] = DEFAULT_AGENT,
+    task: Annotated[str, typer.Argument(help=_task_help())],
+    agent: Annotated[str | None, typer.Option(help=_train_agent_help())] = None,
     backbone: Annotated[
         str | None,
         typer.Option(
@@ -248,69 +269,54 @@ def train(
     ] = False,
 ) -> None:
     """Train an agent on the batched vector env; checkpoints, TensorBoard, learning curve."""
-    out = Path(f"runs/{task}") if out is None else out
-    if task in ("furnlift", "furnmove"):
-        if agent == DEFAULT_AGENT:
-            agent = "tbone"
-        if agent != "tbone":
-            typer.echo(f"error: {task} trains --agent tbone (got {agent!r})", err=True)
-            raise typer.Exit(2)
-        _train_furniture(task, comm, policy, out, envs, steps, seed, seeds, size, hidden, lr, rollout,
-                         max_steps, resume, checkpoint_every, device, progress, top_down_map)  # fmt: skip
-        return
-    if task == "iqa":
-        _train_iqa(agent, questions, detector, out, envs, steps, seed, seeds, size, lr, rollout, epochs,
-                   resume, checkpoint_every, progress)  # fmt: skip
-        return
-    from thorgym.train import TrainArgs, train_seeds
-    from thorgym.train import train as run_train
+    # The task and agent come from thorgym.agents.registry: the task turns these flags into its
+    # trainers' typed arguments (flags it does not read are ignored), the agent trains.
+    from thorgym.agents.registry import get_agent, get_task
+    from thorgym.agents.train_args import TrainOptions
 
-    given = {
-        "backbone": backbone,
-        "envs": envs,
-        "steps": steps,
-        "device": device,
-        "width": size,
-        "height": size,
-        "max_steps": max_steps,
-        "grid": grid,
-        "hidden": hidden,
-        "lr": lr,
-        "n_steps": rollout,
-        "epochs": epochs,
-        "scenes": None if scenes is None else tuple(x.strip() for x in scenes.split(",") if x.strip()),
-    }
-    explicit = {k: v for k, v in given.items() if v is not None}
-    args = TrainArgs(
-        task=task,
-        agent=agent,
-        first_order=first_order,
-        backbone_ckpt=backbone_ckpt,
-        freeze_backbone=freeze_backbone,
-        seed=seed,
-        out=out,
-        backend=backend,
-        preset=preset,
-        resume=resume,
-        checkpoint_every=checkpoint_every,
-        env_version=env_version,
-        mode=mode,
-        threads=threads,
-        progress=progress,
-        explicit=set(explicit),
-        **explicit,
-    )
+    out = Path(f"runs/{task}") if out is None else out
+    scene_list = None if scenes is None else tuple(x.strip() for x in scenes.split(",") if x.strip())
     try:
-        if seeds is not None:
-            results = train_seeds(args, _ints(seeds, "--seeds"))
-        else:
-            final = run_train(args)
+        spec = get_task(task)
+        trainer = get_agent(agent or spec.default_agent, task)
+        if trainer.train is None:
+            raise ValueError(f"agent {trainer.name!r} has nothing to train: it is an evaluation baseline")
+        options = TrainOptions(
+            task=task, agent=trainer.name, out=out, seed=seed, backbone=backbone, backbone_ckpt=backbone_ckpt,
+            freeze_backbone=freeze_backbone, envs=envs, steps=steps, device=device, threads=threads,
+            env_version=env_version, mode=mode, scenes=scene_list, backend=backend, questions=questions,
+            detector=detector, preset=preset, resume=resume, checkpoint_every=checkpoint_every, size=size,
+            max_steps=max_steps, grid=grid, hidden=hidden, rollout=rollout, epochs=epochs, lr=lr,
+            first_order=first_order, progress=progress, comm=comm, policy=policy, top_down_map=top_down_map,
+        )  # fmt: skip
+        args = spec.train_args(options)
+        seed_list = None if seeds is None else _ints(seeds, "--seeds")
+    except ValueError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    if seed_list is not None and spec.parallel_seeds:
+        _train_seeds_in_processes(args, seed_list, out)
+        return
+    runs = [(seed, out)] if seed_list is None else [(s, out / f"seed_{s}") for s in seed_list]
+    for s, o in runs:
+        one = args if seed_list is None else dataclasses.replace(args, seed=s, out=o)
+        try:
+            final = trainer.train(one)
+        except (ValueError, FileNotFoundError) as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"wrote {final} and {o / 'learning_curve.png'}; tensorboard --logdir {o / 'tb'}")
+
+
+def _train_seeds_in_processes(args: TrainArgs, seeds: tuple[int, ...], out: Path) -> None:
+    """``--seeds`` of a task with ``parallel_seeds``: one process per seed, then a line on each."""
+    from thorgym.train import train_seeds
+
+    try:
+        results = train_seeds(args, seeds)
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
-    if seeds is None:
-        typer.echo(f"wrote {final} and {out / 'learning_curve.png'}; tensorboard --logdir {out / 'tb'}")
-        return
     for r in results:
         status = "ok" if r.returncode == 0 else f"failed (exit {r.returncode}, log {r.out / 'train.log'})"
         typer.echo(f"seed {r.seed} {status}: {r.final_line}")
@@ -462,80 +468,6 @@ def eval_okvqa(
         raise typer.Exit(2) from None
 
 
-def _train_iqa(
-    agent: str,
-    questions: str | None,
-    detector: str | None,
-    out: Path,
-    envs: int | None,
-    steps: int | None,
-    seed: int,
-    seeds: str | None,
-    size: int | None,
-    lr: float | None,
-    rollout: int | None,
-    epochs: int | None,
-    resume: bool,
-    checkpoint_every: int,
-    progress: bool,
-) -> None:
-    from thorgym.agents.himn.trainer import IQATrainArgs, train_iqa
-
-    given = {"envs": envs, "steps": steps, "size": size, "lr": lr, "rollout": rollout, "epochs": epochs}
-    explicit = {k: v for k, v in given.items() if v is not None}
-    runs = [(seed, out)] if seeds is None else [(s, out / f"seed_{s}") for s in _ints(seeds, "--seeds")]
-    for s, o in runs:
-        args = IQATrainArgs(
-            agent=agent, questions=questions or "", out=o, seed=s, detector=detector, resume=resume,
-            checkpoint_every=checkpoint_every, progress=progress, **explicit,
-        )  # fmt: skip
-        try:
-            final = train_iqa(args)
-        except (ValueError, FileNotFoundError) as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from None
-        typer.echo(f"wrote {final} and {o / 'learning_curve.png'}; tensorboard --logdir {o / 'tb'}")
-
-
-def _train_furniture(
-    task: str,
-    comm: str,
-    policy: str,
-    out: Path,
-    envs: int | None,
-    steps: int | None,
-    seed: int,
-    seeds: str | None,
-    size: int | None,
-    hidden: int | None,
-    lr: float | None,
-    rollout: int | None,
-    max_steps: int | None,
-    resume: bool,
-    checkpoint_every: int,
-    device: str | None,
-    progress: bool,
-    top_down_map: bool,
-) -> None:
-    from thorgym.agents.tbone.trainer import FurnitureTrainArgs, train_furniture
-
-    given = {"envs": envs, "steps": steps, "size": size, "hidden": hidden, "lr": lr, "rollout": rollout,
-             "max_steps": max_steps, "device": device}  # fmt: skip
-    explicit = {k: v for k, v in given.items() if v is not None}
-    runs = [(seed, out)] if seeds is None else [(s, out / f"seed_{s}") for s in _ints(seeds, "--seeds")]
-    for s, o in runs:
-        args = FurnitureTrainArgs(
-            task=task, comm=comm, policy=policy, out=o, seed=s, resume=resume, top_down_map=top_down_map,
-            checkpoint_every=checkpoint_every, progress=progress, **explicit,
-        )  # fmt: skip
-        try:
-            final = train_furniture(args)
-        except (ValueError, FileNotFoundError) as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from None
-        typer.echo(f"wrote {final} and {o / 'learning_curve.png'}; tensorboard --logdir {o / 'tb'}")
-
-
 def _eval_furniture(
     task: str,
     agent: str,
@@ -548,14 +480,16 @@ def _eval_furniture(
     out: Path | None,
     greedy: bool,
 ) -> None:
-    from thorgym.agents.tbone.evaluate import evaluate_furniture
+    from thorgym.agents.registry import get_agent
+    from thorgym.agents.tbone.evaluate import FurnitureEvalArgs
 
     out = Path(f"runs/{task}_eval") if out is None else out
     try:
-        m = evaluate_furniture(
+        spec = get_agent(agent, task)
+        m = spec.run_evaluation(FurnitureEvalArgs(
             task=task, agent=agent, checkpoint=checkpoint, split=split, episodes=episodes, envs=envs,
             seed=seed, out=out, video=video, greedy=greedy,
-        )  # fmt: skip
+        ))  # fmt: skip
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
@@ -567,7 +501,7 @@ def _eval_furniture(
 
 
 _FURN_CKPT = Annotated[str | None, typer.Option(help="tbone: checkpoint file or run directory.")]
-_FURN_AGENT = Annotated[str, typer.Option(help="tbone (trained), random or expert (shortest-path oracle).")]
+_FURN_AGENT = Annotated[str, typer.Option(help=_agent_help(trained=False, task="furnlift"))]
 _FURN_SPLIT = Annotated[str, typer.Option(help="test (FloorPlan226–230) or val (221–225).")]
 _FURN_EPISODES = Annotated[int, typer.Option(help="The first N fixed episodes of the split.")]
 _FURN_ENVS = Annotated[int, typer.Option(help="Parallel environments.")]
@@ -602,7 +536,7 @@ def eval_iqa(
     checkpoint: Annotated[
         str | None, typer.Option(help="Checkpoint file or run directory (himn, ppo).")
     ] = None,
-    agent: Annotated[str, typer.Option(help="himn, ppo (flat) or random.")] = "himn",
+    agent: Annotated[str, typer.Option(help=_agent_help(trained=False, task="iqa"))] = "himn",
     split: Annotated[str, typer.Option(help="seen or unseen (held-out scenes FloorPlan1–5).")] = "unseen",
     questions: Annotated[str | None, typer.Option(help="Evaluate this question CSV instead.")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions (default all).")] = None,
@@ -623,16 +557,17 @@ def eval_iqa(
     ),
 ) -> None:
     """Evaluate an IQA agent on held-out questions; accuracy per question type."""
-    from thorgym.agents.himn.evaluate import evaluate_iqa
+    from thorgym.agents.himn.evaluate import IQAEvalArgs
+    from thorgym.agents.registry import get_agent
 
     if split not in ("seen", "unseen"):
         raise typer.BadParameter("--split must be seen or unseen")
     try:
-        m = evaluate_iqa(
+        spec = get_agent(agent, "iqa")
+        m = spec.run_evaluation(IQAEvalArgs(
             agent=agent, checkpoint=checkpoint, split=split, questions=questions, limit=limit,
-            per_type=per_type,
-            envs=envs, size=size, seed=seed, out=out, video=video, detector=detector,
-        )  # fmt: skip
+            per_type=per_type, envs=envs, size=size, seed=seed, out=out, video=video, detector=detector,
+        ))  # fmt: skip
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
@@ -869,6 +804,20 @@ def bench_furniture(
     from thorgym.benchmarks.furniture import format_table, run
 
     records = run(size=size, envs=_ints(envs, "--envs"))
+    typer.echo(json.dumps(records) if json_ else format_table(records))
+
+
+@bench_app.command("forces")
+def bench_forces(
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON list of records.")] = False,
+    size: Annotated[int, typer.Option(help="Square frame size.")] = 64,
+    seconds: Annotated[float, typer.Option(help="Seconds per measurement.")] = 2.0,
+) -> None:
+    """MuJoCo pushes/s and real-time factor against one render of the same world, model build
+    time, and forces dataset samples/s, per room type."""
+    from thorgym.benchmarks.forces import format_table, run
+
+    records = run(size=size, min_seconds=seconds)
     typer.echo(json.dumps(records) if json_ else format_table(records))
 
 
