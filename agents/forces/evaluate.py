@@ -23,6 +23,7 @@ correct) and with ``video=K`` ``contact_sheet.png`` and ``forces.mp4`` of the fi
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +43,12 @@ from thorgym.tasks.forces import (
 __all__ = [
     "AGENTS",
     "MASK_GRID",
+    "ForcesEvalArgs",
     "evaluate_forces",
     "most_frequent_predictions",
     "nearest_neighbour_predictions",
     "random_predictions",
+    "run_forces_eval",
 ]
 
 AGENTS = ("model", "most-frequent", "nearest-neighbour", "random")
@@ -107,6 +110,27 @@ def _model_predictions(
     model, ckpt = load_model(path, dev)
     preds, _ = predict(model, data, dev, batch_size)
     return preds, path, ckpt
+
+
+@dataclass(frozen=True)
+class ForcesEvalArgs:
+    """Arguments of `thorgym eval forces` (those of :func:`evaluate_forces`)."""
+
+    agent: str = "model"
+    checkpoint: str | Path | None = None
+    data_root: str | Path | None = None  # None: the shipped test split
+    split: str = "test"
+    out_dir: str | Path = "runs/forces_eval"
+    video: int = 0
+    seed: int = 0
+    device: str = "auto"
+    batch_size: int = 256
+    threads: int = 1
+
+
+def run_forces_eval(args: ForcesEvalArgs) -> dict[str, Any]:
+    """:func:`evaluate_forces` of typed arguments (for the agent registry's evaluator)."""
+    return evaluate_forces(**asdict(args))
 
 
 def evaluate_forces(

@@ -42,9 +42,9 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -55,6 +55,9 @@ from thorgym.tasks.forces import STEPS, class_weights, score
 
 from .data import make_batch, mirror_classes
 from .model import ForcesModel, ForcesModelConfig, weighted_sequence_loss
+
+if TYPE_CHECKING:
+    from thorgym.agents.train_args import TrainOptions
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -119,6 +122,25 @@ class ForcesTrainArgs:
             raise ValueError(f"--jitter must be in [0, 1), got {self.jitter}")
         if self.size < 64:
             raise ValueError(f"--size must be at least 64 pixels, got {self.size}")
+
+    @classmethod
+    def from_options(cls, o: TrainOptions, data_root: str | Path | None = None) -> ForcesTrainArgs:
+        """The arguments of `thorgym train forces` from the CLI's flags (unset ones: these
+        defaults). ``data_root`` is the dataset folder (TrainOptions has no flag for it yet);
+        ``--checkpoint-every`` counts gradient steps here and is taken only when given (its CLI
+        default is sized for environment steps)."""
+        if data_root is None:
+            raise ValueError("forces training needs the dataset folder (make one with `thorgym data forces`)")
+        explicit = o.given("backbone", "steps", "epochs", "size", "hidden", "lr", "device")
+        default_every = next(f.default for f in fields(type(o)) if f.name == "checkpoint_every")
+        if o.checkpoint_every != default_every:
+            explicit["checkpoint_every"] = o.checkpoint_every
+        args = cls(
+            data_root=Path(data_root), out=Path(o.out), seed=o.seed, resume=o.resume, threads=o.threads,
+            progress=o.progress, **explicit,
+        )  # fmt: skip
+        args.validate()
+        return args
 
     def model_config(self) -> ForcesModelConfig:
         return ForcesModelConfig(

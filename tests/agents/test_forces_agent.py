@@ -441,3 +441,29 @@ def test_budget_and_argument_checks():
     for bad in (dict(steps=0), dict(size=32), dict(jitter=1.0), dict(class_weight_power=-1.0)):
         with pytest.raises(ValueError):
             ForcesTrainArgs(**bad).validate()
+
+
+def test_cli_shaped_arguments(tmp_path):
+    """ForcesTrainArgs.from_options (the CLI's TrainOptions) and ForcesEvalArgs / run_forces_eval,
+    the typed forms the agent registry takes."""
+    from thorgym.agents.forces.evaluate import ForcesEvalArgs, run_forces_eval
+    from thorgym.agents.train_args import TrainOptions
+
+    o = TrainOptions(task="forces", agent="model", out=tmp_path / "run", steps=5, lr=3e-4, seed=2)
+    args = ForcesTrainArgs.from_options(o, data_root=tmp_path / "data")
+    assert (args.steps, args.lr, args.seed, args.backbone, args.checkpoint_every) == (
+        5,
+        3e-4,
+        2,
+        "cnn_small",
+        1000,
+    )
+    o2 = TrainOptions(
+        task="forces", agent="model", out=tmp_path / "run", checkpoint_every=50, backbone="resnet18"
+    )
+    assert ForcesTrainArgs.from_options(o2, data_root="d").checkpoint_every == 50
+    with pytest.raises(ValueError, match="dataset folder"):
+        ForcesTrainArgs.from_options(o)
+    root = write_dataset(tmp_path / "data")
+    m = run_forces_eval(ForcesEvalArgs(agent="random", data_root=root, out_dir=tmp_path / "e", seed=4))
+    assert m["agent"] == "random" and m["seed"] == 4 and (tmp_path / "e" / "metrics.json").is_file()
