@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from .train_args import DEFAULT_AGENT, TrainArgs, TrainOptions, objectnav_train_args
 
 if TYPE_CHECKING:
+    from .forces.evaluate import ForcesEvalArgs
+    from .forces.trainer import ForcesTrainArgs
     from .himn.evaluate import IQAEvalArgs
     from .himn.trainer import IQATrainArgs
     from .policy import EvalContext, Policy
@@ -367,4 +369,50 @@ for _task, _what in (("furnlift", "lift a television together"), ("furnmove", "m
             task=_task,
             evaluate=_evaluate_furniture,
         )  # fmt: skip
+    )
+
+
+# -- forces ("What happens if…") ------------------------------------------------------------------
+
+
+def _forces_train_args(o: TrainOptions) -> ForcesTrainArgs:
+    from .forces.trainer import ForcesTrainArgs
+
+    return ForcesTrainArgs.from_options(o)
+
+
+def _train_forces(args: ForcesTrainArgs) -> Path:
+    from .forces.trainer import train_forces
+
+    return train_forces(args)
+
+
+def _evaluate_forces(args: ForcesEvalArgs) -> Metrics:
+    from .forces.evaluate import run_forces_eval
+
+    return run_forces_eval(args)
+
+
+register_task(
+    TaskSpec(
+        "forces", "predict what a push does to an object (What happens if…)", "model", _forces_train_args
+    )
+)
+register_agent(
+    AgentSpec(
+        "model",
+        "CNN + RNN force predictor: image, mask, force in; 6 steps of 18 classes out (Mottaghi et al. 2016)",
+        _train_forces,
+        checkpoint_suffixes=(".pt",),
+        task="forces",
+        evaluate=_evaluate_forces,
+    )
+)
+for _name, _what in (
+    ("most-frequent", "the most frequent moving sequence of the train split"),
+    ("nearest-neighbour", "the label of the nearest train sample (same object type; force and mask)"),
+    ("random", "uniform over the 18 classes at each step"),
+):
+    register_agent(
+        AgentSpec(_name, _what, None, needs_checkpoint=False, task="forces", evaluate=_evaluate_forces)
     )

@@ -243,6 +243,9 @@ class TrainOptions:
     comm: str = "explicit"
     policy: str = "marginal"
     top_down_map: bool = False
+    data: str | None = None  # forces: a `thorgym data forces --out` folder
+    class_weight_power: float | None = None  # forces: loss weights = class_weights ** power
+    batch_size: int | None = None  # forces: samples per gradient step
 
     def given(self, *names: str) -> dict[str, Any]:
         """The flags among ``names`` the user gave (not None), by name."""

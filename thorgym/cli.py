@@ -267,6 +267,16 @@ def train(
     top_down_map: Annotated[
         bool, typer.Option(help="furnlift/furnmove: also observe the top-down map (stacked onto RGB).")
     ] = False,
+    data: Annotated[
+        Path | None, typer.Option(help="forces: the dataset folder (from `thorgym data forces --out DIR`).")
+    ] = None,
+    class_weight_power: Annotated[
+        float | None,
+        typer.Option(
+            help="forces: loss weights = inverse class frequency ** power (1: the paper's; 0: plain)."
+        ),
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="forces: samples per gradient step.")] = None,
 ) -> None:
     """Train an agent on the batched vector env; checkpoints, TensorBoard, learning curve."""
     # The task and agent come from thorgym.agents.registry: the task turns these flags into its
@@ -288,6 +298,8 @@ def train(
             detector=detector, preset=preset, resume=resume, checkpoint_every=checkpoint_every, size=size,
             max_steps=max_steps, grid=grid, hidden=hidden, rollout=rollout, epochs=epochs, lr=lr,
             first_order=first_order, progress=progress, comm=comm, policy=policy, top_down_map=top_down_map,
+            data=None if data is None else str(data), class_weight_power=class_weight_power,
+            batch_size=batch_size,
         )  # fmt: skip
         args = spec.train_args(options)
         seed_list = None if seeds is None else _ints(seeds, "--seeds")
@@ -580,6 +592,43 @@ def eval_iqa(
         f"episode length {m['episode_length']:.0f}; invalid actions {m['invalid_action_rate']:.2f}"
     )
     typer.echo(f"wrote {out / 'metrics.json'} and {out / 'episodes.jsonl'}")
+
+
+@eval_app.command("forces")
+def eval_forces(
+    checkpoint: Annotated[str | None, typer.Option(help="model: checkpoint file or run directory.")] = None,
+    agent: Annotated[str, typer.Option(help=_agent_help(trained=False, task="forces"))] = "model",
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Dataset folder (`thorgym data forces`); default: the shipped test split."),
+    ] = None,
+    split: Annotated[str, typer.Option(help="train, val or test (scenes 26-30 of each room type).")] = "test",
+    seed: Annotated[int, typer.Option(help="Seed of the random baseline.")] = 0,
+    video: Annotated[int, typer.Option(help="Draw K samples: contact sheet PNG and mp4.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    out: Annotated[Path, typer.Option(help="Output dir: metrics.json, predictions.jsonl, videos.")] = Path(
+        "runs/forces_eval"
+    ),
+) -> None:
+    """Score a force predictor or a baseline on held-out scenes: whole-sequence accuracy (all-stop
+    sequences left out), per-step accuracy, per object type."""
+    from thorgym.agents.forces.evaluate import ForcesEvalArgs
+    from thorgym.agents.registry import get_agent
+
+    try:
+        spec = get_agent(agent, "forces")
+        m = spec.run_evaluation(ForcesEvalArgs(
+            agent=agent, checkpoint=checkpoint, data_root=data, split=split, out_dir=out, video=video,
+            seed=seed, device=device,
+        ))  # fmt: skip
+    except (ValueError, FileNotFoundError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(
+        f"{agent} on {m['samples']} {split} samples ({m['moving_samples']} moving): sequence accuracy "
+        f"{m['sequence_accuracy']}%, per-step accuracy {m['per_step_accuracy']}%"
+    )
+    typer.echo(f"wrote {out / 'metrics.json'} and {out / 'predictions.jsonl'}")
 
 
 @data_app.command("iqa")

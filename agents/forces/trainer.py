@@ -126,12 +126,18 @@ class ForcesTrainArgs:
     @classmethod
     def from_options(cls, o: TrainOptions, data_root: str | Path | None = None) -> ForcesTrainArgs:
         """The arguments of `thorgym train forces` from the CLI's flags (unset ones: these
-        defaults). ``data_root`` is the dataset folder (TrainOptions has no flag for it yet);
+        defaults). The dataset folder is ``--data`` (``data_root`` overrides it);
         ``--checkpoint-every`` counts gradient steps here and is taken only when given (its CLI
         default is sized for environment steps)."""
+        data_root = data_root if data_root is not None else o.data
         if data_root is None:
-            raise ValueError("forces training needs the dataset folder (make one with `thorgym data forces`)")
-        explicit = o.given("backbone", "steps", "epochs", "size", "hidden", "lr", "device")
+            raise ValueError(
+                "forces training needs --data DIR, a dataset folder made by "
+                "`thorgym data forces --out DIR`"
+            )
+        explicit = o.given(
+            "backbone", "steps", "epochs", "size", "hidden", "lr", "device", "class_weight_power", "batch_size"
+        )
         default_every = next(f.default for f in fields(type(o)) if f.name == "checkpoint_every")
         if o.checkpoint_every != default_every:
             explicit["checkpoint_every"] = o.checkpoint_every
