@@ -131,13 +131,10 @@ class ForcesTrainArgs:
         default is sized for environment steps)."""
         data_root = data_root if data_root is not None else o.data
         if data_root is None:
-            raise ValueError(
-                "forces training needs --data DIR, a dataset folder made by "
-                "`thorgym data forces --out DIR`"
-            )
-        explicit = o.given(
-            "backbone", "steps", "epochs", "size", "hidden", "lr", "device", "class_weight_power", "batch_size"
-        )
+            hint = "a dataset folder made by `thorgym data forces --out DIR`"
+            raise ValueError(f"forces training needs --data DIR, {hint}")
+        flags = ("backbone", "steps", "epochs", "size", "hidden", "lr", "device", "class_weight_power")
+        explicit = o.given(*flags, "batch_size")
         default_every = next(f.default for f in fields(type(o)) if f.name == "checkpoint_every")
         if o.checkpoint_every != default_every:
             explicit["checkpoint_every"] = o.checkpoint_every
