@@ -178,7 +178,106 @@ class TrainArgs:
         kw["scenes"] = tuple(kw.get("scenes", ()))
         return cls(**kw, explicit=set(kw) if given is None else set(given))
 
+    def checked(self) -> TrainArgs:
+        """These arguments with the preset applied, validated: the environment id must be
+        registered and threads positive (a ValueError says what is wrong)."""
+        from thorgym.registration import env_ids
+
+        args = self.with_preset()
+        if args.task != "objectnav":
+            raise ValueError(f"TrainArgs are ObjectNav's; got task {args.task!r}")
+        if args.env_id not in env_ids():
+            raise ValueError(
+                f"--env-version {args.env_version}: {args.env_id} is not registered; "
+                f"choose one of {', '.join(env_ids())}"
+            )
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        return args
+
     def given(self, name: str) -> bool:
         """Whether a field was set on the command line or by the preset (else: the agent's own
         default applies, e.g. PPO's hidden size differs from SAVN's)."""
         return name in self.explicit or (self.preset is not None and name in PRESETS.get(self.preset, {}))
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Every flag of `thorgym train TASK`, None where the user gave none.
+
+    One record for all tasks, so the CLI has one `train` command and each task's args builder
+    (:attr:`thorgym.agents.registry.TaskSpec.train_args`) turns it into the typed arguments of
+    its trainers: it takes the flags it knows and lets its own defaults and presets fill the rest.
+    Flags a task does not read are ignored, as they always were.
+    """
+
+    task: str
+    agent: str
+    out: Path
+    seed: int = 0
+    backbone: str | None = None
+    backbone_ckpt: str | None = None
+    freeze_backbone: bool = False
+    envs: int | None = None
+    steps: int | None = None
+    device: str | None = None
+    threads: int = 1
+    env_version: str = "v1"
+    mode: str = "cached"
+    scenes: tuple[str, ...] | None = None
+    backend: str = "sim"
+    questions: str | None = None
+    detector: str | None = None
+    preset: str | None = None
+    resume: bool = False
+    checkpoint_every: int = 20_000
+    size: int | None = None
+    max_steps: int | None = None
+    grid: int | None = None
+    hidden: int | None = None
+    rollout: int | None = None
+    epochs: int | None = None
+    lr: float | None = None
+    first_order: bool = False
+    progress: bool = True
+    comm: str = "explicit"
+    policy: str = "marginal"
+    top_down_map: bool = False
+    data: str | None = None  # forces: a `thorgym data forces --out` folder
+    class_weight_power: float | None = None  # forces: loss weights = class_weights ** power
+    batch_size: int | None = None  # forces: samples per gradient step
+
+    def given(self, *names: str) -> dict[str, Any]:
+        """The flags among ``names`` the user gave (not None), by name."""
+        return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
+
+
+def objectnav_train_args(o: TrainOptions) -> TrainArgs:
+    """ObjectNav's :class:`TrainArgs` from the CLI's flags, preset applied and checked (the run's
+    environment id must be registered)."""
+    explicit = o.given("backbone", "envs", "steps", "device", "max_steps", "grid", "hidden", "lr", "epochs",
+                       "scenes")  # fmt: skip
+    if o.size is not None:
+        explicit |= {"width": o.size, "height": o.size}
+    if o.rollout is not None:
+        explicit["n_steps"] = o.rollout
+    args = TrainArgs(
+        task=o.task,
+        agent=o.agent,
+        first_order=o.first_order,
+        backbone_ckpt=o.backbone_ckpt,
+        freeze_backbone=o.freeze_backbone,
+        seed=o.seed,
+        out=o.out,
+        backend=o.backend,
+        preset=o.preset,
+        resume=o.resume,
+        checkpoint_every=o.checkpoint_every,
+        env_version=o.env_version,
+        mode=o.mode,
+        threads=o.threads,
+        progress=o.progress,
+        explicit=set(explicit),
+        **explicit,
+    )
+    return args.checked()

@@ -12,7 +12,9 @@ from typing import Any
 
 from thorgym.atomic import atomic_writer
 
-__all__ = ["read_episodes", "save_episodes"]
+__all__ = ["DATA_DIR", "read_episodes", "save_episodes", "shipped_episodes"]
+
+DATA_DIR = Path(__file__).parent / "data"  # the shipped sets (package data)
 
 
 def save_episodes(episodes: list[dict[str, Any]], path: str | Path) -> Path:
@@ -30,3 +32,13 @@ def read_episodes(path: str | Path) -> list[dict[str, Any]]:
     with opener(p, "rt") as f:
         data = json.load(f)
     return data["episodes"] if isinstance(data, dict) else data
+
+
+def shipped_episodes(name: str) -> list[dict[str, Any]]:
+    """The episodes of the shipped set ``DATA_DIR/<name>.json.gz`` (a task names it with
+    ``thorgym.tasks.base.EpisodeFile``)."""
+    path = DATA_DIR / f"{name}.json.gz"
+    if not path.is_file():
+        known = sorted(p.name.removesuffix(".json.gz") for p in DATA_DIR.glob("*.json.gz"))
+        raise FileNotFoundError(f"no shipped episode set {name!r} ({path}); shipped: {', '.join(known)}")
+    return read_episodes(path)

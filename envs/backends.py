@@ -101,9 +101,11 @@ def objectnav_simulator(
     visibility_distance: float = task.VISIBILITY_DISTANCE,
     field_of_view: float = task.FIELD_OF_VIEW,
     compile: bool = False,
+    rotate_step_degrees: float = task.ROTATE_DEGREES,
 ) -> Any:
-    """A :class:`thorgym.sim.BatchedSimulator` (one world per scene) with ObjectNav's settings:
-    45° turns, RGB (+ depth) frames and no instance segmentation (visibility comes from the sim)."""
+    """A :class:`thorgym.sim.BatchedSimulator` (one world per scene) with navigation settings
+    (ObjectNav's by default: 45° turns), RGB (+ depth) frames and no instance segmentation
+    (visibility comes from the sim)."""
     from thorgym.sim import BatchedSimulator
 
     return BatchedSimulator(
@@ -111,7 +113,7 @@ def objectnav_simulator(
         width=width,
         height=height,
         grid_size=grid_size,
-        rotate_step_degrees=task.ROTATE_DEGREES,
+        rotate_step_degrees=rotate_step_degrees,
         visibility_distance=visibility_distance,
         field_of_view=field_of_view,
         render_depth=depth,
@@ -197,8 +199,10 @@ class AI2ThorBackend:
         visibility_distance: float = task.VISIBILITY_DISTANCE,
         grid_size: float = task.GRID_SIZE,
         controller_kwargs: Mapping[str, Any] | None = None,
+        rotate_step_degrees: float = task.ROTATE_DEGREES,
     ) -> None:
         self.width, self.height, self.depth = width, height, depth
+        self.rotate_step_degrees = rotate_step_degrees
         self.timeout, self.start_timeout = float(timeout), float(start_timeout)
         self.field_of_view = field_of_view
         self.visibility_distance = visibility_distance
@@ -250,7 +254,7 @@ class AI2ThorBackend:
             "width": self.width,
             "height": self.height,
             "gridSize": self.grid_size,
-            "rotateStepDegrees": task.ROTATE_DEGREES,
+            "rotateStepDegrees": self.rotate_step_degrees,
             "visibilityDistance": self.visibility_distance,
             "fieldOfView": self.field_of_view,
             "renderDepthImage": self.depth,

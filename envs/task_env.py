@@ -1,4 +1,6 @@
-"""Generic environment adapters over (task, worlds): one Gymnasium env, one batched VectorEnv.
+"""Generic environment adapters over (task, worlds): one Gymnasium env, one batched VectorEnv, and
+the factories (:func:`make_env`, :func:`make_vector_env`) the registration table points at for a
+task given by class path: adding such a task is its module in ``tasks/`` plus one table line.
 
 Both drive the same task object (``thorgym.tasks``) over a backend's worlds
 (``thorgym.envs.worlds``); the single env is the N = 1 case of the same calls, so a single
@@ -8,6 +10,8 @@ plays after ``reset(seed=s)``.
 
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,11 +21,24 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from thorgym.tasks.base import Task
+from thorgym.tasks.base import EnvTask, EpisodeFile, Task
 
 from .backends import BackendDied
+from .worlds import build_worlds
 
-__all__ = ["EpisodeSource", "SubEnvStarts", "TaskEnv", "TaskVectorEnv", "autoreset_mode"]
+__all__ = [
+    "EpisodeSource",
+    "SubEnvStarts",
+    "TaskEnv",
+    "TaskVectorEnv",
+    "autoreset_mode",
+    "build",
+    "episode_list",
+    "make_env",
+    "make_parallel_env",
+    "make_vector_env",
+    "resolve_task",
+]
 
 
 def autoreset_mode(mode: str | AutoresetMode) -> AutoresetMode:
@@ -315,9 +332,12 @@ class TaskVectorEnv(VectorEnv):
             raise RuntimeError("call reset() before step()")
         n_act = self.single_action_space.n
         a = np.asarray(actions).reshape(-1)
-        if a.shape != (self.num_envs,) or not np.issubdtype(a.dtype, np.integer) or (a < 0).any() or (
-            a >= n_act
-        ).any():
+        if (
+            a.shape != (self.num_envs,)
+            or not np.issubdtype(a.dtype, np.integer)
+            or (a < 0).any()
+            or (a >= n_act).any()
+        ):
             raise ValueError(f"actions must be {self.num_envs} integers in [0, {n_act}), got {actions!r}")
         resetting = self.starts.needs_reset.copy()
         out = self.task.step(a.astype(np.int64), ~resetting)
@@ -372,3 +392,136 @@ class TaskVectorEnv(VectorEnv):
     def target_visible(self) -> np.ndarray:
         """(N,) bool: the target is visible now, per sub-environment."""
         return self.task.target_visible
+
+
+# -- the generic factory: a task class and keyword arguments to an environment -----------------
+def resolve_task(task: str | type[EnvTask]) -> type[EnvTask]:
+    """A task class, or its path ``"package.module:Class"`` (the registration table's form)."""
+    if isinstance(task, str):
+        module, sep, name = task.partition(":")
+        if not sep or not module or not name:
+            raise ValueError(f"task must be 'package.module:Class', got {task!r}")
+        task = getattr(importlib.import_module(module), name)
+    if not isinstance(task, type) or not callable(getattr(task, "env_setup", None)):
+        raise ValueError(
+            f"{task!r} is not a task class with an env_setup classmethod (thorgym.tasks.base.EnvTask)"
+        )
+    return task
+
+
+def episode_list(episodes: Sequence[Any] | EpisodeFile | None) -> Sequence[Any] | None:
+    """A set-up's fixed episodes as a list: a shipped :class:`~thorgym.tasks.base.EpisodeFile` is
+    read (``thorgym.datasets.episode_files``); a list or None stays as it is."""
+    if isinstance(episodes, EpisodeFile):
+        from thorgym.datasets.episode_files import shipped_episodes
+
+        return shipped_episodes(episodes.name)
+    return episodes
+
+
+def build(
+    task: str | type[EnvTask],
+    num_worlds: int,
+    backend: str = "sim",
+    device: str = "cpu",
+    compile: bool = False,
+    controller_kwargs: Mapping[str, Any] | None = None,
+    timeout: float = 60.0,
+    **kwargs: Any,
+) -> tuple[Task, Any, Sequence[Any] | None]:
+    """(task, worlds, fixed episodes) of a task class and its keyword arguments: what every
+    adapter takes. The backend's arguments choose the worlds (:func:`~thorgym.envs.worlds.
+    build_worlds`); the others are the task's ``env_setup``'s."""
+    setup = resolve_task(task).env_setup(num_worlds, **kwargs)
+    worlds = build_worlds(setup.worlds, num_worlds, backend=backend, device=device, compile=compile,
+                          controller_kwargs=controller_kwargs, timeout=timeout)  # fmt: skip
+    return setup.task, worlds, episode_list(setup.episodes)
+
+
+def _is_multi_agent(task: Task) -> bool:
+    return bool(getattr(task, "agent_ids", ()))
+
+
+def make_env(
+    task: str | type[EnvTask],
+    backend: str = "sim",
+    device: str = "cpu",
+    render_mode: str | None = None,
+    controller_kwargs: Mapping[str, Any] | None = None,
+    timeout: float = 60.0,
+    **kwargs: Any,
+) -> gym.Env:
+    """``entry_point`` of a task registered by class: ``task`` is the class (or its path), the other
+    keyword arguments are its ``env_setup``'s; ``backend``, ``device``, ``render_mode``,
+    ``controller_kwargs`` and ``timeout`` choose the worlds (:func:`~thorgym.envs.worlds.build_worlds`).
+    A :class:`TaskEnv`, or for a multi-agent task (``agent_ids``) the Gymnasium
+    ``thorgym.envs.multi_agent.MultiAgentTaskEnv`` (joint dict action, team reward). The
+    environment's ``__doc__`` is the task class's: its Gymnasium documentation."""
+    cls = resolve_task(task)
+    if render_mode is not None and render_mode not in TaskEnv.metadata["render_modes"]:
+        raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+    parts = build(cls, 1, backend, device, False, controller_kwargs, timeout, **kwargs)
+    if _is_multi_agent(parts[0]):
+        from .multi_agent import MultiAgentTaskEnv
+
+        env: gym.Env = MultiAgentTaskEnv(*parts, render_mode)
+    else:
+        env = TaskEnv(*parts, render_mode)
+    env.__doc__ = cls.__doc__
+    return env
+
+
+def make_parallel_env(
+    task: str | type[EnvTask],
+    backend: str = "sim",
+    device: str = "cpu",
+    render_mode: str | None = None,
+    controller_kwargs: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """A multi-agent task class (or its path) as a PettingZoo ``ParallelEnv``
+    (``thorgym.envs.multi_agent.TaskParallelEnv``); arguments as :func:`make_env`."""
+    from .multi_agent import TaskParallelEnv
+
+    cls = resolve_task(task)
+    parts = build(cls, 1, backend, device, False, controller_kwargs, **kwargs)
+    if not _is_multi_agent(parts[0]):
+        raise ValueError(f"{cls.__name__} is a one-agent task: use make_env")
+    env = TaskParallelEnv(*parts, render_mode)
+    env.__doc__ = cls.__doc__
+    return env
+
+
+def make_vector_env(
+    num_envs: int = 1,
+    task: str | type[EnvTask] | None = None,
+    backend: str = "sim",
+    autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+    device: str = "cpu",
+    compile: bool = False,
+    render_mode: str | None = None,
+    controller_kwargs: Mapping[str, Any] | None = None,
+    timeout: float = 60.0,
+    **kwargs: Any,
+) -> VectorEnv:
+    """``vector_entry_point`` of a task registered by class: N worlds of one batched simulator in
+    a :class:`TaskVectorEnv` (multi-agent tasks: ``MultiAgentTaskVectorEnv``; ``compile``:
+    torch.compile the ray caster), or for ``backend="ai2thor"`` an ``AsyncVectorEnv`` of
+    :func:`make_env` (one AI2-THOR process each). Sub-environment i plays what :func:`make_env`
+    reset with seed ``seed + i`` plays."""
+    if task is None:
+        raise ValueError("make_vector_env needs task='package.module:Class'")
+    cls = resolve_task(task)
+    mode = globals()["autoreset_mode"](autoreset_mode)
+    if backend == "ai2thor":
+        fn = functools.partial(make_env, cls, backend=backend, device=device, render_mode=render_mode,
+                               controller_kwargs=controller_kwargs, timeout=timeout, **kwargs)  # fmt: skip
+        return gym.vector.AsyncVectorEnv([fn] * num_envs, autoreset_mode=mode)
+    if not isinstance(num_envs, int) or num_envs < 1:
+        raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+    parts = build(cls, num_envs, backend, device, compile, **kwargs)
+    if _is_multi_agent(parts[0]):
+        from .multi_agent import MultiAgentTaskVectorEnv
+
+        return MultiAgentTaskVectorEnv(*parts, render_mode, mode)
+    return TaskVectorEnv(*parts, render_mode, mode)

@@ -16,10 +16,12 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from .objectnav import ObjectNavEnv, load_episode_list, make_objectnav_task
+from thorgym.tasks.objectnav import ObjectNavTask
+
+from .objectnav import ObjectNavEnv, load_episode_list
 from .task_env import TaskVectorEnv
 from .task_env import autoreset_mode as _autoreset_mode
-from .worlds import SimWorlds
+from .worlds import build_worlds
 
 __all__ = ["ObjectNavVectorEnv", "make_objectnav_vec"]
 
@@ -62,17 +64,14 @@ class ObjectNavVectorEnv(TaskVectorEnv):
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         self.width, self.height, self.depth = int(width), int(height), bool(depth)
-        nav_task = make_objectnav_task(
-            version=version, split=split, room_types=room_types, scenes=scenes, targets=targets,
-            width=width, height=height, depth=depth, max_steps=max_steps,
+        setup = ObjectNavTask.env_setup(
+            num_envs, split=split, room_types=room_types, scenes=scenes, targets=targets, width=width,
+            height=height, depth=depth, max_steps=max_steps, episodes=load_episode_list(episodes, version),
+            version=version, track_paths=False,
         )  # fmt: skip
-        self.scenes = nav_task.scenes
-        fixed = load_episode_list(episodes, version)
-        worlds = SimWorlds(
-            num_envs, self.scenes[0], width=self.width, height=self.height, depth=self.depth,
-            device=device, compile=compile,
-        )  # fmt: skip
-        super().__init__(nav_task, worlds, fixed, render_mode, autoreset_mode)
+        self.scenes = setup.task.scenes
+        worlds = build_worlds(setup.worlds, num_envs, device=device, compile=compile)
+        super().__init__(setup.task, worlds, setup.episodes, render_mode, autoreset_mode)
 
     @property
     def sim(self) -> Any:

@@ -1,4 +1,6 @@
-"""Navigation worlds: the batched backend interface a navigation task drives.
+"""Navigation worlds, and :func:`build_worlds`: the worlds a task's ``WorldsSpec`` asks for.
+
+The navigation worlds are the batched backend interface a one-agent task drives.
 
 A task (``thorgym.tasks``) is bound to one worlds object and sees a backend only through it:
 
@@ -19,25 +21,32 @@ Implementations:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from thorgym.sim.scenes import parse_scene
 from thorgym.tasks import objectnav as nav
+from thorgym.tasks.base import WorldsSpec
 
-__all__ = ["ControllerWorlds", "SimWorlds"]
+from .multi_agent_worlds import MultiAgentControllerWorlds, MultiAgentSimWorlds
+
+FRAME_SENSORS = ("rgb", "depth")  # the frames the navigation worlds render
+
+__all__ = ["ControllerWorlds", "SimWorlds", "build_worlds"]
 
 
 class SimWorlds:
-    """N navigation worlds on one :class:`thorgym.sim.BatchedSimulator` (ObjectNav's settings:
-    45° turns, 0.25 m grid, AI2-THOR's visibility rule at ``visibility_distance``).
+    """N navigation worlds on one :class:`thorgym.sim.BatchedSimulator` (ObjectNav's settings by
+    default: 45° turns, 0.25 m grid, AI2-THOR's visibility rule at ``visibility_distance``).
 
     Args:
         num_worlds: N; scene: the scene every world starts in (episodes load their own).
         width, height: frame size; depth: also render depth frames.
         device: torch device of the simulator; compile: torch.compile its ray caster.
+        grid_size, visibility_distance, field_of_view, rotate_step_degrees: the simulator's
+            settings (``pose_graph`` assumes ObjectNav's 45° headings).
     """
 
     def __init__(
@@ -53,13 +62,14 @@ class SimWorlds:
         grid_size: float = nav.GRID_SIZE,
         visibility_distance: float = nav.VISIBILITY_DISTANCE,
         field_of_view: float = nav.FIELD_OF_VIEW,
+        rotate_step_degrees: float = nav.ROTATE_DEGREES,
     ) -> None:
         from .backends import objectnav_simulator
 
         self.sim = objectnav_simulator(
             [scene] * num_worlds, width=width, height=height, depth=depth, device=device,
             grid_size=grid_size, visibility_distance=visibility_distance, field_of_view=field_of_view,
-            compile=compile,
+            compile=compile, rotate_step_degrees=rotate_step_degrees,
         )  # fmt: skip
         self.num_worlds = num_worlds
         self.width, self.height, self.depth = width, height, depth
@@ -205,3 +215,75 @@ class ControllerWorlds:
     def close(self) -> None:
         self.backend.stop()
         self.event = None
+
+
+def build_worlds(
+    spec: WorldsSpec,
+    num_worlds: int,
+    *,
+    backend: str = "sim",
+    device: str = "cpu",
+    compile: bool = False,
+    controller_kwargs: Mapping[str, Any] | None = None,
+    timeout: float = 60.0,
+) -> SimWorlds | ControllerWorlds | MultiAgentSimWorlds | MultiAgentControllerWorlds:
+    """The worlds a task's :class:`~thorgym.tasks.base.WorldsSpec` asks for: N worlds of one
+    batched simulator (``backend="sim"``; ``compile``: torch.compile its ray caster), or one world
+    behind the genuine ai2thor client (``backend="ai2thor"``; ``controller_kwargs`` are the
+    ``Controller``'s, ``timeout`` the seconds a one-agent backend waits before restarting it).
+    One agent per world: the navigation worlds of this module; more: those of
+    :mod:`thorgym.envs.multi_agent_worlds`."""
+    unknown = [s for s in spec.sensors if s not in FRAME_SENSORS]
+    if unknown:
+        raise ValueError(f"the generic worlds render {FRAME_SENSORS}, not {unknown}")
+    if not isinstance(num_worlds, int) or num_worlds < 1:
+        raise ValueError(f"num_worlds must be a positive integer, got {num_worlds!r}")
+    if spec.agents < 1:
+        raise ValueError(f"a world needs at least one agent, the task asks for {spec.agents}")
+    if backend not in ("sim", "ai2thor"):
+        raise ValueError(f"unknown backend {backend!r}: use 'sim' (built-in) or 'ai2thor'")
+    if backend == "ai2thor" and num_worlds != 1:
+        raise ValueError("backend='ai2thor' drives one world per process; use an AsyncVectorEnv of them")
+    depth = "depth" in spec.sensors
+    if spec.agents > 1:
+        return _multi_agent_worlds(spec, num_worlds, backend, device, controller_kwargs)
+    settings = {
+        "grid_size": spec.grid_size,
+        "visibility_distance": spec.visibility_distance,
+        "field_of_view": spec.field_of_view,
+        "rotate_step_degrees": spec.rotate_step_degrees,
+    }
+    if backend == "sim":
+        return SimWorlds(
+            num_worlds, spec.scene, width=spec.width, height=spec.height, depth=depth, device=device,
+            compile=compile, **settings,
+        )  # fmt: skip
+    from .backends import make_backend
+
+    return ControllerWorlds(make_backend(
+        backend, width=spec.width, height=spec.height, depth=depth, device=device,
+        controller_kwargs=controller_kwargs, timeout=timeout, **settings,
+    ))  # fmt: skip
+
+
+def _multi_agent_worlds(
+    spec: WorldsSpec, num_worlds: int, backend: str, device: str, controller_kwargs: Mapping[str, Any] | None
+) -> MultiAgentSimWorlds | MultiAgentControllerWorlds:
+    if backend == "sim":
+        return MultiAgentSimWorlds(num_worlds, spec, device=device)
+    from ai2thor.controller import Controller
+
+    kw = dict(controller_kwargs or {})
+    kw.update(
+        agentCount=spec.agents,
+        width=spec.width,
+        height=spec.height,
+        gridSize=spec.grid_size,
+        rotateStepDegrees=spec.rotate_step_degrees,
+        fieldOfView=spec.field_of_view,
+        visibilityDistance=spec.visibility_distance,
+        renderDepthImage="depth" in spec.sensors,
+        makeAgentsVisible=spec.agents_visible,
+        scene=kw.get("scene", spec.scene),
+    )
+    return MultiAgentControllerWorlds(Controller(**kw), spec.agents, kw["scene"])

@@ -12,6 +12,7 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -32,6 +33,9 @@ from .objects import STRUCTURE_COLORS
 from .render import BoxTensors, Cameras, RenderOutput, _nearest_hit, camera_basis, pixel_grid, render
 from .scenes import parse_scene
 from .world import AGENT_BASE, INTERACTIONS, World
+
+if TYPE_CHECKING:
+    from .physics import PushResult, ScenePhysics
 
 NAV_ACTIONS: tuple[str, ...] = (
     "MoveAhead",
@@ -72,7 +76,7 @@ class PointHit:
     reason: torch.Tensor  # (K,) int8: POINT_OK, POINT_NOTHING, POINT_TOO_FAR or POINT_OUTSIDE
     code: torch.Tensor  # (K,) long: instance code under the point (object index, <0 structure/agent)
     horizontal: torch.Tensor  # (K,) float32: hit's distance from the agent's vertical axis (inf: none)
-    point: torch.Tensor | None = None  # (K, 3) float32: the hit's world position (inf: none)
+    point: torch.Tensor | None = None  # (K, 3) float32: the hit surface point (NaN: nothing hit)
 
 
 @functools.lru_cache(maxsize=256)
@@ -174,6 +178,7 @@ class BatchedSimulator:
         # The last render and the visibility it was made with: reused by observe() until the
         # state changes (every change sets _visible to None).
         self._frames: tuple[RenderOutput, torch.Tensor] | None = None
+        self._physics: dict[int, ScenePhysics] = {}  # MuJoCo models of worlds, built on a push
         for i in range(n):
             self._place_agents(i)
         self._sync_boxes()
@@ -905,7 +910,7 @@ class BatchedSimulator:
         reason = torch.where(is_obj & ~near, torch.full_like(reason, POINT_TOO_FAR), reason)
         reason = torch.where(outside.to(dev), torch.full_like(reason, POINT_OUTSIDE), reason)
         index = torch.where(reason == POINT_OK, code, torch.full_like(code, -1))
-        point = torch.where(hit[:, None], cam_pos + t[:, None] * dd, torch.full_like(dd, math.inf))
+        point = torch.where(hit[:, None], cam_pos + t[:, None] * dd, torch.full_like(dd, math.nan))
         return PointHit(index=index, reason=reason, code=code, horizontal=horizontal, point=point)
 
     def interact(
@@ -1000,6 +1005,58 @@ class BatchedSimulator:
             for n, e in zip(go, sub_err, strict=True):
                 errors[n] = e
         return ok, errors, torch.tensor(target, dtype=torch.long, device=self.device)
+
+    def physics(self, i: int) -> ScenePhysics:
+        """The MuJoCo model of world i as it is now (built on first use, rebuilt after a change);
+        its ``dynamic`` lists the objects a push moves."""
+        from .physics import ScenePhysics
+
+        ph = self._physics.get(i)
+        if ph is None or ph.world is not self.worlds[i] or not ph.is_current():
+            ph = self._physics[i] = ScenePhysics(self.worlds[i])
+        return ph
+
+    def push_objects(
+        self,
+        worlds: Sequence[int] | torch.Tensor,
+        object_idx: int | Sequence[int] | torch.Tensor,
+        direction: Sequence[float] | np.ndarray | torch.Tensor,
+        magnitude: float | Sequence[float] | torch.Tensor,
+        point: Sequence[float] | np.ndarray | torch.Tensor | None = None,
+        apply: bool = True,
+        stop_too_fast: bool = False,
+    ) -> list[PushResult]:
+        """Push one object in each of K worlds with MuJoCo rigid-body physics (AI2-THOR's force
+        actions; :mod:`thorgym.sim.physics` says how a push maps to a force).
+
+        `direction` is (3,) or (K, 3) in world coordinates, `magnitude` newtons (one or K
+        values), `point` (3,) or (K, 3) where the force acts (None: the object's centre of mass,
+        as AI2-THOR). Each world is simulated until rest, too fast or a time cap; with `apply`
+        the final poses (and new receptacles) are written into the world and the frames show
+        them. One MuJoCo model per world, kept until the world changes otherwise. Bad indices,
+        directions or magnitudes raise ValueError; objects that cannot be pushed too (callers
+        that follow AI2-THOR check :func:`thorgym.sim.physics.can_be_pushed` first).
+        """
+        w = self._world_indices(worlds, "push_objects")
+        k = len(w)
+        idx = self._per_world("push_objects", "object_idx", object_idx, k, torch.long)
+        mags = self._per_world("push_objects", "magnitude", magnitude, k)
+        dirs = np.broadcast_to(np.asarray(torch.as_tensor(direction, dtype=torch.float64)), (k, 3))
+        pts = (
+            None
+            if point is None
+            else np.broadcast_to(np.asarray(torch.as_tensor(point, dtype=torch.float64)), (k, 3))
+        )
+        results = []
+        for n, (i, j) in enumerate(zip(w, idx, strict=True)):
+            self._object_index("push_objects", i, j, False)
+            ph = self.physics(i)
+            r = ph.push(j, dirs[n], mags[n], None if pts is None else pts[n], stop_too_fast=stop_too_fast)
+            if apply:
+                ph.apply(r)
+            results.append(r)
+        self._visible = None
+        return results
 
     # -- queries -----------------------------------------------------------------------------
     def reachable_positions(self, i: int, agent: int = 0, heading: float = 0.0) -> list[tuple[float, float]]:

@@ -56,6 +56,7 @@ from .batch import (
     HORIZON_MIN,
     MAX_RESOLUTION,
     NAV_INDEX,
+    POINT_NOTHING,
     POINT_OUTSIDE,
     POINT_TOO_FAR,
     BatchedSimulator,
@@ -71,6 +72,7 @@ from .states import fill, toggle
 from .world import AGENT_BASE
 
 _NUM = (int, float)
+_PUSH_ANGLE = {"PushObject": 0.0, "PullObject": 180.0, "DirectionalPush": 0.0}
 # Render flags that AI2-THOR accepts on any step (for that step's event only), with the old names
 # the client still sends alongside the new ones.
 RENDER_FLAGS = {
@@ -155,6 +157,10 @@ ACTION_ARGS: dict[str, dict[str, type | tuple]] = {
     },
     "RemoveFromScene": {"objectId": str},
     "TeleportObject": {"objectId": str, "position": dict, "rotation": (dict, int, float)},
+    # forces (MuJoCo physics): moveMagnitude in newtons, pushAngle degrees clockwise from forward
+    "PushObject": {"objectId": str, "x": _NUM, "y": _NUM, "moveMagnitude": _NUM},
+    "PullObject": {"objectId": str, "x": _NUM, "y": _NUM, "moveMagnitude": _NUM},
+    "DirectionalPush": {"objectId": str, "x": _NUM, "y": _NUM, "moveMagnitude": _NUM, "pushAngle": _NUM},
     "ChangeResolution": {"x": int, "y": int},
     "GetScenesInBuild": {},
 }
@@ -462,6 +468,8 @@ class Controller:
             ok, err = err is None, err or ""
         elif action == "TeleportObject":
             ok, err = self._teleport_object(kwargs, force)
+        elif action in _PUSH_ANGLE:
+            ok, err = self._push(action, agent, force, kwargs)
         elif action == "ChangeResolution":
             w = kwargs.get("x", sim.width)
             h = kwargs.get("y", sim.height)
@@ -755,6 +763,88 @@ class Controller:
                 )
         ok = sim.teleport_object([0], [idx], [x], [y], [z], None if facing is None else [facing], check=False)
         return bool(ok[0]), "" if bool(ok[0]) else f"TeleportObject: {oid} could not be moved"
+
+    def _push(self, action: str, agent: int, force: bool, kw: dict[str, Any]) -> tuple[bool, str]:
+        """PushObject / PullObject / DirectionalPush (AI2-THOR's ``directionalPush``): a force of
+        ``moveMagnitude`` newtons on the target (by objectId or screen point x, y), horizontal,
+        ``pushAngle`` degrees clockwise from the agent's forward (Push 0, Pull 180); MuJoCo then
+        simulates the world until everything is at rest (:mod:`thorgym.sim.physics`)."""
+        from .physics import FORCE_SECONDS, MAX_MAGNITUDE, MAX_PUSH_SPEED, can_be_pushed, enclosed, push_speed
+
+        for key in ("moveMagnitude", *(("pushAngle",) if action == "DirectionalPush" else ())):
+            v = kw.get(key)
+            if v is None:
+                raise ValueError(f"{action}: missing required argument {key!r}")
+            if isinstance(v, bool) or not math.isfinite(v):
+                raise ValueError(f"{action}: {key} must be a finite number, got {v!r}")
+        magnitude = float(kw["moveMagnitude"])
+        angle = float(kw.get("pushAngle", _PUSH_ANGLE[action])) % 360.0
+        idx, err = self._target(action, agent, force, kw)
+        if idx is None:
+            return False, err
+        sim = self.simulator
+        world = sim.worlds[0]
+        oid = world.objects[idx].object_id
+        if oid in world.picked_by:
+            return False, "Please use Throw for an item in the Agent's Hand"
+        if not can_be_pushed(world, idx):
+            return False, "Target Primary Property type incompatible with push/pull"
+        if enclosed(world, idx):
+            return False, f"{oid} is inside a closed receptacle; open it first"
+        if magnitude < 0 or magnitude > MAX_MAGNITUDE:
+            return (
+                False,
+                f"{action}: moveMagnitude must be between 0 and {MAX_MAGNITUDE:g} newtons, got {magnitude:g}",
+            )
+        speed = push_speed(world, idx, magnitude)
+        if speed > MAX_PUSH_SPEED:
+            mass = OBJECT_TYPES[world.objects[idx].object_type].mass
+            return False, (
+                f"{action}: moveMagnitude {magnitude:g} N would throw {oid} ({mass:g} kg) "
+                f"at {speed:.1f} m/s; "
+                f"thorgym.sim allows at most {MAX_PUSH_SPEED:g} m/s, so at most "
+                f"{MAX_PUSH_SPEED * mass / FORCE_SECONDS:g} N for this object"
+            )
+        yaw = math.radians(float(sim.yaw[0, agent]))
+        fx, fz = math.sin(yaw), math.cos(yaw)
+        a = math.radians(angle) * -1.0  # AI2-THOR: negative so positive angles turn clockwise
+        direction = [fx * math.cos(a) - fz * math.sin(a), 0.0, fx * math.sin(a) + fz * math.cos(a)]
+        sim.push_objects([0], [idx], direction, magnitude)
+        return True, ""
+
+    def _target(self, action: str, agent: int, force: bool, kw: dict[str, Any]) -> tuple[int | None, str]:
+        """The object an action names by ``objectId`` (visible unless forced) or by screen point
+        ``x, y`` (AI2-THOR's messages): (index, "") or (None, error message)."""
+        sim = self.simulator
+        world = sim.worlds[0]
+        has_id = "objectId" in kw
+        has_xy = [k for k in ("x", "y") if k in kw]
+        if has_id and has_xy:
+            raise ValueError(f"{action}: give either objectId or x and y, not both")
+        if not has_id and len(has_xy) < 2:
+            missing = "'objectId'" if not has_xy else f"'{'y' if has_xy == ['x'] else 'x'}'"
+            raise ValueError(f"{action}: missing required argument {missing} (objectId, or x and y)")
+        if has_id:
+            oid = kw["objectId"]
+            if oid not in world.index:
+                return None, f"Object ID appears to be invalid: {oid!r} is not in {world.spec.name}"
+            idx = world.index[oid]
+            if not force and not bool(sim.visible()[0, agent, idx]):
+                return None, f"{oid} is not visible to Agent {agent} (within {sim.visibility_distance} m)"
+            return idx, ""
+        x, y = float(kw["x"]), float(kw["y"])
+        hit = sim.object_at(x, y, agent=agent, worlds=[0])
+        reason, code = int(hit.reason[0]), int(hit.code[0])
+        if reason == POINT_OUTSIDE:
+            return None, "x/y must be in [0:1]"
+        if reason == POINT_NOTHING:
+            return None, f"No SimObject found at (x: {x:g}, y: {y:g})"
+        if reason == POINT_TOO_FAR and not force:
+            return None, (
+                f"Target sim object: ({world.objects[code].object_id}) at screen coordinate: ({x:g}, {y:g}) "
+                f"is beyond your visibilityDistance: {sim.visibility_distance:g}!"
+            )
+        return code, ""
 
     def _interact(self, action: str, agent: int, force: bool, kw: dict[str, Any]) -> tuple[bool, str]:
         """By objectId (visible to the agent unless forced) or by screen point x, y (AI2-THOR)."""

@@ -23,7 +23,7 @@ from .objects import OBJECT_TYPES
 from .states import FILLABLE, TOGGLEABLE
 from .world import World
 
-__all__ = ["box_corners", "objects_metadata", "scene_bounds", "SCHEMA_DEFAULTS"]
+__all__ = ["box_corners", "object_rotation", "objects_metadata", "scene_bounds", "SCHEMA_DEFAULTS"]
 
 #: Top-level keys AI2-THOR always sends that thorgym.sim has nothing to put in (empty or null,
 #: as Unity sends them when the action filled none of them).
@@ -96,6 +96,17 @@ _UNMODELLED: dict[str, Any] = {
 }
 
 
+def object_rotation(world: World, o: Any) -> dict[str, float]:
+    """An object's rotation in degrees: its facing, and the turn a push gave it (physics)."""
+    quat = world.orientation.get(o.object_id)
+    if quat is None:
+        return {"x": 0.0, "y": 90.0 * o.facing, "z": 0.0}
+    from .physics import euler_degrees
+
+    x, y, z = euler_degrees(quat)
+    return {"x": float(x), "y": (float(y) + 90.0 * o.facing) % 360.0, "z": float(z)}
+
+
 @functools.lru_cache(maxsize=4096)
 def _name(object_id: str, object_type: str) -> str:
     return f"{object_type}_{object_id.split('|', 1)[1].replace('|', '_')}"
@@ -151,7 +162,7 @@ def objects_metadata(
                 # AI2-THOR's names are "<Type>_<8 hex digits>"; ours are stable per objectId.
                 "name": _name(oid, otype),
                 "position": {"x": cx, "y": cy, "z": cz},
-                "rotation": {"x": 0.0, "y": 90.0 * o.facing, "z": 0.0},
+                "rotation": object_rotation(world, o),
                 "visible": shown,
                 "isInteractable": shown,
                 "distance": math.dist(camera, center),

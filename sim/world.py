@@ -104,6 +104,10 @@ class World:
         self.toggled: dict[str, bool] = {}
         self.liquid: dict[str, str] = {}
         self.picked_by: dict[str, int] = {}  # objectId -> agent holding it
+        # Objects a push turned (thorgym.sim.physics): objectId -> quaternion (w, x, y, z) from
+        # their upright pose, and their own extents (``size`` is then the axis-aligned box).
+        self.orientation: dict[str, np.ndarray] = {}
+        self.body_size: dict[str, np.ndarray] = {}
         self.version = 0  # bumps whenever boxes change
         self.objects_version = 0  # bumps whenever objects are added or removed (indices shift)
         self._reindex()
@@ -125,6 +129,10 @@ class World:
     def _touch(self) -> None:
         self.version += 1
         self._boxes = None
+
+    def touch(self) -> None:
+        """Mark the boxes stale after a change made from outside (physics moved objects)."""
+        self._touch()
 
     # -- boxes -----------------------------------------------------------------------------
     def boxes(self) -> Boxes:

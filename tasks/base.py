@@ -77,6 +77,60 @@ class Task(Protocol):
     def summarize(self, records: Iterable[Mapping[str, Any]]) -> dict[str, Any]: ...
 
 
+@dataclass(frozen=True)
+class WorldsSpec:
+    """What a task asks of its backend, as data: the generic env factory
+    (``thorgym.envs.task_env.make_env``) builds the worlds from it, so a task needs no env module.
+
+    ``sensors`` are the frames rendered each step ("rgb", "depth"); the rest are the simulator's
+    settings (AI2-THOR's names: gridSize, rotateStepDegrees, fieldOfView, visibilityDistance,
+    agentCount, makeAgentsVisible). ``scene`` is where every world starts (episodes load their
+    own).
+    """
+
+    scene: str
+    width: int
+    height: int
+    sensors: tuple[str, ...] = ("rgb",)
+    grid_size: float = 0.25
+    rotate_step_degrees: float = 90.0
+    field_of_view: float = 90.0
+    visibility_distance: float = 1.5
+    agents: int = 1
+    agents_visible: bool = True  # multi-agent worlds: each agent is drawn in the others' views
+
+
+@dataclass(frozen=True)
+class EpisodeFile:
+    """A shipped episode set named by its file, ``thorgym/datasets/data/<name>.json.gz`` (e.g.
+    ``"furnlift_test"``): the task names it, the env factory reads it through the datasets layer,
+    which owns (and generates) those files."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class EnvSetup:
+    """A task ready to run: the task object, the worlds it needs, and the fixed episodes it plays
+    in order — episodes (or dicts), a shipped :class:`EpisodeFile`, or None (sampled)."""
+
+    task: Task
+    worlds: WorldsSpec
+    episodes: Sequence[Any] | EpisodeFile | None = None
+
+
+@runtime_checkable
+class EnvTask(Protocol):
+    """A task class the generic env factory can build from a registration line's keyword
+    arguments alone: ``env_setup(num_worlds, **kwargs)`` validates the task's own arguments and
+    returns the task, its worlds and its episodes. The backend's arguments (``backend``,
+    ``device``, ``render_mode``, ...) are the factory's. Its docstring is the Gymnasium
+    documentation of the environments made from it."""
+
+    @classmethod
+    def env_setup(cls, num_worlds: int, **kwargs: Any) -> EnvSetup: ...
+
+
 MAX_DEPTH = 10.0  # depth observations are clipped to [0, MAX_DEPTH] metres
 
 

@@ -53,7 +53,7 @@ from thorgym.sim.objects import OBJECT_TYPES
 from thorgym.sim.scenes import parse_scene, room_type
 
 from . import furniture_planning as plan
-from .base import StepResult, frame_observations, frame_spaces
+from .base import EnvSetup, EpisodeFile, StepResult, WorldsSpec, frame_observations, frame_spaces
 
 AGENTS: tuple[str, ...] = ("agent_0", "agent_1")
 SCENES = {"train": tuple(range(201, 221)), "val": tuple(range(221, 226)), "test": tuple(range(226, 231))}
@@ -242,6 +242,35 @@ class _FurnitureTask:
         self._last_ok = np.ones((n, 2), dtype=bool)
         self._maps: list[TopDownMap | None] = [None] * n
 
+    visibility_distance = VISIBILITY_DISTANCE  # AI2-THOR's visibility rule of the task's worlds
+
+    @classmethod
+    def env_setup(
+        cls,
+        num_worlds: int,
+        *,
+        split: str = "train",
+        width: int = FRAME_SIZE,
+        height: int = FRAME_SIZE,
+        depth: bool = False,
+        top_down_map: bool = False,
+        agents_visible: bool = True,
+        max_steps: int = MAX_STEPS,
+        sample: bool = False,
+    ) -> EnvSetup:
+        """The task, its two-agent worlds and its episodes (the shipped val/test sets unless
+        ``sample``) from an environment's arguments (see the class docstring)."""
+        frames = ("rgb", "depth") if depth else ("rgb",)
+        sensors = (*frames, "map") if top_down_map else frames
+        task = cls(scenes=split, sensors=sensors, frame_shape=(height, width), max_steps=max_steps)
+        worlds = WorldsSpec(
+            "FloorPlan201", int(width), int(height), frames, grid_size=GRID_SIZE,
+            rotate_step_degrees=ROTATE_DEGREES, field_of_view=FIELD_OF_VIEW,
+            visibility_distance=cls.visibility_distance, agents=len(AGENTS), agents_visible=agents_visible,
+        )  # fmt: skip
+        episodes = None if sample or split == "train" else EpisodeFile(f"{cls.name}_{split}")
+        return EnvSetup(task, worlds, episodes)
+
     def bind(self, worlds: Any) -> None:
         if worlds.agent_count != 2:
             raise ValueError(f"furniture tasks need worlds with 2 agents, got {worlds.agent_count}")
@@ -381,7 +410,46 @@ class TopDownMap:
 
 # -- FurnLift ---------------------------------------------------------------------------------------
 class FurnLiftTask(_FurnitureTask):
-    """FurnLift's rules over N worlds of two agents (see the module docstring).
+    """FurnLift (Two Body Problem): two agents find the Television and lift it together.
+
+    Description:
+        Living rooms; the Television stands at a random floor spot. Success when both agents
+        choose Pickup in the same step while both see the Television within 1.25 m and stand at
+        least 8 grid steps apart (Manhattan). See ``thorgym.tasks.furniture``.
+
+    Action Space:
+        ``Dict({"agent_0": Discrete(5), "agent_1": Discrete(5)})``: MoveAhead, RotateLeft,
+        RotateRight, Pass, Pickup.
+
+    Observation Space:
+        ``Dict({"agent_0": Dict(rgb=Box(0, 255, (H, W, 3), uint8)[, depth]), "agent_1": …})``.
+
+    Rewards:
+        The team reward (sum over agents); per agent −0.01 per step, −0.02 per failed action,
+        −0.1 more per wrong Pickup, +1 on success (``info["agent_rewards"]``).
+
+    Episode End:
+        Terminated on success; truncated after 250 joint steps.
+
+    Arguments:
+        split: "train" (sampled episodes on FloorPlan201–220), "val" or "test" (the shipped fixed
+            episodes of FloorPlan221–225 / 226–230, played in order).
+        backend: "sim" (built-in) or "ai2thor" (the genuine client, ``agentCount=2``).
+        width, height: frame size per agent (84×84 as the paper). depth: also depth frames.
+        top_down_map: also a "map" observation (H, W, 5) uint8, egocentric (the agent at the
+            centre facing up, 3.2 m to each side): obstacles, the Television, the agent, its
+            partner, the goal (FurnMove).
+        agents_visible: render each agent in its partner's view (implicit communication).
+        max_steps: joint-step limit (250). device: the simulator's torch device.
+        sample: sample episodes on val/test scenes instead of the fixed ones.
+        render_mode: None or "rgb_array" (both agents' views side by side).
+        controller_kwargs: extra ``ai2thor.controller.Controller`` arguments (ai2thor backend).
+
+    The task object:
+        FurnLift's rules over N worlds of two agents (see the module docstring).
+        :meth:`env_setup` builds it from the arguments above (``thorgym.envs.task_env.make_env``,
+        ``make_parallel_env``, ``make_vector_env``); this is the Gymnasium documentation of the
+        environments made from it.
 
     Args:
         scenes: a split name ("train", "val", "test") or scene names episodes are sampled from.
@@ -389,7 +457,7 @@ class FurnLiftTask(_FurnitureTask):
         frame_shape: (height, width), 84×84 as the paper.
         max_steps: joint-step limit (250).
 
-    The worlds it is bound to (``thorgym.envs.furniture``) provide: ``num_worlds``,
+    The worlds it is bound to (``thorgym.envs.multi_agent_worlds``) provide: ``num_worlds``,
     ``agent_count`` (2); ``load(i, scene)``; ``object_ids(i, type)``; ``place_object(i, id, x, y,
     z, facing, force=False) -> (ok, message)``; ``place_agent(i, agent, x, z, rotation, force=False) -> (ok,
     message)``;
@@ -595,7 +663,45 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 # -- FurnMove ---------------------------------------------------------------------------------------
 class FurnMoveTask(_FurnitureTask):
-    """FurnMove's rules over N worlds of two agents (see the module docstring).
+    """FurnMove (A Cordial Sync): two agents carry the lifted Television to the goal furniture.
+
+    Description:
+        The agents hold the Television 1.3 m up and must stay within 0.76 m of it. Joint actions
+        happen only when both choose them; mismatched pairs fail. Success when the Television's
+        centre is within 0.26 m (Manhattan) of the goal's. See ``thorgym.tasks.furniture``.
+
+    Action Space:
+        ``Dict({"agent_0": Discrete(13), "agent_1": Discrete(13)})`` (``FURNMOVE_ACTIONS``).
+
+    Observation Space:
+        As FurnLift's.
+
+    Rewards:
+        The team reward; per agent −0.01 per step, −0.02 per failed action, +1 for a new closest
+        distance to the goal, +1 on success.
+
+    Episode End:
+        Terminated on success; truncated after 250 joint steps.
+
+    Arguments:
+        split: "train" (sampled episodes on FloorPlan201–220), "val" or "test" (the shipped fixed
+            episodes of FloorPlan221–225 / 226–230, played in order).
+        backend: "sim" (built-in) or "ai2thor" (the genuine client, ``agentCount=2``).
+        width, height: frame size per agent (84×84 as the paper). depth: also depth frames.
+        top_down_map: also a "map" observation (H, W, 5) uint8, egocentric (the agent at the
+            centre facing up, 3.2 m to each side): obstacles, the Television, the agent, its
+            partner, the goal (FurnMove).
+        agents_visible: render each agent in its partner's view (implicit communication).
+        max_steps: joint-step limit (250). device: the simulator's torch device.
+        sample: sample episodes on val/test scenes instead of the fixed ones.
+        render_mode: None or "rgb_array" (both agents' views side by side).
+        controller_kwargs: extra ``ai2thor.controller.Controller`` arguments (ai2thor backend).
+
+    The task object:
+        FurnMove's rules over N worlds of two agents (see the module docstring).
+        :meth:`env_setup` builds it from the arguments above (``thorgym.envs.task_env.make_env``,
+        ``make_parallel_env``, ``make_vector_env``); this is the Gymnasium documentation of the
+        environments made from it.
 
     Args: as :class:`FurnLiftTask`, plus ``goal_type`` (the goal furniture, default TVStand).
     The worlds also provide ``move_group(worlds, object_ids, dx, dz) -> (K,) bool`` (both agents
@@ -604,6 +710,7 @@ class FurnMoveTask(_FurnitureTask):
 
     name = "furnmove"
     action_names = FURNMOVE_ACTIONS
+    visibility_distance = 1.5  # AI2-THOR's default (FurnLift's 1.25 m is FurnLift's rule)
     info_keys = FURNMOVE_INFO_KEYS
 
     def __init__(self, *, goal_type: str = GOAL_TYPE, **kwargs: Any) -> None:

@@ -38,7 +38,7 @@ from thorgym.cache import cache_root
 from thorgym.sim.scenes import ROOM_TYPES, parse_scene, room_type, scenes_for
 
 from .base import MAX_DEPTH as MAX_DEPTH  # re-exported: envs read it here
-from .base import StepResult, frame_observations, frame_spaces
+from .base import EnvSetup, StepResult, WorldsSpec, frame_observations, frame_spaces
 
 # -- the task's constants ------------------------------------------------------------------------
 TARGETS: dict[str, tuple[str, ...]] = {
@@ -50,6 +50,22 @@ TARGETS: dict[str, tuple[str, ...]] = {
 # Union of all room types' targets, first occurrence order: the `target` observation's values.
 TARGET_TYPES: tuple[str, ...] = tuple(dict.fromkeys(t for r in ROOM_TYPES for t in TARGETS[r]))
 TARGET_INDEX: dict[str, int] = {t: i for i, t in enumerate(TARGET_TYPES)}
+# GloVe 6B 50-d vectors of TARGET_TYPES (mean over a type's words), shipped with the task so that
+# the task builds without the datasets layer; tests check it equals thorgym.datasets.
+# objectnav_embeddings.embed_types(TARGET_TYPES), which wrote it.
+TARGET_EMBEDDINGS_FILE = Path(__file__).parent / "data" / "objectnav_target_embeddings.npy"
+
+
+@functools.cache
+def target_embeddings() -> np.ndarray:
+    """(len(TARGET_TYPES), 50) float32 GloVe embeddings of the target types (read-only)."""
+    e = np.load(TARGET_EMBEDDINGS_FILE)
+    if e.shape != (len(TARGET_TYPES), 50) or e.dtype != np.float32:
+        want = f"({len(TARGET_TYPES)}, 50) float32"
+        raise ValueError(f"{TARGET_EMBEDDINGS_FILE}: expected {want}, got {e.shape} {e.dtype}")
+    e.flags.writeable = False
+    return e
+
 
 ACTIONS: tuple[str, ...] = ("MoveAhead", "RotateLeft", "RotateRight", "LookUp", "LookDown", "Done")
 MOVE_AHEAD, ROTATE_LEFT, ROTATE_RIGHT, LOOK_UP, LOOK_DOWN, DONE = range(6)
@@ -451,7 +467,76 @@ def step_outcomes(
 
 
 class ObjectNavTask:
-    """ObjectNav's rules over N navigation worlds (one module, one place; see the module docstring).
+    """Object navigation in AI2-THOR scenes, SAVN's setting (Wortsman et al., CVPR 2019).
+
+    ## Description
+    The agent starts at a random reachable pose of a room (heading a multiple of 45°, camera
+    level) and must find an instance of the target object type: end the episode with ``Done``
+    while one is visible (AI2-THOR's rule: in frame, unobstructed, within 1.5 m of the agent's
+    central vertical axis). ``thorgym/ObjectNav-v1`` is SAVN's protocol: the start may be any
+    reachable pose, even one that already sees the target (L_opt = 1). ``thorgym/ObjectNav-v0``
+    (``version="v0"``) keeps thorgym's first protocol: starts never see the target.
+    Targets per room type: kitchen Toaster, Microwave, Fridge, CoffeeMaker, GarbageCan, Box,
+    Bowl; living room Pillow, Laptop, Television, GarbageCan, Box, Bowl; bedroom HousePlant,
+    Lamp, Book, AlarmClock; bathroom Sink, ToiletPaper, SoapBottle, LightSwitch. Scenes:
+    train FloorPlan 1–20 of each room type, val 21–25, test 26–30.
+
+    ## Action Space
+    ``Discrete(6)``: 0 MoveAhead (0.25 m; diagonally 0.25 m on both axes at odd multiples of
+    45°), 1 RotateLeft (45°), 2 RotateRight (45°), 3 LookUp, 4 LookDown (horizon 0° or 30°:
+    LookUp at 0° and LookDown at 30° fail and change nothing), 5 Done.
+
+    ## Observation Space
+    ``Dict``: ``rgb`` ``Box(0, 255, (height, width, 3), uint8)`` egocentric frame; ``depth``
+    ``Box(0, 10, (height, width, 1), float32)`` metres (only with ``depth=True``); ``target``
+    ``Discrete(18)``, the index of the target type in :data:`thorgym.tasks.objectnav.
+    TARGET_TYPES`; ``target_embedding`` ``Box(-6, 6, (50,), float32)``, the GloVe 6B 50-d vector
+    of the target type (mean over its words, e.g. "coffee" and "maker").
+
+    ## Rewards
+    +5 for ``Done`` while the target is visible (success), −0.01 for every other step
+    (including an unsuccessful ``Done``).
+
+    ## Episode End
+    Terminated: the agent chose ``Done`` (success or not). Truncated: the step limit was
+    reached (100 steps, 200 in living rooms, or ``max_steps``), or the ai2thor backend process
+    died or timed out and was restarted (``info["backend_restart"]``).
+
+    ## Info
+    ``scene``, ``target``, ``success`` (bool), ``spl`` (success × L_opt / max(path_length,
+    L_opt), set when the episode ends, 0.0 before), ``l_opt`` (shortest path in actions to a pose
+    seeing the target plus 1 for Done; −1 when unknown), ``path_length`` (actions taken,
+    Done included), ``last_action_success``, ``backend_restart``.
+
+    ## Arguments
+    - ``version``: "v1" (SAVN's protocol; the ``thorgym/ObjectNav-v1`` id) or "v0".
+    - ``backend``: "sim" (built-in simulator, default) or "ai2thor" (``pip install
+      'thorgym[ai2thor]'``; ``controller_kwargs={"local_executable_path": <thorgym-thor>}``
+      runs the genuine client on the built-in simulator).
+    - ``split``: "train" (default), "val" or "test"; ``room_types``: subset of "kitchen",
+      "living_room", "bedroom", "bathroom"; ``scenes``: explicit scene names (overrides both).
+    - ``targets``: restrict the target types (default: all of the room type).
+    - ``width``, ``height``: frame size (default 128×128; SAVN used 300×300 frames resized to
+      224); ``depth``: add the depth observation.
+    - ``max_steps``: episode step limit, an int or a mapping room type → int (default 100, 200
+      in living rooms).
+    - ``device``: torch device of the built-in simulator ("cpu", "cuda", "auto").
+    - ``episodes``: fixed evaluation episodes instead of sampling — a list of dicts
+      (``scene``, ``target``, ``position{x, z}``, ``rotation``, ``horizon``, ``l_opt``) or the
+      name of a shipped set of this version ("val", "test"); each reset takes the next one, in
+      order (a seeded reset starts again from the first).
+    - ``render_mode``: None or "rgb_array" (the egocentric frame).
+    - ``controller_kwargs``, ``timeout``: ai2thor backend only: ``Controller`` arguments, and
+      seconds to wait for the AI2-THOR process before restarting it.
+
+    ``reset(options=...)`` accepts ``{"episode": dict}`` (play this episode),
+    ``{"episode_index": i}`` (the i-th fixed episode) or ``{"scene": name}`` (sample in it).
+
+    ## The task object
+    ObjectNav's rules over N navigation worlds (one module, one place; see the module docstring).
+    :meth:`env_setup` builds it from the environment's arguments; the Gymnasium documentation
+    above is that of the environments made from it (``thorgym/ObjectNav-v0`` / ``-v1``,
+    :class:`thorgym.envs.objectnav.ObjectNavEnv`, ``thorgym.envs.task_env.make_env``).
 
     Args:
         scenes: the scenes episodes are sampled from.
@@ -460,7 +545,7 @@ class ObjectNavTask:
         targets: restrict the target types (default: all of each room type).
         max_steps: step limit, an int or a mapping room type → int (default :data:`DEFAULT_MAX_STEPS`).
         embeddings: (len(TARGET_TYPES), 50) word vectors of the target types (the
-            ``target_embedding`` observation; ``thorgym.envs.objectnav.target_embeddings()``).
+            ``target_embedding`` observation; default :func:`target_embeddings`).
         sensors: the frame observations the worlds provide, a subset of :data:`SENSORS`.
         frame_shape: (height, width) of ``rgb``/``depth``; feature_dim: length of ``features``.
         track_paths: keep each episode's poses (for videos and maps; off in batched training).
@@ -479,7 +564,7 @@ class ObjectNavTask:
         self,
         scenes: Sequence[str],
         *,
-        embeddings: np.ndarray,
+        embeddings: np.ndarray | None = None,
         version: str = "v0",
         targets: Sequence[str] | None = None,
         max_steps: int | Mapping[str, int] | None = None,
@@ -507,7 +592,7 @@ class ObjectNavTask:
         self.worlds: Any = None
         self.sampler: SceneSampler | None = None
         self._targets = targets
-        self._embeddings = np.asarray(embeddings, dtype=np.float32)
+        self._embeddings = np.asarray(target_embeddings() if embeddings is None else embeddings, np.float32)
         if self._embeddings.shape != (len(TARGET_TYPES), 50):
             shape = self._embeddings.shape
             raise ValueError(f"embeddings must have shape ({len(TARGET_TYPES)}, 50), got {shape}")
@@ -515,6 +600,42 @@ class ObjectNavTask:
 
         self._nav_of = np.array([NAV_INDEX.get(_NAV_NAME.get(a, ""), -1) for a in range(len(ACTIONS))])
         self._alloc(0)
+
+    @classmethod
+    def env_setup(
+        cls,
+        num_worlds: int,
+        *,
+        split: str = "train",
+        room_types: Sequence[str] | str | None = None,
+        scenes: Sequence[str] | str | None = None,
+        targets: Sequence[str] | None = None,
+        width: int = 128,
+        height: int = 128,
+        depth: bool = False,
+        max_steps: int | Mapping[str, int] | None = None,
+        episodes: Sequence[Mapping[str, Any] | Episode] | None = None,
+        version: str = "v0",
+        track_paths: bool | None = None,
+    ) -> EnvSetup:
+        """The task, its navigation worlds and its fixed episodes from an environment's arguments
+        (see the class docstring; ``episodes`` here is a list, the env classes also take the name of
+        a shipped set). Paths are tracked for a single world unless ``track_paths`` says."""
+        sensors = ("rgb", "depth") if depth else ("rgb",)
+        task = cls(
+            resolve_scenes(split, room_types, scenes), version=version, targets=targets, max_steps=max_steps,
+            sensors=sensors, frame_shape=(int(height), int(width)),
+            track_paths=num_worlds == 1 if track_paths is None else track_paths,
+        )  # fmt: skip
+        worlds = WorldsSpec(
+            task.scenes[0], int(width), int(height), sensors, grid_size=GRID_SIZE,
+            rotate_step_degrees=ROTATE_DEGREES, field_of_view=FIELD_OF_VIEW,
+            visibility_distance=VISIBILITY_DISTANCE,
+        )  # fmt: skip
+        fixed = None if episodes is None else [Episode.from_dict(e) for e in episodes]
+        if fixed is not None and not fixed:
+            raise ValueError("episodes must contain at least one episode")
+        return EnvSetup(task, worlds, fixed)
 
     # -- spaces ------------------------------------------------------------------------------
     @property

@@ -78,9 +78,7 @@ class _Client:
                 **kwargs,
             )
         except Exception as e:
-            pytest.fail(
-                f"ai2thor client failed to start on thorgym-thor: {e!r}\n{_server_log(home)}"
-            )
+            pytest.fail(f"ai2thor client failed to start on thorgym-thor: {e!r}\n{_server_log(home)}")
         finally:
             for k, v in saved.items():
                 if v is None:
@@ -495,3 +493,43 @@ def test_without_pipe_environment_exits_with_usage() -> None:
     proc = subprocess.run([_executable()], env=env, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
     assert "AI2THOR_FIFO_SERVER_PIPE_PATH" in proc.stderr and proc.stdout == ""
+
+
+def test_force_actions_through_the_genuine_client(single: _Client) -> None:
+    """PushObject / PullObject / DirectionalPush (MuJoCo physics) through the client equal the
+    direct Controller step for step, and a bad push fails the action without killing the server."""
+    single.controller.reset("FloorPlan201", renderDepthImage=True)
+    direct = SimController(scene="FloorPlan201_physics", width=W, height=H, renderDepthImage=True)
+    box = next(o for o in direct.last_event.metadata["objects"] if o["objectType"] == "Box")["objectId"]
+    sofa = next(o for o in direct.last_event.metadata["objects"] if o["objectType"] == "Sofa")["objectId"]
+    steps: list[tuple[str, dict[str, Any]]] = [
+        ("TeleportObject", {"objectId": box, "position": {"x": -1.0, "y": 0.13, "z": 0.5}}),
+        (
+            "Teleport",
+            {
+                "position": {"x": -1.0, "y": 0.9, "z": -0.25},
+                "rotation": {"x": 0, "y": 0, "z": 0},
+                "horizon": 30,
+            },
+        ),
+        ("PushObject", {"objectId": box, "moveMagnitude": 60.0}),
+        ("DirectionalPush", {"objectId": box, "moveMagnitude": 40.0, "pushAngle": 90.0}),
+        ("PullObject", {"objectId": box, "moveMagnitude": 30.0}),
+        ("PushObject", {"objectId": sofa, "moveMagnitude": 30.0, "forceAction": True}),  # not moveable
+        ("PushObject", {"objectId": box, "moveMagnitude": -1.0}),
+        ("PushObject", {"objectId": box, "moveMagnitude": 1e9}),
+        ("PushObject", {"objectId": "Box|+09.00|+00.00|+09.00", "moveMagnitude": 1.0}),
+    ]
+    start = next(o for o in direct.last_event.metadata["objects"] if o["objectId"] == box)["position"]
+    oks = []
+    for i, (action, kwargs) in enumerate(steps):
+        got = single.step(action, **kwargs)
+        want = direct.step(action, **kwargs)
+        _same_step(got, want, f"step {i} {action}{kwargs}")
+        oks.append(got.metadata["lastActionSuccess"])
+    assert oks == [True] * 5 + [False] * 4
+    end = next(o for o in single.controller.last_event.metadata["objects"] if o["objectId"] == box)[
+        "position"
+    ]
+    assert end != start
+    assert single.step("Pass").metadata["lastActionSuccess"]  # the server is still serving

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from thorgym.agents.registry import DEFAULT_AGENT
+
+if TYPE_CHECKING:
+    from thorgym.agents.train_args import TrainArgs
 
 app = typer.Typer(
     help="thorgym: Gymnasium environments and fast simulation for AI2-THOR research.",
@@ -144,17 +148,34 @@ def bench_compress(
         raise typer.BadParameter(str(e)) from None
 
 
-def _agent_help(trained: bool) -> str:
+def _agent_help(trained: bool, task: str = "objectnav") -> str:
     from thorgym.agents.registry import agent_names, get_agent
 
-    names = [n for n in agent_names() if not trained or get_agent(n).train is not None]
-    return "; ".join(f"{n}: {get_agent(n).description}" for n in names) + "."
+    names = [n for n in agent_names(task) if not trained or get_agent(n, task).train is not None]
+    return "; ".join(f"{n}: {get_agent(n, task).description}" for n in names) + "."
+
+
+def _task_help() -> str:
+    from thorgym.agents.registry import task_names
+
+    return "Task to train: " + ", ".join(task_names()) + "."
+
+
+def _train_agent_help() -> str:
+    from thorgym.agents.registry import agent_names, get_agent, get_task, task_names
+
+    per_task = []
+    for t in task_names():
+        default = get_task(t).default_agent
+        names = [n for n in agent_names(t) if get_agent(n, t).train is not None]
+        per_task.append(f"{t}: " + ", ".join(n + " (default)" if n == default else n for n in names))
+    return "Agent to train (thorgym.agents.registry) — " + "; ".join(per_task) + "."
 
 
 @app.command()
 def train(
-    task: Annotated[str, typer.Argument(help="Task to train: objectnav, iqa, furnlift or furnmove.")],
-    agent: Annotated[str, typer.Option(help=_agent_help(trained=True))] = DEFAULT_AGENT,
+    task: Annotated[str, typer.Argument(help=_task_help())],
+    agent: Annotated[str | None, typer.Option(help=_train_agent_help())] = None,
     backbone: Annotated[
         str | None,
         typer.Option(
@@ -246,71 +267,68 @@ def train(
     top_down_map: Annotated[
         bool, typer.Option(help="furnlift/furnmove: also observe the top-down map (stacked onto RGB).")
     ] = False,
+    data: Annotated[
+        Path | None, typer.Option(help="forces: the dataset folder (from `thorgym data forces --out DIR`).")
+    ] = None,
+    class_weight_power: Annotated[
+        float | None,
+        typer.Option(
+            help="forces: loss weights = inverse class frequency ** power (1: the paper's; 0: plain)."
+        ),
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="forces: samples per gradient step.")] = None,
 ) -> None:
     """Train an agent on the batched vector env; checkpoints, TensorBoard, learning curve."""
-    out = Path(f"runs/{task}") if out is None else out
-    if task in ("furnlift", "furnmove"):
-        if agent == DEFAULT_AGENT:
-            agent = "tbone"
-        if agent != "tbone":
-            typer.echo(f"error: {task} trains --agent tbone (got {agent!r})", err=True)
-            raise typer.Exit(2)
-        _train_furniture(task, comm, policy, out, envs, steps, seed, seeds, size, hidden, lr, rollout,
-                         max_steps, resume, checkpoint_every, device, progress, top_down_map)  # fmt: skip
-        return
-    if task == "iqa":
-        _train_iqa(agent, questions, detector, out, envs, steps, seed, seeds, size, lr, rollout, epochs,
-                   resume, checkpoint_every, progress)  # fmt: skip
-        return
-    from thorgym.train import TrainArgs, train_seeds
-    from thorgym.train import train as run_train
+    # The task and agent come from thorgym.agents.registry: the task turns these flags into its
+    # trainers' typed arguments (flags it does not read are ignored), the agent trains.
+    from thorgym.agents.registry import get_agent, get_task
+    from thorgym.agents.train_args import TrainOptions
 
-    given = {
-        "backbone": backbone,
-        "envs": envs,
-        "steps": steps,
-        "device": device,
-        "width": size,
-        "height": size,
-        "max_steps": max_steps,
-        "grid": grid,
-        "hidden": hidden,
-        "lr": lr,
-        "n_steps": rollout,
-        "epochs": epochs,
-        "scenes": None if scenes is None else tuple(x.strip() for x in scenes.split(",") if x.strip()),
-    }
-    explicit = {k: v for k, v in given.items() if v is not None}
-    args = TrainArgs(
-        task=task,
-        agent=agent,
-        first_order=first_order,
-        backbone_ckpt=backbone_ckpt,
-        freeze_backbone=freeze_backbone,
-        seed=seed,
-        out=out,
-        backend=backend,
-        preset=preset,
-        resume=resume,
-        checkpoint_every=checkpoint_every,
-        env_version=env_version,
-        mode=mode,
-        threads=threads,
-        progress=progress,
-        explicit=set(explicit),
-        **explicit,
-    )
+    out = Path(f"runs/{task}") if out is None else out
+    scene_list = None if scenes is None else tuple(x.strip() for x in scenes.split(",") if x.strip())
     try:
-        if seeds is not None:
-            results = train_seeds(args, _ints(seeds, "--seeds"))
-        else:
-            final = run_train(args)
+        spec = get_task(task)
+        trainer = get_agent(agent or spec.default_agent, task)
+        if trainer.train is None:
+            raise ValueError(f"agent {trainer.name!r} has nothing to train: it is an evaluation baseline")
+        options = TrainOptions(
+            task=task, agent=trainer.name, out=out, seed=seed, backbone=backbone, backbone_ckpt=backbone_ckpt,
+            freeze_backbone=freeze_backbone, envs=envs, steps=steps, device=device, threads=threads,
+            env_version=env_version, mode=mode, scenes=scene_list, backend=backend, questions=questions,
+            detector=detector, preset=preset, resume=resume, checkpoint_every=checkpoint_every, size=size,
+            max_steps=max_steps, grid=grid, hidden=hidden, rollout=rollout, epochs=epochs, lr=lr,
+            first_order=first_order, progress=progress, comm=comm, policy=policy, top_down_map=top_down_map,
+            data=None if data is None else str(data), class_weight_power=class_weight_power,
+            batch_size=batch_size,
+        )  # fmt: skip
+        args = spec.train_args(options)
+        seed_list = None if seeds is None else _ints(seeds, "--seeds")
+    except ValueError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    if seed_list is not None and spec.parallel_seeds:
+        _train_seeds_in_processes(args, seed_list, out)
+        return
+    runs = [(seed, out)] if seed_list is None else [(s, out / f"seed_{s}") for s in seed_list]
+    for s, o in runs:
+        one = args if seed_list is None else dataclasses.replace(args, seed=s, out=o)
+        try:
+            final = trainer.train(one)
+        except (ValueError, FileNotFoundError) as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"wrote {final} and {o / 'learning_curve.png'}; tensorboard --logdir {o / 'tb'}")
+
+
+def _train_seeds_in_processes(args: TrainArgs, seeds: tuple[int, ...], out: Path) -> None:
+    """``--seeds`` of a task with ``parallel_seeds``: one process per seed, then a line on each."""
+    from thorgym.train import train_seeds
+
+    try:
+        results = train_seeds(args, seeds)
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
-    if seeds is None:
-        typer.echo(f"wrote {final} and {out / 'learning_curve.png'}; tensorboard --logdir {out / 'tb'}")
-        return
     for r in results:
         status = "ok" if r.returncode == 0 else f"failed (exit {r.returncode}, log {r.out / 'train.log'})"
         typer.echo(f"seed {r.seed} {status}: {r.final_line}")
@@ -462,92 +480,28 @@ def eval_okvqa(
         raise typer.Exit(2) from None
 
 
-def _train_iqa(
-    agent: str,
-    questions: str | None,
-    detector: str | None,
-    out: Path,
-    envs: int | None,
-    steps: int | None,
-    seed: int,
-    seeds: str | None,
-    size: int | None,
-    lr: float | None,
-    rollout: int | None,
-    epochs: int | None,
-    resume: bool,
-    checkpoint_every: int,
-    progress: bool,
-) -> None:
-    from thorgym.agents.himn.trainer import IQATrainArgs, train_iqa
-
-    given = {"envs": envs, "steps": steps, "size": size, "lr": lr, "rollout": rollout, "epochs": epochs}
-    explicit = {k: v for k, v in given.items() if v is not None}
-    runs = [(seed, out)] if seeds is None else [(s, out / f"seed_{s}") for s in _ints(seeds, "--seeds")]
-    for s, o in runs:
-        args = IQATrainArgs(
-            agent=agent, questions=questions or "", out=o, seed=s, detector=detector, resume=resume,
-            checkpoint_every=checkpoint_every, progress=progress, **explicit,
-        )  # fmt: skip
-        try:
-            final = train_iqa(args)
-        except (ValueError, FileNotFoundError) as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from None
-        typer.echo(f"wrote {final} and {o / 'learning_curve.png'}; tensorboard --logdir {o / 'tb'}")
-
-
-def _train_furniture(
-    task: str,
-    comm: str,
-    policy: str,
-    out: Path,
-    envs: int | None,
-    steps: int | None,
-    seed: int,
-    seeds: str | None,
-    size: int | None,
-    hidden: int | None,
-    lr: float | None,
-    rollout: int | None,
-    max_steps: int | None,
-    resume: bool,
-    checkpoint_every: int,
-    device: str | None,
-    progress: bool,
-    top_down_map: bool,
-) -> None:
-    from thorgym.agents.tbone.trainer import FurnitureTrainArgs, train_furniture
-
-    given = {"envs": envs, "steps": steps, "size": size, "hidden": hidden, "lr": lr, "rollout": rollout,
-             "max_steps": max_steps, "device": device}  # fmt: skip
-    explicit = {k: v for k, v in given.items() if v is not None}
-    runs = [(seed, out)] if seeds is None else [(s, out / f"seed_{s}") for s in _ints(seeds, "--seeds")]
-    for s, o in runs:
-        args = FurnitureTrainArgs(
-            task=task, comm=comm, policy=policy, out=o, seed=s, resume=resume, top_down_map=top_down_map,
-            checkpoint_every=checkpoint_every, progress=progress, **explicit,
-        )  # fmt: skip
-        try:
-            final = train_furniture(args)
-        except (ValueError, FileNotFoundError) as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from None
-        typer.echo(f"wrote {final} and {o / 'learning_curve.png'}; tensorboard --logdir {o / 'tb'}")
-
-
 def _eval_furniture(
-    task: str, agent: str, checkpoint: str | None, split: str, episodes: int, envs: int, seed: int,
-    video: int, out: Path | None, greedy: bool,
+    task: str,
+    agent: str,
+    checkpoint: str | None,
+    split: str,
+    episodes: int,
+    envs: int,
+    seed: int,
+    video: int,
+    out: Path | None,
+    greedy: bool,
 ) -> None:
-    from thorgym.agents.tbone.evaluate import evaluate_furniture
+    from thorgym.agents.registry import get_agent
+    from thorgym.agents.tbone.evaluate import FurnitureEvalArgs
 
     out = Path(f"runs/{task}_eval") if out is None else out
     try:
-        m = evaluate_furniture(
+        spec = get_agent(agent, task)
+        m = spec.run_evaluation(FurnitureEvalArgs(
             task=task, agent=agent, checkpoint=checkpoint, split=split, episodes=episodes, envs=envs,
             seed=seed, out=out, video=video, greedy=greedy,
-        )  # fmt: skip
+        ))  # fmt: skip
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
@@ -559,7 +513,7 @@ def _eval_furniture(
 
 
 _FURN_CKPT = Annotated[str | None, typer.Option(help="tbone: checkpoint file or run directory.")]
-_FURN_AGENT = Annotated[str, typer.Option(help="tbone (trained), random or expert (shortest-path oracle).")]
+_FURN_AGENT = Annotated[str, typer.Option(help=_agent_help(trained=False, task="furnlift"))]
 _FURN_SPLIT = Annotated[str, typer.Option(help="test (FloorPlan226–230) or val (221–225).")]
 _FURN_EPISODES = Annotated[int, typer.Option(help="The first N fixed episodes of the split.")]
 _FURN_ENVS = Annotated[int, typer.Option(help="Parallel environments.")]
@@ -594,7 +548,7 @@ def eval_iqa(
     checkpoint: Annotated[
         str | None, typer.Option(help="Checkpoint file or run directory (himn, ppo).")
     ] = None,
-    agent: Annotated[str, typer.Option(help="himn, ppo (flat) or random.")] = "himn",
+    agent: Annotated[str, typer.Option(help=_agent_help(trained=False, task="iqa"))] = "himn",
     split: Annotated[str, typer.Option(help="seen or unseen (held-out scenes FloorPlan1–5).")] = "unseen",
     questions: Annotated[str | None, typer.Option(help="Evaluate this question CSV instead.")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions (default all).")] = None,
@@ -615,16 +569,17 @@ def eval_iqa(
     ),
 ) -> None:
     """Evaluate an IQA agent on held-out questions; accuracy per question type."""
-    from thorgym.agents.himn.evaluate import evaluate_iqa
+    from thorgym.agents.himn.evaluate import IQAEvalArgs
+    from thorgym.agents.registry import get_agent
 
     if split not in ("seen", "unseen"):
         raise typer.BadParameter("--split must be seen or unseen")
     try:
-        m = evaluate_iqa(
+        spec = get_agent(agent, "iqa")
+        m = spec.run_evaluation(IQAEvalArgs(
             agent=agent, checkpoint=checkpoint, split=split, questions=questions, limit=limit,
-            per_type=per_type,
-            envs=envs, size=size, seed=seed, out=out, video=video, detector=detector,
-        )  # fmt: skip
+            per_type=per_type, envs=envs, size=size, seed=seed, out=out, video=video, detector=detector,
+        ))  # fmt: skip
     except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
@@ -637,6 +592,43 @@ def eval_iqa(
         f"episode length {m['episode_length']:.0f}; invalid actions {m['invalid_action_rate']:.2f}"
     )
     typer.echo(f"wrote {out / 'metrics.json'} and {out / 'episodes.jsonl'}")
+
+
+@eval_app.command("forces")
+def eval_forces(
+    checkpoint: Annotated[str | None, typer.Option(help="model: checkpoint file or run directory.")] = None,
+    agent: Annotated[str, typer.Option(help=_agent_help(trained=False, task="forces"))] = "model",
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Dataset folder (`thorgym data forces`); default: the shipped test split."),
+    ] = None,
+    split: Annotated[str, typer.Option(help="train, val or test (scenes 26-30 of each room type).")] = "test",
+    seed: Annotated[int, typer.Option(help="Seed of the random baseline.")] = 0,
+    video: Annotated[int, typer.Option(help="Draw K samples: contact sheet PNG and mp4.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    out: Annotated[Path, typer.Option(help="Output dir: metrics.json, predictions.jsonl, videos.")] = Path(
+        "runs/forces_eval"
+    ),
+) -> None:
+    """Score a force predictor or a baseline on held-out scenes: whole-sequence accuracy (all-stop
+    sequences left out), per-step accuracy, per object type."""
+    from thorgym.agents.forces.evaluate import ForcesEvalArgs
+    from thorgym.agents.registry import get_agent
+
+    try:
+        spec = get_agent(agent, "forces")
+        m = spec.run_evaluation(ForcesEvalArgs(
+            agent=agent, checkpoint=checkpoint, data_root=data, split=split, out_dir=out, video=video,
+            seed=seed, device=device,
+        ))  # fmt: skip
+    except (ValueError, FileNotFoundError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(
+        f"{agent} on {m['samples']} {split} samples ({m['moving_samples']} moving): sequence accuracy "
+        f"{m['sequence_accuracy']}%, per-step accuracy {m['per_step_accuracy']}%"
+    )
+    typer.echo(f"wrote {out / 'metrics.json'} and {out / 'predictions.jsonl'}")
 
 
 @data_app.command("iqa")
@@ -665,6 +657,35 @@ def data_iqa(
         raise typer.BadParameter(str(e)) from None
     for name, p in paths.items():
         typer.echo(f"wrote {p} ({name})")
+
+
+@data_app.command("forces")
+def data_forces(
+    out: Annotated[
+        Path, typer.Option(help="Output folder: <split>/<scene>.npz shards and manifest.json.")
+    ] = Path("runs/forces_data"),
+    scenes: Annotated[
+        str | None, typer.Option(help="Comma-separated scene names (default: all 120, split by scene).")
+    ] = None,
+    n: Annotated[int, typer.Option(help="Samples (pushes) per scene.")] = 40,
+    seed: Annotated[int, typer.Option(help="Seed of views, objects, points and forces.")] = 0,
+    size: Annotated[int, typer.Option(help="Square image size in pixels.")] = 64,
+    workers: Annotated[int, typer.Option(help="Processes (the result does not depend on it).")] = 1,
+) -> None:
+    """Pushes on visible objects simulated with MuJoCo: image, mask, force, 3-D trajectory and a
+    6-step label of 18 classes per sample; train / val / test by scene; resumable (rerun it)."""
+    from thorgym.datasets.forces import generate_forces
+
+    names = [s.strip() for s in scenes.split(",") if s.strip()] if scenes else None
+    try:
+        manifest = generate_forces(out, scenes=names, n=n, seed=seed, size=size, workers=workers)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    for split, info in manifest["splits"].items():
+        typer.echo(
+            f"{split}: {info['samples']} samples from {info['scenes']} scenes "
+            f"({info['all_stop']} all-stop) in {out / split}"
+        )
 
 
 @data_app.command("kqa")
@@ -832,6 +853,20 @@ def bench_furniture(
     from thorgym.benchmarks.furniture import format_table, run
 
     records = run(size=size, envs=_ints(envs, "--envs"))
+    typer.echo(json.dumps(records) if json_ else format_table(records))
+
+
+@bench_app.command("forces")
+def bench_forces(
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON list of records.")] = False,
+    size: Annotated[int, typer.Option(help="Square frame size.")] = 64,
+    seconds: Annotated[float, typer.Option(help="Seconds per measurement.")] = 2.0,
+) -> None:
+    """MuJoCo pushes/s and real-time factor against one render of the same world, model build
+    time, and forces dataset samples/s, per room type."""
+    from thorgym.benchmarks.forces import format_table, run
+
+    records = run(size=size, min_seconds=seconds)
     typer.echo(json.dumps(records) if json_ else format_table(records))
 
 

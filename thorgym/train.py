@@ -27,23 +27,13 @@ TASKS = ("objectnav",)
 
 
 def _check(args: TrainArgs) -> TrainArgs:
-    from thorgym.registration import env_ids
-
-    args = args.with_preset()
     if args.task not in TASKS:
         raise ValueError(f"unknown task {args.task!r}: thorgym train supports {', '.join(TASKS)}")
-    if args.env_id not in env_ids():
-        raise ValueError(
-            f"--env-version {args.env_version}: {args.env_id} is not registered; "
-            f"choose one of {', '.join(env_ids())}"
-        )
-    if args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
-    return args
+    return args.checked()
 
 
 def _trainer(args: TrainArgs) -> Callable[[TrainArgs], Path]:
-    spec = get_agent(args.agent)
+    spec = get_agent(args.agent, args.task)
     if spec.train is None:
         raise ValueError(f"agent {args.agent!r} has nothing to train: it is an evaluation baseline")
     return spec.train

@@ -10,6 +10,7 @@ most-likely-answer figures), ``OUT/episodes.jsonl`` and, with ``video``, ``OUT/e
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,30 @@ class _Random(torch.nn.Module):
 
     def forward(self, rgb, question, horizon, h, mask):  # noqa: D401 - the policy signature
         return torch.zeros(mask.shape), torch.zeros(mask.shape[0]), h
+
+
+@dataclass(frozen=True)
+class IQAEvalArgs:
+    """Arguments of `thorgym eval iqa` (those of :func:`evaluate_iqa`)."""
+
+    agent: str
+    checkpoint: str | Path | None = None
+    split: str = "unseen"
+    questions: str | None = None
+    limit: int | None = None
+    per_type: int | None = None
+    envs: int = 16
+    size: int = 64
+    seed: int = 0
+    out: str | Path = "runs/iqa_eval"
+    video: int = 0
+    detector: str | None = None
+    greedy: bool = False
+
+
+def run_iqa_eval(args: IQAEvalArgs) -> dict[str, Any]:
+    """:func:`evaluate_iqa` of typed arguments (the registry's evaluator of the IQA agents)."""
+    return evaluate_iqa(**asdict(args))
 
 
 def evaluate_iqa(

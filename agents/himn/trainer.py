@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Categorical
 
+from thorgym.agents.train_args import TrainOptions
 from thorgym.rundir import RunDir
 from thorgym.tasks import iqa
 
@@ -63,6 +64,17 @@ class IQATrainArgs:
     checkpoint_every: int = 20_000
     device: str = "cpu"
     progress: bool = True
+
+    @classmethod
+    def from_options(cls, o: TrainOptions) -> IQATrainArgs:
+        """The arguments of `thorgym train iqa` from its flags (unset ones: these defaults)."""
+        explicit = o.given("envs", "steps", "size", "lr", "rollout", "epochs")
+        args = cls(
+            agent=o.agent, questions=o.questions or "", out=o.out, seed=o.seed, detector=o.detector,
+            resume=o.resume, checkpoint_every=o.checkpoint_every, progress=o.progress, **explicit,
+        )  # fmt: skip
+        args.validate()
+        return args
 
     def validate(self) -> None:
         if self.agent not in AGENTS:

@@ -12,6 +12,7 @@ goal ringed).
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,31 @@ from .distributions import invalid_mass, sample_joint, tvd
 from .trainer import load_model, make_env, to_obs, valid_masks
 
 EVAL_AGENTS = ("tbone", "random", "expert")
+
+
+@dataclass(frozen=True)
+class FurnitureEvalArgs:
+    """Arguments of `thorgym eval furnlift|furnmove` (those of :func:`evaluate_furniture`)."""
+
+    task: str
+    agent: str
+    checkpoint: str | Path | None = None
+    split: str = "test"
+    episodes: int = 100
+    envs: int = 8
+    seed: int = 0
+    out: str | Path = "runs/furniture_eval"
+    video: int = 0
+    device: str = "cpu"
+    greedy: bool = False
+    size: int = fur.FRAME_SIZE
+    max_steps: int = fur.MAX_STEPS
+
+
+def run_furniture_eval(args: FurnitureEvalArgs) -> dict[str, Any]:
+    """:func:`evaluate_furniture` of typed arguments (the registry's evaluator of the two-body
+    agents)."""
+    return evaluate_furniture(**asdict(args))
 
 
 def evaluate_furniture(
@@ -175,4 +201,4 @@ def _write_videos(out: Path, task: str, videos: dict[int, list[np.ndarray]]) -> 
         w.close()
 
 
-__all__ = ["EVAL_AGENTS", "evaluate_furniture"]
+__all__ = ["EVAL_AGENTS", "FurnitureEvalArgs", "evaluate_furniture", "run_furniture_eval"]

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from thorgym.agents.train_args import TrainOptions
 from thorgym.rundir import RunDir
 from thorgym.tasks import furniture as fur
 
@@ -73,6 +74,18 @@ class FurnitureTrainArgs:
     device: str = "cpu"
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_options(cls, o: TrainOptions) -> FurnitureTrainArgs:
+        """The arguments of `thorgym train furnlift|furnmove` from its flags (unset ones: these
+        defaults)."""
+        explicit = o.given("envs", "steps", "size", "hidden", "lr", "rollout", "max_steps", "device")
+        args = cls(
+            task=o.task, comm=o.comm, policy=o.policy, out=o.out, seed=o.seed, resume=o.resume,
+            top_down_map=o.top_down_map, checkpoint_every=o.checkpoint_every, progress=o.progress, **explicit,
+        )  # fmt: skip
+        args.validate()
+        return args
 
     def validate(self) -> None:
         if self.task not in TASKS:

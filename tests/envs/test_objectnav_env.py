@@ -24,6 +24,8 @@ from thorgym.tasks import objectnav as on
 CHECK_KWARGS = {
     "thorgym/ObjectNav-v0": {**SMALL, "depth": True},
     "thorgym/ObjectNav-v1": {**SMALL, "depth": True},
+    "thorgym/ForcePrediction-v0": {"split": "test", "data": "shipped"},
+    "thorgym/ForcePush-v0": {"split": "test", "size": 48},
 }
 
 
@@ -223,8 +225,13 @@ def test_v1_starts_anywhere_reachable_v0_never_sees_the_target():
 
 
 def test_cached_make_vec_is_registered():
-    venv = gym.make_vec("thorgym/ObjectNav-v1", num_envs=2, scenes=SMALL["scenes"], cached=True,
-                        features_fn=lambda scene: np.zeros((on.build_pose_graph(scene).num_poses, 4)))
+    venv = gym.make_vec(
+        "thorgym/ObjectNav-v1",
+        num_envs=2,
+        scenes=SMALL["scenes"],
+        cached=True,
+        features_fn=lambda scene: np.zeros((on.build_pose_graph(scene).num_poses, 4)),
+    )
     obs, info = venv.reset(seed=0)
     assert obs["features"].shape == (2, 4) and "rgb" not in obs
     venv.close()
