@@ -22,6 +22,9 @@ import numpy as np
 import pytest
 from thor_suite import TEST_SCENE, skip_reset
 
+from thorgym.sim.objects import OBJECT_TYPES
+from thorgym.sim.physics import FORCE_SECONDS, MAX_PUSH_SPEED
+
 
 def assert_near(point1: dict, point2: dict, error_message: str = "") -> None:
     assert point1.keys() == point2.keys(), error_message + "Keys mismatch."
@@ -1049,3 +1052,45 @@ def test_fill_liquid(fifo_controller):
         assert pot["fillLiquid"] is None
         assert not pot["isFilledWithLiquid"]
         assert pot["canFillWithLiquid"]
+
+
+def test_directionalPush(fifo_controller):
+    controller = fifo_controller
+    # Upstream: FloorPlan28's Tomato seen from x=-3.25, z=-1.25 facing +z, pushed with 25 N.
+    # Here: the first free object lying on a table seen facing +z (a pose from
+    # GetInteractablePoses), pushed with half the force thorgym.sim allows for its mass
+    # (thorgym.sim refuses pushes that would throw an object faster than MAX_PUSH_SPEED).
+    objects = controller.last_event.metadata["objects"]
+    target = next(
+        o
+        for o in objects
+        if o["pickupable"]
+        and not o["receptacleObjectIds"]
+        and (o["parentReceptacles"] or [""])[0].startswith("TableTop")
+    )
+    poses = controller.step(
+        "GetInteractablePoses", objectId=target["objectId"], rotations=[0], horizons=[30]
+    ).metadata["actionReturn"]
+    assert poses, "the target should be visible facing +z from somewhere"
+    magnitude = 0.5 * MAX_PUSH_SPEED * OBJECT_TYPES[target["objectType"]].mass / FORCE_SECONDS
+    positions = []
+    for angle in [0, 90, 180, 270, -1, -90]:
+        controller.reset(scene=TEST_SCENE)
+        start = controller.step(action="TeleportFull", **poses[0])
+        # z increases
+        end = controller.step(
+            action="DirectionalPush", pushAngle=angle, objectId=target["objectId"], moveMagnitude=magnitude
+        )
+        assert end, end.metadata["errorMessage"]
+        positions.append(
+            (_get(start, target["objectId"])["position"], _get(end, target["objectId"])["position"])
+        )
+
+    assert positions[0][1]["z"] - positions[0][0]["z"] > 0.2
+    assert positions[4][1]["z"] - positions[4][0]["z"] > 0.2
+
+    assert positions[1][1]["x"] - positions[1][0]["x"] > 0.2
+    assert positions[2][1]["z"] - positions[2][0]["z"] < -0.2
+
+    assert positions[3][1]["x"] - positions[3][0]["x"] < -0.2
+    assert positions[5][1]["x"] - positions[5][0]["x"] < -0.2
