@@ -411,12 +411,15 @@ def resolve_task(task: str | type[EnvTask]) -> type[EnvTask]:
 
 
 def episode_list(episodes: Sequence[Any] | EpisodeFile | None) -> Sequence[Any] | None:
-    """A set-up's fixed episodes as a list: a shipped :class:`~thorgym.tasks.base.EpisodeFile` is
-    read (``thorgym.datasets.episode_files``); a list or None stays as it is."""
+    """A set-up's fixed episodes as a list: an :class:`~thorgym.tasks.base.EpisodeFile` (a shipped
+    set, or a path) is read (``thorgym.datasets.episode_files``); a list or None stays as it is."""
     if isinstance(episodes, EpisodeFile):
-        from thorgym.datasets.episode_files import shipped_episodes
+        from thorgym.datasets.episode_files import read_episodes, shipped_episodes
 
-        return shipped_episodes(episodes.name)
+        name = episodes.name
+        if "/" in name or name.endswith((".json", ".json.gz")):  # a path, not a shipped set
+            return read_episodes(name)
+        return shipped_episodes(name)
     return episodes
 
 

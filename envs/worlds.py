@@ -29,7 +29,7 @@ Implementations:
 - :class:`ControllerWorlds`: one world behind the controller contract (``envs.backends``: the
   built-in simulator's single-world backend or the genuine ai2thor client); it can ``restart()``.
 - ``thorgym.envs.cached.PoseTableWorlds``: static scenes as lookup tables (pose graph, visibility
-  and frozen-backbone features per pose), no rendering.
+  and frozen-backbone features per pose), no rendering (``WorldsSpec.pose_tables``).
 """
 
 from __future__ import annotations
@@ -432,12 +432,21 @@ def build_worlds(
     behind the genuine ai2thor client (``backend="ai2thor"``; ``controller_kwargs`` are the
     ``Controller``'s, ``timeout`` the seconds a one-agent backend waits before restarting it).
     One agent per world: the navigation worlds of this module; more: those of
-    :mod:`thorgym.envs.multi_agent_worlds`."""
+    :mod:`thorgym.envs.multi_agent_worlds`; ``spec.pose_tables``: the pose-table worlds of
+    :mod:`thorgym.envs.cached` (static scenes as lookup tables, the ``features`` sensor)."""
+    if not isinstance(num_worlds, int) or num_worlds < 1:
+        raise ValueError(f"num_worlds must be a positive integer, got {num_worlds!r}")
+    if spec.pose_tables is not None:  # static scenes as lookup tables: no rendering
+        if backend != "sim" or spec.agents != 1:
+            raise ValueError(
+                "pose-table worlds (cached=True) are the built-in simulator's, one agent per world"
+            )
+        from .cached import pose_table_worlds
+
+        return pose_table_worlds(spec, num_worlds)[0]
     unknown = [s for s in spec.sensors if s not in FRAME_SENSORS]
     if unknown:
         raise ValueError(f"the generic worlds render {FRAME_SENSORS}, not {unknown}")
-    if not isinstance(num_worlds, int) or num_worlds < 1:
-        raise ValueError(f"num_worlds must be a positive integer, got {num_worlds!r}")
     if spec.agents < 1:
         raise ValueError(f"a world needs at least one agent, the task asks for {spec.agents}")
     if backend not in ("sim", "ai2thor"):

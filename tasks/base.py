@@ -22,8 +22,8 @@ never through simulator internals.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -102,13 +102,35 @@ class WorldsSpec:
     # the "classes" sensor: per pixel, the index in this tuple of the type of the object seen
     # there (from instance segmentation), 0 (the first entry: background) for any other type
     classes: tuple[str, ...] = ()
+    # static scenes as lookup tables instead of a renderer (then sensors: () or ("features",))
+    pose_tables: PoseTables | None = None
+
+
+@dataclass(frozen=True)
+class PoseTables:
+    """Worlds of static scenes as lookup tables instead of a renderer (``thorgym.envs.cached.
+    PoseTableWorlds``: no rendering): each scene's pose graph (transitions, target visibility)
+    and, for the "features" sensor, a frozen backbone's feature of every pose's frame — given by
+    ``features_fn`` (scene → (poses, D) array), else computed with ``backbone`` (registry name;
+    weights ``backbone_ckpt``, default its seed-0 initialisation) at ``size`` × ``size``, pooled
+    to ``grid`` × ``grid`` and cached per scene under ``cache_root`` (default
+    ``$THORGYM_CACHE/features``)."""
+
+    scenes: tuple[str, ...]
+    backbone: str = "cnn_small"
+    backbone_ckpt: str | None = None
+    size: int = 64
+    grid: int = 3
+    cache_root: str | None = None
+    features_fn: Callable[[str], Any] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class EpisodeFile:
-    """A shipped episode set named by its file, ``thorgym/datasets/data/<name>.json.gz`` (e.g.
-    ``"furnlift_test"``): the task names it, the env factory reads it through the datasets layer,
-    which owns (and generates) those files."""
+    """A shipped episode set named by its file, ``thorgym/datasets/data/<name>.json.gz`` (or
+    ``.csv``; e.g. ``"furnlift_test"``), or the path of a ``.json`` / ``.json.gz`` episode file:
+    the task names it, the env factory reads it through the datasets layer, which owns (and
+    generates) those files."""
 
     name: str
 

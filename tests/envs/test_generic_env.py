@@ -261,3 +261,53 @@ def test_generic_worlds_set_up_scenes_and_tell_classes_apart():
     with pytest.raises(ValueError, match="unsupported arguments"):
         worlds.configure(0, "FloorPlan1", {"randomSeed": 1, "placeStationary": True})
     worlds.close()
+
+
+# -- ObjectNav: shipped sets by name and the pose-table worlds on the generic path ---------------
+def test_objectnav_lines_are_task_lines_with_named_sets():
+    from thorgym.datasets.objectnav import load_episodes
+    from thorgym.tasks.base import EpisodeFile
+
+    for version in ("v0", "v1"):
+        spec = gymnasium.registry[f"thorgym/ObjectNav-{version}"]
+        assert spec.entry_point == "thorgym.envs.task_env:make_env" and spec.kwargs["task"] == TASK
+        assert spec.kwargs["version"] == version
+        setup = nav.ObjectNavTask.env_setup(1, split="val", episodes="val", version=version)
+        infix = "" if version == "v0" else "v1_"
+        assert setup.episodes == EpisodeFile(f"objectnav_{infix}val")  # read by the factory
+    env = gymnasium.make("thorgym/ObjectNav-v1", split="val", episodes="val", width=32, height=32)
+    shipped = [nav.Episode.from_dict(e) for e in load_episodes("val", version="v1")]
+    assert env.unwrapped.fixed_episodes == shipped
+    _, info = env.reset(seed=0)
+    assert info["scene"] == shipped[0].scene
+    env.close()
+
+
+def _features(scene: str) -> np.ndarray:
+    n = nav.build_pose_graph(scene).num_poses
+    return np.arange(n * 4, dtype=np.float32).reshape(n, 4)
+
+
+def test_objectnav_cached_make_vec_is_the_pose_table_env():
+    """make_vec(..., cached=True) of the table line: pose-table worlds (WorldsSpec.pose_tables),
+    the features sensor, and the episodes of the named CachedObjectNavVectorEnv step for step."""
+    from thorgym.envs.cached import CachedObjectNavVectorEnv, PoseTableWorlds
+
+    kw = {"scenes": ["FloorPlan1", "FloorPlan201"], "features_fn": _features}
+    venv = gymnasium.make_vec("thorgym/ObjectNav-v1", num_envs=2, cached=True, **kw)
+    named = CachedObjectNavVectorEnv(2, version="v1", **kw)
+    assert isinstance(venv, TaskVectorEnv) and isinstance(venv.worlds, PoseTableWorlds)
+    assert venv.single_observation_space["features"].shape == (4,)
+    oa, _ = venv.reset(seed=2)
+    ob, _ = named.reset(seed=2)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        assert all(np.array_equal(oa[k], ob[k]) for k in oa) and "rgb" not in oa
+        a = rng.integers(0, 6, size=2)
+        oa, ra, ta, ua, _ = venv.step(a)
+        ob, rb, tb, ub, _ = named.step(a)
+        assert np.array_equal(ra, rb) and np.array_equal(ta, tb) and np.array_equal(ua, ub)
+    venv.close()
+    named.close()
+    with pytest.raises(ValueError, match="built-in simulator"):
+        make_env(TASK, backend="ai2thor", cached=True, **kw)
