@@ -163,18 +163,25 @@ class SimWorlds:
     ) -> None:
         """World i: ``scene`` in its initial state, ``InitialRandomSpawn(**random_spawn)``, then
         ``RemoveFromScene`` of every instance of ``remove_types``."""
+        from thorgym.sim.objects import OBJECT_TYPES
+
         scene = parse_scene(scene)[0]
         self.sim.reset_world(i, scene)
         world = self.sim.worlds[i]
         if random_spawn is not None:
             world.random_spawn(**_random_spawn_args(random_spawn))
-        for o in [o for o in world.objects if o.object_type in set(remove_types)]:
+        removed = [o for o in world.objects if o.object_type in set(remove_types)]
+        for o in removed:
             err = world.remove(o.object_id)
             if err:
                 raise RuntimeError(f"RemoveFromScene({o.object_id}) failed in {scene}: {err}")
         self._index_types(i)
         # what GetReachablePositions answers right after the set-up (as the controller worlds ask);
-        # small objects never block the agent, so the answer is the scene's (cached)
+        # pickupable objects (those spawned or removed) never block the agent, so then the answer
+        # is the scene's (cached)
+        if any(not OBJECT_TYPES[o.object_type].pickupable for o in removed):
+            self._reachable[i] = sorted_positions(self.sim.reachable_positions(i), self.grid_size)
+            return
         if scene not in self._reachable_of:
             self._reachable_of[scene] = sorted_positions(self.sim.reachable_positions(i), self.grid_size)
         self._reachable[i] = self._reachable_of[scene]

@@ -613,6 +613,10 @@ class IQATask:
 
     def sample_episode(self, rng: np.random.Generator, options: Mapping[str, Any]) -> Question:
         pool = self.questions
+        if not pool:
+            raise RuntimeError(
+                "IQATask has no questions: pass them, or build it with env_setup through the env factory"
+            )
         if "question_type" in options:
             qt = options["question_type"]
             pool = [q for q in pool if q.question_type == qt]
@@ -778,6 +782,8 @@ class IQATask:
     # -- observations ----------------------------------------------------------------------------
     def _tokens(self, text: str) -> np.ndarray:
         t = self._embed_cache.get(text)
+        if t is None and self._embed is None:
+            raise RuntimeError("IQATask has no question encoder: pass embed=, or build it with env_setup")
         if t is None:
             t = np.asarray(self._embed(text), dtype=np.float32).reshape(QUESTION_TOKENS, EMBEDDING_DIM)
             self._embed_cache[text] = t
