@@ -84,9 +84,10 @@ def make_objectnav_vec(
     autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
     **kwargs: Any,
 ) -> VectorEnv:
-    """``vector_entry_point`` of ``thorgym/ObjectNav-v*``: the batched env on the built-in
-    simulator (or on cached per-pose features with ``cached=True``), an ``AsyncVectorEnv`` of
-    :class:`ObjectNavEnv` for ``backend="ai2thor"``."""
+    """The former ``vector_entry_point`` of ``thorgym/ObjectNav-v*`` (now the generic
+    ``thorgym.envs.task_env.make_vector_env``, which builds the same): the batched env on the
+    built-in simulator (or on cached per-pose features with ``cached=True``), an
+    ``AsyncVectorEnv`` of :class:`ObjectNavEnv` for ``backend="ai2thor"``."""
     if backend == "sim":
         kwargs.pop("controller_kwargs", None)  # ai2thor-only arguments, as ObjectNavEnv ignores
         kwargs.pop("timeout", None)
