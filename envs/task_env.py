@@ -394,6 +394,14 @@ class TaskVectorEnv(VectorEnv):
         """(N,) bool: the target is visible now, per sub-environment."""
         return self.task.target_visible
 
+    @property
+    def sim(self) -> Any:
+        """The batched simulator behind the worlds (built-in simulator worlds only)."""
+        sim = getattr(self.worlds, "sim", None)
+        if sim is None:
+            raise AttributeError(f"{type(self.worlds).__name__} has no batched simulator")
+        return sim
+
 
 # -- the generic factory: a task class and keyword arguments to an environment -----------------
 def resolve_task(task: str | type[EnvTask]) -> type[EnvTask]:

@@ -140,7 +140,7 @@ def test_vector_env_plays_what_single_envs_play():
 
 def test_make_vec_is_batched_and_unknown_options_fail():
     venv = gym.make_vec("thorgym/IQA-v0", num_envs=3, split="unseen", width=S, height=S)
-    assert isinstance(venv, TaskVectorEnv) and venv.worlds.sim.num_worlds == 3
+    assert isinstance(venv, TaskVectorEnv) and venv.sim.num_worlds == 3
     obs, _ = venv.reset(seed=0)
     assert obs["rgb"].shape == (3, S, S, 3)
     venv.close()
