@@ -35,10 +35,18 @@ def read_episodes(path: str | Path) -> list[dict[str, Any]]:
 
 
 def shipped_episodes(name: str) -> list[dict[str, Any]]:
-    """The episodes of the shipped set ``DATA_DIR/<name>.json.gz`` (a task names it with
+    """The episodes of the shipped set ``DATA_DIR/<name>.json.gz``, or of ``DATA_DIR/<name>.csv``
+    (one dict per row, values as text: IQA's question sets) (a task names it with
     ``thorgym.tasks.base.EpisodeFile``)."""
     path = DATA_DIR / f"{name}.json.gz"
-    if not path.is_file():
-        known = sorted(p.name.removesuffix(".json.gz") for p in DATA_DIR.glob("*.json.gz"))
-        raise FileNotFoundError(f"no shipped episode set {name!r} ({path}); shipped: {', '.join(known)}")
-    return read_episodes(path)
+    if path.is_file():
+        return read_episodes(path)
+    csv_path = DATA_DIR / f"{name}.csv"
+    if csv_path.is_file():
+        import csv
+
+        with open(csv_path, newline="") as f:
+            return [dict(row) for row in csv.DictReader(f)]
+    known = sorted(p.name.removesuffix(".json.gz").removesuffix(".csv") for p in DATA_DIR.glob("*.*")
+                   if p.name.endswith((".json.gz", ".csv")))  # fmt: skip
+    raise FileNotFoundError(f"no shipped episode set {name!r} ({path}); shipped: {', '.join(known)}")

@@ -102,10 +102,11 @@ def objectnav_simulator(
     field_of_view: float = task.FIELD_OF_VIEW,
     compile: bool = False,
     rotate_step_degrees: float = task.ROTATE_DEGREES,
+    instance_segmentation: bool = False,
 ) -> Any:
     """A :class:`thorgym.sim.BatchedSimulator` (one world per scene) with navigation settings
-    (ObjectNav's by default: 45° turns), RGB (+ depth) frames and no instance segmentation
-    (visibility comes from the sim)."""
+    (ObjectNav's by default: 45° turns), RGB (+ depth) frames and, when asked, instance
+    segmentation frames (visibility comes from the sim either way)."""
     from thorgym.sim import BatchedSimulator
 
     return BatchedSimulator(
@@ -117,7 +118,7 @@ def objectnav_simulator(
         visibility_distance=visibility_distance,
         field_of_view=field_of_view,
         render_depth=depth,
-        render_instance_segmentation=False,
+        render_instance_segmentation=instance_segmentation,
         device=device,
         compile=compile,
     )
@@ -180,10 +181,13 @@ class AI2ThorBackend:
 
     Args:
         width, height, depth: frame size and whether to render depth.
+        instance_segmentation: also render instance segmentation frames (``event.raw``).
         timeout: seconds to wait for any answer of the AI2-THOR process (then
             :class:`BackendDied`); start-up may take ``start_timeout``.
         controller_kwargs: passed to ``Controller`` (``local_executable_path``, ``x_display``,
             ``platform``, ``commit_id``, …).
+        controller: an ``ai2thor.controller.Controller`` already started to drive instead of
+            starting one (then ``restart`` is not possible).
     """
 
     name = "ai2thor"
@@ -200,8 +204,11 @@ class AI2ThorBackend:
         grid_size: float = task.GRID_SIZE,
         controller_kwargs: Mapping[str, Any] | None = None,
         rotate_step_degrees: float = task.ROTATE_DEGREES,
+        instance_segmentation: bool = False,
+        controller: Any = None,
     ) -> None:
         self.width, self.height, self.depth = width, height, depth
+        self.instance_segmentation = bool(instance_segmentation)
         self.rotate_step_degrees = rotate_step_degrees
         self.timeout, self.start_timeout = float(timeout), float(start_timeout)
         self.field_of_view = field_of_view
@@ -212,6 +219,9 @@ class AI2ThorBackend:
         self.scene: str | None = None
         self.last_event: NavEvent | None = None
         self._graphs: dict[str, task.PoseGraph] = {}
+        if controller is not None:
+            self._controller = controller
+            return
         self._check_available()
 
     def _check_available(self) -> None:
@@ -258,6 +268,7 @@ class AI2ThorBackend:
             "visibilityDistance": self.visibility_distance,
             "fieldOfView": self.field_of_view,
             "renderDepthImage": self.depth,
+            **({"renderInstanceSegmentation": True} if self.instance_segmentation else {}),
             # Start-up (and scene loading, see reset) may be slow; steps get `timeout`.
             "server_timeout": self.start_timeout,
             "server_start_timeout": self.start_timeout,

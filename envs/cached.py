@@ -24,11 +24,18 @@ from gymnasium.vector import AutoresetMode
 
 from thorgym.sim.scenes import parse_scene
 from thorgym.tasks import objectnav as nav
+from thorgym.tasks.base import WorldsSpec
 
 from .objectnav import load_episode_list, make_objectnav_task
-from .task_env import TaskEnv, TaskVectorEnv
+from .task_env import TaskEnv, TaskVectorEnv, build
 
-__all__ = ["CachedObjectNavVectorEnv", "PoseFeatures", "PoseTableWorlds", "cached_objectnav_env"]
+__all__ = [
+    "CachedObjectNavVectorEnv",
+    "PoseFeatures",
+    "PoseTableWorlds",
+    "cached_objectnav_env",
+    "pose_table_worlds",
+]
 
 # pose-graph move of each simulator navigation action (thorgym.sim.NAV_ACTIONS order)
 _GRAPH_MOVE = {0: nav.MOVE_AHEAD, 4: nav.ROTATE_LEFT, 5: nav.ROTATE_RIGHT, 6: nav.LOOK_UP, 7: nav.LOOK_DOWN}
@@ -58,6 +65,7 @@ class PoseTableWorlds:
         self.num_worlds = num_worlds
         self.graph_fn, self.features_fn = graph_fn, features_fn
         self.types = {t: k for k, t in enumerate(visible_types)}
+        self.feature_cache: Any = None  # the FeatureCache behind the features, when one was built
         self._offset: dict[str, int] = {}
         self._next: list[np.ndarray] = []
         self._vis: list[np.ndarray] = []
@@ -163,8 +171,44 @@ class PoseTableWorlds:
 
         return sim_layout(World(get_scene(self.scene[i]), 1))
 
+    @property
+    def feature_dim(self) -> int:
+        """Length of the ``features`` sensor (0 without features)."""
+        return 0 if self.features is None else int(self.features.shape[1])
+
     def close(self) -> None:
         self.features = None
+
+
+def pose_table_worlds(spec: WorldsSpec, num_worlds: int) -> tuple[PoseTableWorlds, Any]:
+    """The pose-table worlds of a spec with ``pose_tables`` (what ``build_worlds`` makes of it):
+    every scene of the tables tabled at once; the ``features`` sensor from ``features_fn`` or a
+    :class:`~thorgym.envs.feature_cache.FeatureCache` built (once per machine) for the scenes.
+    Returns (worlds, the feature cache or None)."""
+    t = spec.pose_tables
+    if t is None or not t.scenes:
+        raise ValueError("pose-table worlds need WorldsSpec.pose_tables with at least one scene")
+    bad = [s for s in spec.sensors if s != "features"]
+    if bad:
+        raise ValueError(f"pose-table worlds do not render: no {bad} (their sensor is 'features')")
+    features_fn, cache = t.features_fn, None
+    if "features" in spec.sensors and features_fn is None:
+        from thorgym.envs.feature_cache import FeatureCache
+
+        cache = FeatureCache(
+            root=None if t.cache_root is None else Path(t.cache_root), backbone=t.backbone,
+            backbone_ckpt=None if t.backbone_ckpt is None else Path(t.backbone_ckpt), size=t.size,
+            grid=t.grid,
+        )  # fmt: skip
+        cache.build(list(t.scenes), progress=True)  # once per machine: a bar, not a silent wait
+        features_fn = cache.get
+    graph_fn = nav.build_pose_graph  # features are rendered at aspect 1 (size × size)
+    worlds = PoseTableWorlds(
+        num_worlds, t.scenes[0], graph_fn, features_fn if "features" in spec.sensors else None
+    )
+    worlds.add_scenes(t.scenes)  # every scene episodes come from, in one concatenation
+    worlds.feature_cache = cache
+    return worlds, cache
 
 
 class CachedObjectNavVectorEnv(TaskVectorEnv):
@@ -203,27 +247,16 @@ class CachedObjectNavVectorEnv(TaskVectorEnv):
     ) -> None:
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-        scene_list = nav.resolve_scenes(split, room_types, scenes)
-        if features_fn is None:
-            from thorgym.envs.feature_cache import FeatureCache
-
-            cache = FeatureCache(
-                root=None if cache_root is None else Path(cache_root), backbone=backbone,
-                backbone_ckpt=None if backbone_ckpt is None else Path(backbone_ckpt), size=size, grid=grid,
-            )  # fmt: skip
-            cache.build(scene_list, progress=True)  # once per machine: a bar, not a silent wait
-            features_fn = cache.get
-            self.feature_cache = cache
-        graph_fn = nav.build_pose_graph  # features are rendered at aspect 1 (size × size)
-        worlds = PoseTableWorlds(num_envs, scene_list[0], graph_fn, features_fn)
-        worlds.add_scenes(scene_list)  # every scene episodes come from, in one concatenation
-        nav_task = make_objectnav_task(
-            version=version, split=split, room_types=room_types, scenes=scenes, targets=targets,
-            width=size, height=size, depth=False, max_steps=max_steps, sensors=("features",),
-            feature_dim=worlds.features.shape[1],
+        parts = build(
+            nav.ObjectNavTask, num_envs, "sim", device, split=split, room_types=room_types, scenes=scenes,
+            targets=targets, max_steps=max_steps, episodes=episodes, version=version, track_paths=False,
+            cached=True, backbone=backbone, backbone_ckpt=backbone_ckpt, size=size, grid=grid,
+            cache_root=cache_root, features_fn=features_fn,
         )  # fmt: skip
-        self.scenes = nav_task.scenes
-        super().__init__(nav_task, worlds, load_episode_list(episodes, version), None, autoreset_mode)
+        self.scenes = parts[0].scenes
+        if parts[1].feature_cache is not None:
+            self.feature_cache = parts[1].feature_cache
+        super().__init__(*parts, None, autoreset_mode)
 
 
 class PoseFeatures(gym.ObservationWrapper):
@@ -234,7 +267,7 @@ class PoseFeatures(gym.ObservationWrapper):
     def __init__(self, env: gym.Env, features_fn: Callable[[str], np.ndarray]) -> None:
         super().__init__(env)
         self.features_fn = features_fn
-        dim = int(np.asarray(features_fn(env.unwrapped.scenes[0])).shape[1])
+        dim = int(np.asarray(features_fn(env.unwrapped.task.scenes[0])).shape[1])
         self.observation_space = gym.spaces.Dict(
             {**env.observation_space.spaces, "features": gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)}
         )

@@ -3,8 +3,9 @@
 The rules and the Gymnasium documentation live in :class:`thorgym.tasks.objectnav.ObjectNavTask`,
 which builds itself from an environment's arguments (``env_setup``); :class:`ObjectNavEnv` is that
 set-up on the worlds of :func:`thorgym.envs.worlds.build_worlds` in the generic
-:class:`~thorgym.envs.task_env.TaskEnv` — what ``thorgym.envs.task_env.make_env`` builds — plus
-the names of shipped episode sets and the attributes older code reads (``scenes``, ``version``, …).
+:class:`~thorgym.envs.task_env.TaskEnv` — what ``thorgym.envs.task_env.make_env`` (the table
+lines of ``thorgym/ObjectNav-v0`` / ``-v1``) builds — plus the attributes older code reads
+(``scenes``, ``version``, …).
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from gymnasium.utils import EzPickle
 from thorgym.tasks import objectnav as task
 from thorgym.tasks.objectnav import EMBEDDING_BOUND, MAX_DEPTH
 
-from .task_env import TaskEnv
-from .worlds import build_worlds
+from .task_env import TaskEnv, build
 
 __all__ = [
     "EMBEDDING_BOUND",
@@ -115,11 +115,10 @@ class ObjectNavEnv(TaskEnv, EzPickle):
         self.max_steps = max_steps
         self.version = version
         self.width, self.height, self.depth = int(width), int(height), bool(depth)
-        setup = task.ObjectNavTask.env_setup(
-            1, split=split, room_types=room_types, scenes=scenes, targets=targets, width=width, height=height,
-            depth=depth, max_steps=max_steps, episodes=load_episode_list(episodes, version), version=version,
+        parts = build(
+            task.ObjectNavTask, 1, backend, device, False, controller_kwargs, timeout, split=split,
+            room_types=room_types, scenes=scenes, targets=targets, width=width, height=height, depth=depth,
+            max_steps=max_steps, episodes=episodes, version=version,
         )  # fmt: skip
-        self.scenes = setup.task.scenes
-        worlds = build_worlds(setup.worlds, 1, backend=backend, device=device,
-                              controller_kwargs=controller_kwargs, timeout=timeout)  # fmt: skip
-        super().__init__(setup.task, worlds, setup.episodes, render_mode)
+        self.scenes = parts[0].scenes
+        super().__init__(*parts, render_mode)

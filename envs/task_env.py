@@ -21,7 +21,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from thorgym.tasks.base import EnvTask, EpisodeFile, Task
+from thorgym.tasks.base import EnvTask, EpisodeFile, Task, TextEncoder
 
 from .backends import BackendDied
 from .worlds import build_worlds
@@ -37,6 +37,7 @@ __all__ = [
     "make_env",
     "make_parallel_env",
     "make_vector_env",
+    "resolve_data",
     "resolve_task",
 ]
 
@@ -393,6 +394,14 @@ class TaskVectorEnv(VectorEnv):
         """(N,) bool: the target is visible now, per sub-environment."""
         return self.task.target_visible
 
+    @property
+    def sim(self) -> Any:
+        """The batched simulator behind the worlds (built-in simulator worlds only)."""
+        sim = getattr(self.worlds, "sim", None)
+        if sim is None:
+            raise AttributeError(f"{type(self.worlds).__name__} has no batched simulator")
+        return sim
+
 
 # -- the generic factory: a task class and keyword arguments to an environment -----------------
 def resolve_task(task: str | type[EnvTask]) -> type[EnvTask]:
@@ -410,13 +419,31 @@ def resolve_task(task: str | type[EnvTask]) -> type[EnvTask]:
 
 
 def episode_list(episodes: Sequence[Any] | EpisodeFile | None) -> Sequence[Any] | None:
-    """A set-up's fixed episodes as a list: a shipped :class:`~thorgym.tasks.base.EpisodeFile` is
-    read (``thorgym.datasets.episode_files``); a list or None stays as it is."""
+    """A set-up's fixed episodes as a list: an :class:`~thorgym.tasks.base.EpisodeFile` (a shipped
+    set, or a path) is read (``thorgym.datasets.episode_files``); a list or None stays as it is."""
     if isinstance(episodes, EpisodeFile):
-        from thorgym.datasets.episode_files import shipped_episodes
+        from thorgym.datasets.episode_files import read_episodes, shipped_episodes
 
-        return shipped_episodes(episodes.name)
+        name = episodes.name
+        if "/" in name or name.endswith((".json", ".json.gz")):  # a path, not a shipped set
+            return read_episodes(name)
+        return shipped_episodes(name)
     return episodes
+
+
+def resolve_data(ref: Any) -> Any:
+    """What a task names in ``EnvSetup.data``, read through the datasets layer: an
+    :class:`~thorgym.tasks.base.EpisodeFile` → its list of dicts, a
+    :class:`~thorgym.tasks.base.TextEncoder` → its function (text → array); anything else as it is."""
+    if isinstance(ref, EpisodeFile):
+        return episode_list(ref)
+    if isinstance(ref, TextEncoder):
+        if ref.name == "question_tokens":
+            from thorgym.datasets.iqa import question_tokens
+
+            return question_tokens
+        raise ValueError(f"unknown text encoder {ref.name!r}; known: 'question_tokens'")
+    return ref
 
 
 def build(
@@ -431,8 +458,11 @@ def build(
 ) -> tuple[Task, Any, Sequence[Any] | None]:
     """(task, worlds, fixed episodes) of a task class and its keyword arguments: what every
     adapter takes. The backend's arguments choose the worlds (:func:`~thorgym.envs.worlds.
-    build_worlds`); the others are the task's ``env_setup``'s."""
+    build_worlds`); the others are the task's ``env_setup``'s. What the set-up names in ``data``
+    is read (:func:`resolve_data`) and handed to ``task.provide``."""
     setup = resolve_task(task).env_setup(num_worlds, **kwargs)
+    if setup.data:
+        setup.task.provide({k: resolve_data(v) for k, v in setup.data.items()})
     worlds = build_worlds(setup.worlds, num_worlds, backend=backend, device=device, compile=compile,
                           controller_kwargs=controller_kwargs, timeout=timeout)  # fmt: skip
     return setup.task, worlds, episode_list(setup.episodes)

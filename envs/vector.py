@@ -1,9 +1,10 @@
-"""Natively batched ``thorgym/ObjectNav-v0``/``-v1`` on the built-in simulator.
+"""Natively batched ``thorgym/ObjectNav-v0``/``-v1`` on the built-in simulator, under its former names.
 
-``gymnasium.make_vec("thorgym/ObjectNav-v1", num_envs=N)`` builds, through
-:func:`make_objectnav_vec`, one :class:`thorgym.envs.task_env.TaskVectorEnv` over N worlds of one
-:class:`thorgym.sim.BatchedSimulator` (one batched render per step), or an ``AsyncVectorEnv`` of
-:class:`ObjectNavEnv` for ``backend="ai2thor"``. Sub-environment i behaves exactly as
+``gymnasium.make_vec("thorgym/ObjectNav-v1", num_envs=N)`` builds, through the generic
+``thorgym.envs.task_env.make_vector_env``, one :class:`thorgym.envs.task_env.TaskVectorEnv` over N
+worlds of one :class:`thorgym.sim.BatchedSimulator` (one batched render per step; pose tables with
+``cached=True``), or an ``AsyncVectorEnv`` for ``backend="ai2thor"``; :class:`ObjectNavVectorEnv`
+and :func:`make_objectnav_vec` are the same, by name. Sub-environment i behaves exactly as
 ``ObjectNavEnv`` reset with seed ``seed + i``: both run the same task code on the same worlds.
 """
 
@@ -18,10 +19,9 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from thorgym.tasks.objectnav import ObjectNavTask
 
-from .objectnav import ObjectNavEnv, load_episode_list
-from .task_env import TaskVectorEnv
+from .objectnav import ObjectNavEnv
+from .task_env import TaskVectorEnv, build
 from .task_env import autoreset_mode as _autoreset_mode
-from .worlds import build_worlds
 
 __all__ = ["ObjectNavVectorEnv", "make_objectnav_vec"]
 
@@ -64,14 +64,13 @@ class ObjectNavVectorEnv(TaskVectorEnv):
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         self.width, self.height, self.depth = int(width), int(height), bool(depth)
-        setup = ObjectNavTask.env_setup(
-            num_envs, split=split, room_types=room_types, scenes=scenes, targets=targets, width=width,
-            height=height, depth=depth, max_steps=max_steps, episodes=load_episode_list(episodes, version),
-            version=version, track_paths=False,
+        parts = build(
+            ObjectNavTask, num_envs, "sim", device, compile, split=split, room_types=room_types,
+            scenes=scenes, targets=targets, width=width, height=height, depth=depth, max_steps=max_steps,
+            episodes=episodes, version=version, track_paths=False,
         )  # fmt: skip
-        self.scenes = setup.task.scenes
-        worlds = build_worlds(setup.worlds, num_envs, device=device, compile=compile)
-        super().__init__(setup.task, worlds, setup.episodes, render_mode, autoreset_mode)
+        self.scenes = parts[0].scenes
+        super().__init__(*parts, render_mode, autoreset_mode)
 
     @property
     def sim(self) -> Any:
@@ -85,9 +84,10 @@ def make_objectnav_vec(
     autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
     **kwargs: Any,
 ) -> VectorEnv:
-    """``vector_entry_point`` of ``thorgym/ObjectNav-v*``: the batched env on the built-in
-    simulator (or on cached per-pose features with ``cached=True``), an ``AsyncVectorEnv`` of
-    :class:`ObjectNavEnv` for ``backend="ai2thor"``."""
+    """The former ``vector_entry_point`` of ``thorgym/ObjectNav-v*`` (now the generic
+    ``thorgym.envs.task_env.make_vector_env``, which builds the same): the batched env on the
+    built-in simulator (or on cached per-pose features with ``cached=True``), an
+    ``AsyncVectorEnv`` of :class:`ObjectNavEnv` for ``backend="ai2thor"``."""
     if backend == "sim":
         kwargs.pop("controller_kwargs", None)  # ai2thor-only arguments, as ObjectNavEnv ignores
         kwargs.pop("timeout", None)

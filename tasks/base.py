@@ -22,8 +22,8 @@ never through simulator internals.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -82,7 +82,8 @@ class WorldsSpec:
     """What a task asks of its backend, as data: the generic env factory
     (``thorgym.envs.task_env.make_env``) builds the worlds from it, so a task needs no env module.
 
-    ``sensors`` are the frames rendered each step ("rgb", "depth"); the rest are the simulator's
+    ``sensors`` are the frames rendered each step ("rgb", "depth", "classes": per-pixel index
+    in ``classes`` of the object type seen there, from instance segmentation); the rest are the simulator's
     settings (AI2-THOR's names: gridSize, rotateStepDegrees, fieldOfView, visibilityDistance,
     agentCount, makeAgentsVisible). ``scene`` is where every world starts (episodes load their
     own).
@@ -98,13 +99,47 @@ class WorldsSpec:
     visibility_distance: float = 1.5
     agents: int = 1
     agents_visible: bool = True  # multi-agent worlds: each agent is drawn in the others' views
+    # the "classes" sensor: per pixel, the index in this tuple of the type of the object seen
+    # there (from instance segmentation), 0 (the first entry: background) for any other type
+    classes: tuple[str, ...] = ()
+    # static scenes as lookup tables instead of a renderer (then sensors: () or ("features",))
+    pose_tables: PoseTables | None = None
+
+
+@dataclass(frozen=True)
+class PoseTables:
+    """Worlds of static scenes as lookup tables instead of a renderer (``thorgym.envs.cached.
+    PoseTableWorlds``: no rendering): each scene's pose graph (transitions, target visibility)
+    and, for the "features" sensor, a frozen backbone's feature of every pose's frame — given by
+    ``features_fn`` (scene → (poses, D) array), else computed with ``backbone`` (registry name;
+    weights ``backbone_ckpt``, default its seed-0 initialisation) at ``size`` × ``size``, pooled
+    to ``grid`` × ``grid`` and cached per scene under ``cache_root`` (default
+    ``$THORGYM_CACHE/features``)."""
+
+    scenes: tuple[str, ...]
+    backbone: str = "cnn_small"
+    backbone_ckpt: str | None = None
+    size: int = 64
+    grid: int = 3
+    cache_root: str | None = None
+    features_fn: Callable[[str], Any] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class EpisodeFile:
-    """A shipped episode set named by its file, ``thorgym/datasets/data/<name>.json.gz`` (e.g.
-    ``"furnlift_test"``): the task names it, the env factory reads it through the datasets layer,
-    which owns (and generates) those files."""
+    """A shipped episode set named by its file, ``thorgym/datasets/data/<name>.json.gz`` (or
+    ``.csv``; e.g. ``"furnlift_test"``), or the path of a ``.json`` / ``.json.gz`` episode file:
+    the task names it, the env factory reads it through the datasets layer, which owns (and
+    generates) those files."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class TextEncoder:
+    """A text encoder named by the task and built by the env factory through the datasets layer
+    (which owns the word vectors): ``"question_tokens"`` maps a text to its (16, 50) GloVe 6B
+    50-d word vectors (``thorgym.datasets.iqa.question_tokens``)."""
 
     name: str
 
@@ -112,11 +147,29 @@ class EpisodeFile:
 @dataclass(frozen=True)
 class EnvSetup:
     """A task ready to run: the task object, the worlds it needs, and the fixed episodes it plays
-    in order — episodes (or dicts), a shipped :class:`EpisodeFile`, or None (sampled)."""
+    in order — episodes (or dicts), a shipped :class:`EpisodeFile`, or None (sampled).
+
+    ``data`` names what the task reads through the datasets layer (shipped :class:`EpisodeFile`
+    sets, :class:`TextEncoder` s): the factory resolves each value (an episode file to its list of
+    dicts, an encoder to a function) and hands the dict to ``task.provide(data)`` before the
+    adapters bind the task."""
 
     task: Task
     worlds: WorldsSpec
     episodes: Sequence[Any] | EpisodeFile | None = None
+    data: Mapping[str, EpisodeFile | TextEncoder] | None = None
+
+
+@dataclass(frozen=True)
+class ObjectState:
+    """What a task reads about one object of a world (AI2-THOR metadata: ``objectId``,
+    ``objectType``, ``parentReceptacles[0]``, ``openable``, ``isOpen``)."""
+
+    object_id: str
+    object_type: str
+    parent: str | None  # objectId of the receptacle it is in/on
+    openable: bool
+    is_open: bool
 
 
 @runtime_checkable

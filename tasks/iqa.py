@@ -47,7 +47,17 @@ from gymnasium import spaces
 from thorgym.sim.layout import AGENT_Y, CAMERA_HEIGHT
 from thorgym.sim.scenes import parse_scene, room_type
 
-from .base import MAX_DEPTH, StepResult, frame_observations, frame_spaces
+from .base import (
+    MAX_DEPTH,
+    EnvSetup,
+    EpisodeFile,
+    ObjectState,
+    StepResult,
+    TextEncoder,
+    WorldsSpec,
+    frame_observations,
+    frame_spaces,
+)
 from .iqa_vocab import CLASS_INDEX, CONTAINERS, MAP_CLASSES, NUM_CLASSES, QUESTION_OBJECTS, QUESTION_TYPES
 
 # -- constants -----------------------------------------------------------------------------------
@@ -300,18 +310,7 @@ def scene_config(scene: str, seed: int, question_type: str) -> SceneConfig:
     return SceneConfig(name, int(seed), tuple(dups), tuple(removed))
 
 
-# -- ground truth --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ObjectState:
-    """What the task reads about one object of a configured world."""
-
-    object_id: str
-    object_type: str
-    parent: str | None  # objectId of the receptacle it is in/on
-    openable: bool
-    is_open: bool
-
-
+# -- ground truth (ObjectState: thorgym.tasks.base) ------------------------------------------------
 def parent_type(objects: Mapping[str, ObjectState], o: ObjectState) -> str | None:
     if o.parent is None or o.parent not in objects:
         return None
@@ -334,7 +333,6 @@ def evidence_objects(objects: Mapping[str, ObjectState], q: Question) -> list[st
     if q.question_type == "contains":
         inst = [o for o in inst if parent_type(objects, o) == q.container_type]
     return [o.object_id for o in inst]
-
 
 
 # -- coverage ------------------------------------------------------------------------------------
@@ -380,24 +378,91 @@ INFO_KEYS = (
     "scene", "question_type", "answer", "given_answer", "correct", "evidence_seen", "invalid_actions",
     "episode_length", "last_action_success",
 )  # fmt: skip
-SENSORS = ("rgb", "depth", "classes")
+SENSORS = ("rgb", "depth", "classes", "semantic_map")
 QUESTION_TOKENS = 16
 EMBEDDING_DIM = 50
+MAP_CELLS = 64  # semantic_map: 0.25 m cells, 16 m around the episode's start
+SHIPPED_SPLITS = {"seen": "iqa_seen_test", "unseen": "iqa_unseen_test"}  # files in datasets/data
+
+
+def load_questions(split: str | None, questions: Any) -> list[Question] | EpisodeFile:
+    """Questions from an explicit list/CSV path, else a shipped split ("seen", "unseen": its
+    :class:`~thorgym.tasks.base.EpisodeFile`, read by the env factory through the datasets
+    layer); the train split is generated on demand (``thorgym data iqa``) and passed by path."""
+    if questions is not None:
+        if isinstance(questions, str):
+            return read_questions(questions)
+        return [q if isinstance(q, Question) else Question.from_dict(q) for q in questions]
+    if split in SHIPPED_SPLITS:
+        return EpisodeFile(SHIPPED_SPLITS[split])
+    if split == "train":
+        raise ValueError(
+            "the IQA train split is generated on demand: run `thorgym data iqa --out DIR` and pass "
+            "questions='DIR/train.csv' (the shipped splits are 'seen' and 'unseen')"
+        )
+    raise ValueError(f"unknown IQA split {split!r}: use 'train' (with questions=...), 'seen' or 'unseen'")
 
 
 class IQATask:
-    """IQA's rules over N worlds (see the module docstring).
+    """Interactive question answering in kitchens: IQUAD V1 (Gordon et al., CVPR 2018).
 
-    Args:
-        questions: the questions episodes draw from (train: sampled; evaluation: played in order
-            through the env's fixed-episode list).
-        sensors: frame observations, a subset of :data:`SENSORS` ("classes": per-pixel map class
-            from the backend's ground-truth segmentation).
-        frame_shape: (height, width).
-        embed: function from a question text to its (:data:`QUESTION_TOKENS`, 50) GloVe tokens.
-        max_steps: step limit (1,000).
+    ## Description
+    The agent is asked a question about the kitchen it stands in — existence ("Is there a mug
+    in the room?"), counting ("How many eggs are there in the room?", 0–3) or contains ("Is there
+    a tomato in the fridge?") — and must explore, open receptacles and answer. Each question
+    comes with its own scene configuration (scene + InitialRandomSpawn seed with repeats and
+    removals). Splits: train and seen-test on FloorPlan6–30, unseen-test on FloorPlan1–5;
+    ``thorgym data iqa`` generates them, the two test splits ship with thorgym.
 
-    The worlds it is bound to provide: ``num_worlds``; ``setup(i, config)`` (load the scene,
+    ## Action Space
+    ``Discrete(11)``: 0 MoveAhead (0.25 m), 1 RotateLeft, 2 RotateRight (90°), 3 LookUp, 4
+    LookDown (horizon in {−30, 0, 30, 60}; beyond fails), 5 OpenObject, 6 CloseObject (the
+    object at the image centre), 7–10 Answer 0–3 (yes/no questions: 0 = no, 1 = yes; 2 and 3
+    are invalid there and fail).
+
+    ## Observation Space
+    ``Dict``: ``rgb`` ``Box(0, 255, (H, W, 3), uint8)``; ``depth`` ``Box(0, 10, (H, W, 1),
+    float32)`` metres (``depth=True``); ``classes`` ``Box(0, 20, (H, W), uint8)`` ground-truth map
+    class per pixel (``classes=True``, :data:`thorgym.tasks.iqa_vocab.MAP_CLASSES`);
+    ``question_type`` ``Discrete(3)`` (existence, counting, contains); ``object`` and
+    ``container`` ``Discrete(21)`` (class indices; container 0 when none); ``question_tokens``
+    ``Box(-10, 10, (16, 50), float32)`` GloVe vectors of the question's words; ``pose`` ``Box((4,))``
+    x, z, rotation, horizon; ``semantic_map`` (``semantic_map=True``, see Arguments).
+
+    ## Rewards
+    The reference code's, scaled and clipped: −0.01 per step, −0.05 more for a failed action;
+    contains questions: opening a receptacle of another type −1; first opening of a receptacle
+    +5 (the asked container) or +0.1; first closing +0.1; coverage (new floor cells / 26); +10
+    when the evidence is first seen, then −1 per step for existence/contains; answer +10 if
+    correct with the evidence seen, else −30; timeout −30; reward = clip(r / 10, −3, 1).
+
+    ## Episode End
+    Terminated: the agent answered (``info["correct"]``). Truncated: 1,000 steps (−30).
+
+    ## Info
+    ``scene``, ``question_type``, ``answer``, ``given_answer`` (−1 before an answer),
+    ``correct``, ``evidence_seen``, ``invalid_actions``, ``backend_restart``.
+
+    ## Arguments
+    - ``split``: "seen" or "unseen" (shipped test questions, played in order) or "train" with
+      ``questions`` (a CSV path or a list of questions/dicts; sampled).
+    - ``backend``: "sim" (default) or "ai2thor" (``controller_kwargs`` for
+      ``ai2thor.controller.Controller``; ``local_executable_path=<thorgym-thor>`` runs the genuine
+      client on the built-in simulator).
+    - ``width``, ``height``: frame size (default 300×300 as the paper); ``depth``, ``classes``:
+      add those observations; ``max_steps``: 1,000; ``device``: the simulator's torch device.
+    - ``semantic_map``: add ``semantic_map`` ``Box(0, 1, (24, 64, 64), uint8)``, HIMN's top-down map
+      of the episode so far (:mod:`thorgym.tasks.iqa_map`: 21 classes + free space, visited,
+      coverage; 64 × 64 cells of 0.25 m centred on the episode's start, rows along +z, columns
+      along +x) from depth and ground-truth classes (implies ``depth`` and ``classes``).
+    - ``sample``: sample questions even on a test split (default: play them in order).
+
+    ## The task object
+    ``IQATask(questions, embed=..., sensors=..., frame_shape=(H, W), max_steps=..., track_paths=...)``:
+    ``questions`` the episodes draw from (None: given later by :meth:`provide`), ``embed`` a
+    function from a question text to its (:data:`QUESTION_TOKENS`, 50) GloVe tokens, ``sensors``
+    a subset of :data:`SENSORS`. The worlds it is bound to (``thorgym.envs.worlds``) provide:
+    ``num_worlds``; ``configure(i, scene, random_spawn, remove_types)`` (load the scene,
     InitialRandomSpawn + RemoveFromScene); ``reachable(i) -> (K, 2)``;
     ``teleport(i, x, z, rotation, horizon) -> (ok, message)``; ``act(names) -> (ok (N,), objectIds
     (N,))`` (one of :data:`ACTIONS` [:7] or None per world; Open/Close act at the image centre and
@@ -412,9 +477,9 @@ class IQATask:
 
     def __init__(
         self,
-        questions: Sequence[Question],
+        questions: Sequence[Question] | None,
         *,
-        embed: Any,
+        embed: Any = None,
         sensors: Sequence[str] = ("rgb",),
         frame_shape: tuple[int, int] = (FRAME_SIZE, FRAME_SIZE),
         max_steps: int = MAX_STEPS,
@@ -423,11 +488,13 @@ class IQATask:
         bad = [s for s in sensors if s not in SENSORS]
         if bad:
             raise ValueError(f"unknown IQA sensors {bad}: choose from {SENSORS}")
-        if not questions:
+        if questions is not None and not questions:
             raise ValueError("IQATask needs at least one question")
         if not (isinstance(max_steps, int) and max_steps > 0):
             raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
-        self.questions = list(questions)
+        if "semantic_map" in sensors and not {"depth", "classes"} <= set(sensors):
+            raise ValueError("the semantic_map sensor is built from depth and classes: add both")
+        self.questions = [] if questions is None else list(questions)
         self.sensors = tuple(sensors)
         self.frame_shape = (int(frame_shape[0]), int(frame_shape[1]))
         self.max_steps = max_steps
@@ -435,7 +502,60 @@ class IQATask:
         self._embed = embed
         self._embed_cache: dict[str, np.ndarray] = {}
         self.worlds: Any = None
+        self.map: Any = None  # the semantic maps of the N worlds (thorgym.tasks.iqa_map.SemanticMap)
         self._alloc(0)
+
+    @classmethod
+    def env_setup(
+        cls,
+        num_worlds: int,
+        *,
+        split: str = "seen",
+        questions: Any = None,
+        width: int = FRAME_SIZE,
+        height: int = FRAME_SIZE,
+        depth: bool = False,
+        classes: bool = False,
+        max_steps: int = MAX_STEPS,
+        sample: bool = False,
+        semantic_map: bool = False,
+        track_paths: bool | None = None,
+    ) -> EnvSetup:
+        """The task, its worlds and its fixed episodes from an environment's arguments (see the
+        class docstring). A shipped split's questions and the GloVe tokens come through the env
+        factory (``EnvSetup.data``); paths are tracked for a single world unless ``track_paths``
+        says."""
+        qs = load_questions(split, questions)
+        depth, classes = depth or semantic_map, classes or semantic_map
+        sensors = ["rgb"] + (["depth"] if depth else []) + (["classes"] if classes else [])
+        sensors += ["semantic_map"] if semantic_map else []
+        task = cls(
+            None if isinstance(qs, EpisodeFile) else qs, sensors=sensors,
+            frame_shape=(int(height), int(width)), max_steps=max_steps,
+            track_paths=num_worlds == 1 if track_paths is None else track_paths,
+        )  # fmt: skip
+        # depth is always rendered: coverage rewards come from it
+        spec = WorldsSpec(
+            "FloorPlan1", int(width), int(height), ("rgb", "depth") + (("classes",) if classes else ()),
+            grid_size=GRID_SIZE, rotate_step_degrees=ROTATE_DEGREES, field_of_view=FIELD_OF_VIEW,
+            visibility_distance=VISIBILITY_DISTANCE, classes=MAP_CLASSES,
+        )  # fmt: skip
+        fixed = None if (sample or split == "train") else qs
+        data: dict[str, Any] = {"embed": TextEncoder("question_tokens")}
+        if isinstance(qs, EpisodeFile):
+            data["questions"] = qs
+        return EnvSetup(task, spec, fixed, data)
+
+    def provide(self, data: Mapping[str, Any]) -> None:
+        """What the env factory read for :meth:`env_setup`'s ``data``: ``questions`` (dicts of a
+        shipped split) and ``embed`` (the question encoder)."""
+        if "questions" in data:
+            qs = [q if isinstance(q, Question) else Question.from_dict(q) for q in data["questions"]]
+            if not qs:
+                raise ValueError("IQATask needs at least one question")
+            self.questions = qs
+        if "embed" in data:
+            self._embed = data["embed"]
 
     # -- spaces --------------------------------------------------------------------------------
     @property
@@ -449,6 +569,10 @@ class IQATask:
         d["container"] = spaces.Discrete(NUM_CLASSES)  # 0 (background) when none
         d["question_tokens"] = spaces.Box(-10.0, 10.0, (QUESTION_TOKENS, EMBEDDING_DIM), np.float32)
         d["pose"] = spaces.Box(-100.0, 400.0, (4,), np.float32)  # x, z, rotation, horizon
+        if "semantic_map" in self.sensors:
+            from .iqa_map import NUM_CHANNELS
+
+            d["semantic_map"] = spaces.Box(0, 1, (NUM_CHANNELS, MAP_CELLS, MAP_CELLS), np.uint8)
         return spaces.Dict(d)
 
     @property
@@ -473,17 +597,26 @@ class IQATask:
         self._last_ok = np.ones(n, dtype=bool)
         self._start: list[tuple[float, float, float, float] | None] = [None] * n
         self._fresh = np.zeros(n, dtype=bool)
+        self._map_new = np.zeros(n, dtype=bool)  # semantic_map: start world i's map afresh
         self._frames: dict[str, np.ndarray] | None = None
 
     def bind(self, worlds: Any) -> None:
         self.worlds = worlds
         self._alloc(worlds.num_worlds)
+        if "semantic_map" in self.sensors:
+            from .iqa_map import SemanticMap
+
+            self.map = SemanticMap(worlds.num_worlds, MAP_CELLS)
 
     def episode_from_dict(self, d: Mapping[str, Any]) -> Question:
         return d if isinstance(d, Question) else Question.from_dict(d)
 
     def sample_episode(self, rng: np.random.Generator, options: Mapping[str, Any]) -> Question:
         pool = self.questions
+        if not pool:
+            raise RuntimeError(
+                "IQATask has no questions: pass them, or build it with env_setup through the env factory"
+            )
         if "question_type" in options:
             qt = options["question_type"]
             pool = [q for q in pool if q.question_type == qt]
@@ -495,7 +628,7 @@ class IQATask:
         """Configure world i's scene for question q and put the agent at a random reachable pose
         (drawn from a generator seeded by the question, so an episode replays exactly)."""
         w = self.worlds
-        w.setup(i, scene_config(q.scene, q.seed, q.question_type))
+        self._configure(i, q)
         rng = np.random.default_rng([q.seed, q.scene_number, q.type_index, q.object_id, q.answer])
         pts = w.reachable(i)
         for _ in range(20):
@@ -519,6 +652,7 @@ class IQATask:
         self._ended[i] = False
         self._last_ok[i] = True
         self._fresh[i] = True  # what the start pose shows counts, at the next observe (no bonus)
+        self._map_new[i] = True
         self._frames = None
         if self.track_paths:
             self.paths[i] = [self._start[i]]
@@ -594,6 +728,11 @@ class IQATask:
                 self.paths[i].append(tuple(float(v) for v in poses[i]))
         return StepResult(reward, term, trunc, success)
 
+    def _configure(self, i: int, q: Question) -> None:
+        """World i set up for question q: its scene, InitialRandomSpawn, RemoveFromScene."""
+        c = scene_config(q.scene, q.seed, q.question_type)
+        self.worlds.configure(i, c.scene, c.spawn_kwargs(), c.removed_types)
+
     def _open_reward(self, i: int, q: Question, oid: str) -> float:
         otype = oid.split("|", 1)[0]
         first = oid not in self._opened[i]
@@ -636,13 +775,15 @@ class IQATask:
 
     def truncate(self, i: int) -> None:
         q, s = self.episodes[i], self._start[i]
-        self.worlds.setup(i, scene_config(q.scene, q.seed, q.question_type))
+        self._configure(i, q)
         self.worlds.teleport(i, *s)
         self._ended[i] = True
 
     # -- observations ----------------------------------------------------------------------------
     def _tokens(self, text: str) -> np.ndarray:
         t = self._embed_cache.get(text)
+        if t is None and self._embed is None:
+            raise RuntimeError("IQATask has no question encoder: pass embed=, or build it with env_setup")
         if t is None:
             t = np.asarray(self._embed(text), dtype=np.float32).reshape(QUESTION_TOKENS, EMBEDDING_DIM)
             self._embed_cache[text] = t
@@ -671,7 +812,24 @@ class IQATask:
                 tok[i] = self._tokens(q.question)
         obs["question_tokens"] = tok
         obs["pose"] = self.worlds.poses().astype(np.float32)
+        if self.map is not None:
+            obs["semantic_map"] = self._update_map(obs)
         return obs
+
+    def _update_map(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Add every world's current view to its semantic map (maps of episodes begun since the
+        last observation start afresh around their start); (N, C, 64, 64) uint8. Adding the same
+        view twice changes nothing."""
+        import torch
+
+        poses = torch.as_tensor(obs["pose"], dtype=torch.float32)
+        ids = np.nonzero(self._map_new)[0]
+        if len(ids):
+            self.map.reset_around(torch.as_tensor(ids), poses[ids, :2])
+            self._map_new[:] = False
+        depth = torch.as_tensor(obs["depth"][..., 0])
+        self.map.update(depth, torch.as_tensor(obs["classes"]).long(), poses, FIELD_OF_VIEW)
+        return self.map.map.numpy().astype(np.uint8)
 
     # -- measures --------------------------------------------------------------------------------
     def info(self) -> dict[str, np.ndarray]:

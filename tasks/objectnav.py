@@ -38,7 +38,7 @@ from thorgym.cache import cache_root
 from thorgym.sim.scenes import ROOM_TYPES, parse_scene, room_type, scenes_for
 
 from .base import MAX_DEPTH as MAX_DEPTH  # re-exported: envs read it here
-from .base import EnvSetup, StepResult, WorldsSpec, frame_observations, frame_spaces
+from .base import EnvSetup, EpisodeFile, PoseTables, StepResult, WorldsSpec, frame_observations, frame_spaces
 
 # -- the task's constants ------------------------------------------------------------------------
 TARGETS: dict[str, tuple[str, ...]] = {
@@ -349,6 +349,28 @@ class PoseGraph:
 
 
 # -- sampling ------------------------------------------------------------------------------------
+SHIPPED_SETS = ("val", "test")  # the episode sets shipped per version (thorgym/datasets/data)
+
+
+def episode_set(episodes: Any, version: str = "v0") -> list[Episode] | EpisodeFile | None:
+    """Fixed episodes from a list of dicts / Episodes, the name of a shipped set of a version
+    ("val", "test": its :class:`~thorgym.tasks.base.EpisodeFile`, ``objectnav_[v1_]<set>``), or
+    the path of a ``.json(.gz)`` file (read by the env factory); None: sampled."""
+    if episodes is None:
+        return None
+    if isinstance(episodes, str):
+        if version not in VERSIONS:
+            raise ValueError(f"unknown ObjectNav version {version!r}: use one of {sorted(VERSIONS)}")
+        if episodes in SHIPPED_SETS:
+            infix = "" if version == "v0" else f"{version}_"
+            return EpisodeFile(f"objectnav_{infix}{episodes}")
+        return EpisodeFile(episodes)
+    out = [Episode.from_dict(e) for e in episodes]
+    if not out:
+        raise ValueError("episodes must contain at least one episode")
+    return out
+
+
 def resolve_scenes(
     split: str = "train",
     room_types: Sequence[str] | str | None = None,
@@ -523,8 +545,15 @@ class ObjectNavTask:
     - ``device``: torch device of the built-in simulator ("cpu", "cuda", "auto").
     - ``episodes``: fixed evaluation episodes instead of sampling — a list of dicts
       (``scene``, ``target``, ``position{x, z}``, ``rotation``, ``horizon``, ``l_opt``) or the
-      name of a shipped set of this version ("val", "test"); each reset takes the next one, in
-      order (a seeded reset starts again from the first).
+      name of a shipped set of this version ("val", "test"), or the path of a ``.json(.gz)``
+      episode file; each reset takes the next one, in order (a seeded reset starts again from
+      the first).
+    - ``cached``: built-in simulator only: run on pose tables of the static scenes instead of
+      rendering, with the observation ``features`` (a frozen backbone's feature of the frame at
+      the agent's pose, computed once per scene and cached) instead of ``rgb`` — ``backbone``
+      (default "cnn_small"), ``backbone_ckpt`` (its weights; default its seed-0 initialisation),
+      ``size`` (frame size of the features, 64), ``grid`` (pooled to grid × grid, 3),
+      ``cache_root``, or ``features_fn`` (scene → (poses, D) array) instead.
     - ``render_mode``: None or "rgb_array" (the egocentric frame).
     - ``controller_kwargs``, ``timeout``: ai2thor backend only: ``Controller`` arguments, and
       seconds to wait for the AI2-THOR process before restarting it.
@@ -547,7 +576,8 @@ class ObjectNavTask:
         embeddings: (len(TARGET_TYPES), 50) word vectors of the target types (the
             ``target_embedding`` observation; default :func:`target_embeddings`).
         sensors: the frame observations the worlds provide, a subset of :data:`SENSORS`.
-        frame_shape: (height, width) of ``rgb``/``depth``; feature_dim: length of ``features``.
+        frame_shape: (height, width) of ``rgb``/``depth``; feature_dim: length of ``features``
+            (None: the worlds' ``feature_dim``, read when bound).
         track_paths: keep each episode's poses (for videos and maps; off in batched training).
 
     The worlds it is bound to provide: ``num_worlds``, ``load(i, scene)``,
@@ -570,7 +600,7 @@ class ObjectNavTask:
         max_steps: int | Mapping[str, int] | None = None,
         sensors: Sequence[str] = ("rgb",),
         frame_shape: tuple[int, int] = (128, 128),
-        feature_dim: int = 0,
+        feature_dim: int | None = 0,
         track_paths: bool = False,
     ) -> None:
         if version not in VERSIONS:
@@ -578,7 +608,7 @@ class ObjectNavTask:
         bad = [s for s in sensors if s not in SENSORS]
         if bad:
             raise ValueError(f"unknown sensors {bad}: choose from {SENSORS}")
-        if "features" in sensors and feature_dim <= 0:
+        if "features" in sensors and feature_dim is not None and feature_dim <= 0:
             raise ValueError("the 'features' sensor needs feature_dim > 0")
         if max_steps is not None:
             max_steps_for("kitchen", max_steps)  # validates
@@ -587,7 +617,7 @@ class ObjectNavTask:
         self.max_steps = max_steps
         self.sensors = tuple(sensors)
         self.frame_shape = (int(frame_shape[0]), int(frame_shape[1]))
-        self.feature_dim = int(feature_dim)
+        self.feature_dim = None if feature_dim is None else int(feature_dim)
         self.track_paths = track_paths
         self.worlds: Any = None
         self.sampler: SceneSampler | None = None
@@ -614,28 +644,46 @@ class ObjectNavTask:
         height: int = 128,
         depth: bool = False,
         max_steps: int | Mapping[str, int] | None = None,
-        episodes: Sequence[Mapping[str, Any] | Episode] | None = None,
+        episodes: Sequence[Mapping[str, Any] | Episode] | str | None = None,
         version: str = "v0",
         track_paths: bool | None = None,
+        cached: bool = False,
+        backbone: str = "cnn_small",
+        backbone_ckpt: str | Any | None = None,
+        size: int = 64,
+        grid: int = 3,
+        cache_root: str | Any | None = None,
+        features_fn: Any = None,
     ) -> EnvSetup:
         """The task, its navigation worlds and its fixed episodes from an environment's arguments
-        (see the class docstring; ``episodes`` here is a list, the env classes also take the name of
-        a shipped set). Paths are tracked for a single world unless ``track_paths`` says."""
-        sensors = ("rgb", "depth") if depth else ("rgb",)
+        (see the class docstring: ``episodes`` a list, a shipped set's name or a file's path,
+        read by the env factory; ``cached``: pose-table worlds with the ``features`` sensor).
+        Paths are tracked for a single world unless ``track_paths`` says."""
+        scene_list = resolve_scenes(split, room_types, scenes)
+        tables = None
+        if cached:
+            if depth:
+                raise ValueError("cached=True observes features, not frames: depth is not available")
+            sensors: tuple[str, ...] = ("features",)
+            width = height = int(size)
+            tables = PoseTables(
+                tuple(scene_list), backbone=backbone, size=int(size), grid=int(grid),
+                backbone_ckpt=None if backbone_ckpt is None else str(backbone_ckpt),
+                cache_root=None if cache_root is None else str(cache_root), features_fn=features_fn,
+            )  # fmt: skip
+        else:
+            sensors = ("rgb", "depth") if depth else ("rgb",)
         task = cls(
-            resolve_scenes(split, room_types, scenes), version=version, targets=targets, max_steps=max_steps,
-            sensors=sensors, frame_shape=(int(height), int(width)),
+            scene_list, version=version, targets=targets, max_steps=max_steps, sensors=sensors,
+            frame_shape=(int(height), int(width)), feature_dim=None if cached else 0,
             track_paths=num_worlds == 1 if track_paths is None else track_paths,
         )  # fmt: skip
         worlds = WorldsSpec(
             task.scenes[0], int(width), int(height), sensors, grid_size=GRID_SIZE,
             rotate_step_degrees=ROTATE_DEGREES, field_of_view=FIELD_OF_VIEW,
-            visibility_distance=VISIBILITY_DISTANCE,
+            visibility_distance=VISIBILITY_DISTANCE, pose_tables=tables,
         )  # fmt: skip
-        fixed = None if episodes is None else [Episode.from_dict(e) for e in episodes]
-        if fixed is not None and not fixed:
-            raise ValueError("episodes must contain at least one episode")
-        return EnvSetup(task, worlds, fixed)
+        return EnvSetup(task, worlds, episode_set(episodes, version))
 
     # -- spaces ------------------------------------------------------------------------------
     @property
@@ -669,6 +717,8 @@ class ObjectNavTask:
     def bind(self, worlds: Any) -> None:
         """Drive these worlds (a backend's N worlds) from now on."""
         self.worlds = worlds
+        if self.feature_dim is None:  # the features of pose-table worlds
+            self.feature_dim = int(worlds.feature_dim)
         self.sampler = SceneSampler(self.scenes, worlds.pose_graph, self._targets, VERSIONS[self.version])
         self._alloc(worlds.num_worlds)
 

@@ -31,8 +31,6 @@ LAYERS: dict[str, tuple[int, str]] = {
     "thorgym.kqa.baselines": (7, "kqa-baselines"),
     "thorgym.agents.backbones": (3, "backbones"),
     "thorgym.agents.metrics": (3, "backbones"),
-    # HIMN's semantic map knows only tensors; the IQA env offers it as an observation
-    "thorgym.agents.himn.semantic_map": (3, "semantic-map"),
     "thorgym.envs": (4, "envs"),
     "thorgym.agents": (5, "agents"),
     "thorgym.rundir": (3, "rundir"),

@@ -27,32 +27,14 @@ def task_line(env_id: str, task: str, **kwargs: Any) -> dict[str, Any]:
     }
 
 
-# ObjectNav's lines keep its env classes (thin over ObjectNavTask.env_setup): they also take
-# shipped episode sets by name (episodes="val") and, for make_vec, cached=True (pose tables).
-# IQA's keep theirs: its worlds (scene configurations, Open/Close, classes) and HIMN's map
-# observation are its own (thorgym.envs.iqa).
 ENVS: tuple[dict[str, Any], ...] = (
-    # SAVN's protocol (start anywhere reachable) under AI2-THOR's visibility rule: the default
-    {
-        "id": "thorgym/ObjectNav-v1",
-        "entry_point": "thorgym.envs.objectnav:ObjectNavEnv",
-        "vector_entry_point": "thorgym.envs.vector:make_objectnav_vec",
-        "kwargs": {"backend": "sim", "version": "v1"},
-    },
+    # SAVN's protocol (start anywhere reachable) under AI2-THOR's visibility rule: the default;
+    # make_vec(..., cached=True): pose tables of the static scenes, cached backbone features
+    task_line("thorgym/ObjectNav-v1", "thorgym.tasks.objectnav:ObjectNavTask", version="v1"),
     # thorgym's first protocol: starts never see the target
-    {
-        "id": "thorgym/ObjectNav-v0",
-        "entry_point": "thorgym.envs.objectnav:ObjectNavEnv",
-        "vector_entry_point": "thorgym.envs.vector:make_objectnav_vec",
-        "kwargs": {"backend": "sim", "version": "v0"},
-    },
-    # interactive question answering (IQUAD V1)
-    {
-        "id": "thorgym/IQA-v0",
-        "entry_point": "thorgym.envs.iqa:IQAEnv",
-        "vector_entry_point": "thorgym.envs.iqa:make_iqa_vec",
-        "kwargs": {"backend": "sim"},
-    },
+    task_line("thorgym/ObjectNav-v0", "thorgym.tasks.objectnav:ObjectNavTask", version="v0"),
+    # interactive question answering (IQUAD V1), registered by task class
+    task_line("thorgym/IQA-v0", "thorgym.tasks.iqa:IQATask"),
     # two agents, one television (Two Body Problem / A Cordial Sync), registered by task class;
     # PettingZoo: thorgym.envs.task_env.make_parallel_env(task) (or envs.furniture's named ones)
     task_line("thorgym/FurnLift-v0", "thorgym.tasks.furniture:FurnLiftTask"),

@@ -15,6 +15,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import thorgym  # noqa: F401
 from thorgym.datasets.iqa import shipped_questions
 from thorgym.envs.iqa import IQAEnv, IQAVectorEnv
+from thorgym.envs.task_env import TaskVectorEnv
 from thorgym.tasks import iqa
 
 S = 48
@@ -139,7 +140,7 @@ def test_vector_env_plays_what_single_envs_play():
 
 def test_make_vec_is_batched_and_unknown_options_fail():
     venv = gym.make_vec("thorgym/IQA-v0", num_envs=3, split="unseen", width=S, height=S)
-    assert isinstance(venv, IQAVectorEnv) and venv.sim.num_worlds == 3
+    assert isinstance(venv, TaskVectorEnv) and venv.sim.num_worlds == 3
     obs, _ = venv.reset(seed=0)
     assert obs["rgb"].shape == (3, S, S, 3)
     venv.close()

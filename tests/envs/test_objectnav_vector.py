@@ -10,6 +10,7 @@ from objectnav_helpers import SMALL, random_actions
 
 import thorgym  # noqa: F401
 from thorgym.envs.objectnav import ObjectNavEnv
+from thorgym.envs.task_env import TaskVectorEnv
 from thorgym.envs.vector import ObjectNavVectorEnv
 from thorgym.tasks import objectnav as on
 
@@ -19,7 +20,7 @@ T = 32
 
 def test_make_vec_returns_native_batched_env():
     venv = gym.make_vec("thorgym/ObjectNav-v0", num_envs=2, **SMALL)
-    assert isinstance(venv, ObjectNavVectorEnv) and isinstance(venv, VectorEnv)
+    assert isinstance(venv, TaskVectorEnv) and isinstance(venv, VectorEnv)
     assert venv.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
     obs, info = venv.reset(seed=0)
     assert obs["rgb"].shape == (2, 64, 64, 3) and obs["rgb"].dtype == np.uint8
