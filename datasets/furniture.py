@@ -82,7 +82,7 @@ def load_episodes(task: str, split_or_path: str | Path) -> list[dict[str, Any]]:
                 f"no shipped {task} episodes for {split_or_path!r} ({p}); generate them with "
                 f"`python -m thorgym.datasets.furniture {task} {split_or_path}`"
             )
-    return read_episodes(p)
+    return read_episodes(p, check=fur.FurnitureEpisode.from_dict)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -85,6 +85,12 @@ def shipped_path(split: str, version: str = "v0") -> Path:
     return DATA_DIR / f"objectnav_{infix}{split}.json.gz"
 
 
+def _check_episode(d: dict[str, Any]) -> None:
+    from thorgym.sim.scenes import parse_scene
+
+    parse_scene(task.Episode.from_dict(d).scene)
+
+
 def load_episodes(
     split_or_path: str | Path, room_types: Sequence[str] | None = None, version: str = "v0"
 ) -> list[dict[str, Any]]:
@@ -97,7 +103,7 @@ def load_episodes(
                 f"no shipped ObjectNav episodes for {split_or_path!r} ({p}); generate them with "
                 f"`python -m thorgym.datasets.objectnav {split_or_path} --version {version}`"
             )
-    eps = read_episodes(p)
+    eps = read_episodes(p, check=_check_episode)
     if room_types:
         from thorgym.sim.scenes import room_type
 

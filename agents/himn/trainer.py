@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Categorical
 
-from thorgym.rundir import RunDir
+from thorgym.rundir import RunDir, load_torch_checkpoint
 from thorgym.tasks import iqa
 
 from .driver import IQADriver
@@ -242,16 +242,8 @@ def _save(run: RunDir, path: Path, state: dict[str, Any]) -> Path:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """A thorgym IQA checkpoint (torch, ``weights_only``); a clear error for anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"IQA checkpoint {path} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable payload is the same user error
-        raise ValueError(f"{path} is not a readable thorgym IQA checkpoint ({e})") from None
-    if not isinstance(state, dict) or state.get("format") != "thorgym-iqa-v1":
-        raise ValueError(f"{path} is not a thorgym IQA checkpoint (no 'thorgym-iqa-v1' format tag)")
-    return state
+    hint = "train one with `thorgym train iqa --agent himn|flat`"
+    return load_torch_checkpoint(path, "thorgym-iqa-v1", "thorgym IQA", hint)
 
 
 def train_iqa(args: IQATrainArgs) -> Path:

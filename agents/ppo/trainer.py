@@ -213,10 +213,11 @@ def train(
     seg_iters = math.ceil(cfg.checkpoint_every / per_iter) if cfg.checkpoint_every else 0
     start_iter = 0
     if resume and (ckpt := latest_checkpoint(out)) is not None:
-        payload = torch.load(ckpt, map_location="cpu", weights_only=True)
-        if payload.get("format") != CKPT_FORMAT:
-            raise ValueError(f"{ckpt} is not a thorgym PPO checkpoint")
-        if (payload["num_envs"], payload["world"]) != (n, info.world):
+        from thorgym.rundir import load_torch_checkpoint
+
+        hint = "delete it to resume from the previous checkpoint, or train without --resume"
+        payload = load_torch_checkpoint(ckpt, CKPT_FORMAT, "PPO", hint)
+        if (payload.get("num_envs"), payload.get("world")) != (n, info.world):
             raise ValueError(
                 f"{ckpt} was written with {payload['num_envs']} envs × {payload['world']} processes; "
                 f"exact resume needs the same, got {n} × {info.world}"

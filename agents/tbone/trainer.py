@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from thorgym.rundir import RunDir
+from thorgym.rundir import RunDir, checkpoint_contents, load_torch_checkpoint
 from thorgym.tasks import furniture as fur
 
 from .distributions import joint_entropy, joint_log_prob, sample_joint
@@ -168,15 +168,15 @@ def save_checkpoint(
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[TBone, dict[str, Any]]:
     """The model of a tbone checkpoint, and the checkpoint's contents."""
-    ckpt = torch.load(str(path), map_location=device, weights_only=False)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"{path} is not a tbone checkpoint (format {CHECKPOINT_FORMAT}); train one with "
-            "`thorgym train furnlift --agent tbone`"
-        )
-    model = TBone(TBoneConfig(**ckpt["config"])).to(device)
-    model.load_state_dict(ckpt["model"])
-    return model, ckpt
+    hint = "train one with `thorgym train furnlift|furnmove --agent tbone`"
+    ckpt = load_torch_checkpoint(path, CHECKPOINT_FORMAT, "tbone", hint)  # weights only: no code runs
+    with checkpoint_contents(path, "tbone"):
+        model = TBone(TBoneConfig(**ckpt["config"]))
+        model.load_state_dict(ckpt["model"])
+        missing = {"task", "comm"} - set(ckpt["args"])  # the evaluator reads them
+        if missing:
+            raise KeyError(f"'args' lacks {sorted(missing)}")
+    return model.to(device), ckpt
 
 
 def train_furniture(args: FurnitureTrainArgs) -> Path:
