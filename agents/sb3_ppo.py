@@ -24,7 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from thorgym.rundir import RunDir, read_json, resolve_device, set_threads, write_learning_curve
+from thorgym.rundir import (
+    RunDir,
+    exit_terminated,
+    read_json,
+    resolve_device,
+    set_threads,
+    stop_on_sigterm,
+    termination_requested,
+    write_learning_curve,
+)
 
 from .policy import EvalContext
 from .train_args import TrainArgs
@@ -129,7 +138,7 @@ def _callback(args: TrainArgs, run: RunDir, meta: dict[str, Any]):
                     {**meta, "num_timesteps": self.num_timesteps},
                 )
                 self.next_ckpt += args.checkpoint_every
-            return True
+            return not termination_requested()  # False ends learn(); train() then checkpoints
 
         def _on_rollout_end(self) -> None:
             if self.ended:
@@ -159,24 +168,30 @@ def train(args: TrainArgs, recurrent: bool) -> Path:
         "args": args.to_json(),
         "thorgym_version": _version(),
     }
-    venv = make_vec_env(args)
-    ckpt = run.resume_from(args.resume)
-    if ckpt is not None:
-        model = _load_for_resume(ckpt, meta, venv, args)
-        print(f"resuming from {ckpt} at {model.num_timesteps} steps")
-    else:
-        model = build_model(args, venv, recurrent)
-    run.write_args(args.to_json())
-    remaining = max(0, args.steps - model.num_timesteps)
-    t0 = time.time()
-    if remaining:
-        model.learn(
-            remaining,
-            callback=_callback(args, run, meta),
-            reset_num_timesteps=ckpt is None,
-            tb_log_name="run",
-            progress_bar=args.progress,
-        )
+    with stop_on_sigterm():  # SIGTERM: the callback ends learn(), we checkpoint there and exit
+        venv = make_vec_env(args)
+        ckpt = run.resume_from(args.resume)
+        if ckpt is not None:
+            model = _load_for_resume(ckpt, meta, venv, args)
+            print(f"resuming from {ckpt} at {model.num_timesteps} steps")
+        else:
+            model = build_model(args, venv, recurrent)
+        run.write_args(args.to_json())
+        remaining = max(0, args.steps - model.num_timesteps)
+        t0 = time.time()
+        if remaining:
+            model.learn(
+                remaining,
+                callback=_callback(args, run, meta),
+                reset_num_timesteps=ckpt is None,
+                tb_log_name="run",
+                progress_bar=args.progress,
+            )
+        if termination_requested():
+            path = run.checkpoint(model.num_timesteps)
+            run.write_checkpoint(path, model.save, {**meta, "num_timesteps": model.num_timesteps})
+            venv.close()
+            exit_terminated(path)
     run.write_checkpoint(
         run.final,
         model.save,

@@ -112,11 +112,16 @@ def load_episodes(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m thorgym.datasets.objectnav SPLIT [PER_ROOM_TYPE] [ROOM_TYPE…] [--version V]``:
-    write the set (version v1 by default)."""
+    """``python -m thorgym.datasets.objectnav SPLIT [PER_ROOM_TYPE] [ROOM_TYPE…] [--version V]
+    [--out FILE]``: write the set (version v1 by default) to the shipped path, or to FILE."""
     import sys
 
     args = list(sys.argv[1:] if argv is None else argv)
+    out = None
+    if "--out" in args:
+        k = args.index("--out")
+        out = Path(args[k + 1])
+        del args[k : k + 2]
     version = "v1"
     if "--version" in args:
         k = args.index("--version")
@@ -129,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = shipped_path(split, version)
     if rooms:
         path = path.with_name(path.name.replace(".json.gz", "_" + "_".join(rooms) + ".json.gz"))
-    print(save_episodes(eps, path))
+    print(save_episodes(eps, out or path))
     return 0
 
 

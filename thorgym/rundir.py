@@ -18,11 +18,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from thorgym.atomic import atomic_writer, write_json_atomic
 from thorgym.device import resolve_device, set_threads  # noqa: F401  (the run's device/threads)
@@ -33,7 +36,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RunDir",
+    "EXIT_TERMINATED",
     "checkpoint_contents",
+    "exit_terminated",
+    "stop_on_sigterm",
+    "termination_requested",
     "checkpoint_steps",
     "load_torch_checkpoint",
     "read_json",
@@ -231,6 +238,52 @@ def read_json(path: Path) -> dict[str, object]:
     if not isinstance(data, dict):
         raise ValueError(f"{path} is corrupt: expected a JSON object, found {type(data).__name__}")
     return data
+
+
+#: Exit status of a training run that SIGTERM stopped after saving a checkpoint (128 + SIGTERM,
+#: what a shell reports for a process ended by SIGTERM).
+EXIT_TERMINATED = 128 + signal.SIGTERM
+_terminate = threading.Event()
+
+
+def termination_requested() -> bool:
+    """True once SIGTERM arrived inside :func:`stop_on_sigterm`: save a checkpoint and stop."""
+    return _terminate.is_set()
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """Within this block SIGTERM asks the trainer to stop at its next safe point (the end of the
+    current update) instead of killing it mid-write, so that a cluster's preemption or a ``kill``
+    costs no more than the iteration in progress: the trainer saves a checkpoint and calls
+    :func:`exit_terminated`; ``--resume`` continues from it. A second SIGTERM ends the process at
+    once. Only the main thread can take signals; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if _terminate.is_set():  # asked twice: stop now, as without this handler
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        _terminate.set()
+        print("SIGTERM: saving a checkpoint after this update, then exiting", file=sys.stderr, flush=True)
+
+    _terminate.clear()
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _terminate.clear()
+
+
+def exit_terminated(checkpoint: Path) -> NoReturn:
+    """Leave after a SIGTERM checkpoint: say how to continue, exit with :data:`EXIT_TERMINATED`."""
+    print(f"stopped by SIGTERM; saved {checkpoint}; continue with the same command and --resume", flush=True)
+    raise SystemExit(EXIT_TERMINATED)
 
 
 def load_torch_checkpoint(

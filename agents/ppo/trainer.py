@@ -47,6 +47,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from thorgym.agents.backbones.checkpoint import load_backbone_state, save_torch_atomic
 from thorgym.agents.runtime import DistInfo, all_reduce_mean, init_distributed, resolve_device, set_threads
+from thorgym.rundir import exit_terminated, termination_requested
 
 from .model import PolicySpec, RecurrentActorCritic, spec_from_space
 
@@ -399,6 +400,14 @@ def train(
                 writer.add_scalar(k, v, global_step)
             if log is not None:
                 log({"global_step": global_step, **scalars})
+        if termination_requested() and not info.enabled and it + 1 < iterations:
+            # SIGTERM (single process; torchrun stops its workers itself): keep this update.
+            # Resuming from here restarts the segment's environments, so the continuation is not
+            # bit-identical to an uninterrupted run (the periodic checkpoints are).
+            path = out / "checkpoints" / f"ckpt_{global_step}.pt"
+            save_torch_atomic(_payload(model, optimizer, gen, cfg, spec, it + 1, global_step, 1, n), path)
+            writer.close()
+            exit_terminated(path)
     final = out / "final.pt"
     if info.is_main:
         it_done = max(iterations, start_iter)
