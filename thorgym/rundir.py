@@ -15,6 +15,7 @@ Importing this module imports neither torch nor NumPy; the functions that need t
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -125,9 +126,15 @@ class RunDir:
     def write_checkpoint(
         self, path: Path, write: Callable[[IO[bytes]], object], meta: Mapping[str, object] | None = None
     ) -> Path:
-        """Write a checkpoint atomically with ``write(file)``; ``meta`` goes beside it as ``.json``."""
+        """Write a checkpoint atomically with ``write(file)``; ``meta`` goes beside it as ``.json``.
+
+        ``write`` fills a memory buffer first: torch's and SB3's zip writers, when the disk fills
+        up under them, raise unrelated errors from their cleanup that hide the ``OSError``.
+        """
+        buf = io.BytesIO()
+        write(buf)
         with atomic_writer(path) as f:
-            write(f)
+            f.write(buf.getbuffer())
         if meta is not None:
             write_json_atomic(path.with_suffix(".json"), dict(meta), indent=1)
         return path

@@ -28,7 +28,13 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Categorical
 
-from thorgym.rundir import RunDir, load_torch_checkpoint
+from thorgym.rundir import (
+    RunDir,
+    exit_terminated,
+    load_torch_checkpoint,
+    stop_on_sigterm,
+    termination_requested,
+)
 from thorgym.tasks import iqa
 
 from .driver import IQADriver
@@ -246,6 +252,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return load_torch_checkpoint(path, "thorgym-iqa-v1", "thorgym IQA", hint)
 
 
+@stop_on_sigterm()  # SIGTERM: checkpoint after the update in progress, then exit
 def train_iqa(args: IQATrainArgs) -> Path:
     """Train an IQA agent; returns the final checkpoint (``OUT/final.pt``)."""
     args.validate()
@@ -324,9 +331,14 @@ def train_iqa(args: IQATrainArgs) -> Path:
             for k, v in row.items():
                 if isinstance(v, int | float) and k != "steps":
                     writer.add_scalar(f"iqa/{k}", v, steps)
-        if steps >= next_ckpt:
-            _save(run, run.checkpoint(steps), state())
+        if steps >= next_ckpt or termination_requested():
+            path = _save(run, run.checkpoint(steps), state())
             next_ckpt = run.next_checkpoint(steps, args.checkpoint_every)
+            if termination_requested():
+                bar.close()
+                writer.close()
+                venv.close()
+                exit_terminated(path)
     bar.close()
     writer.close()
     venv.close()

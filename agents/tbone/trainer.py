@@ -22,7 +22,6 @@ go to ``OUT/tb``, the learning curve to ``OUT/learning_curve.png``.
 from __future__ import annotations
 
 import io
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,7 +30,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from thorgym.rundir import RunDir, checkpoint_contents, load_torch_checkpoint
+from thorgym.atomic import write_json_atomic
+from thorgym.rundir import (
+    RunDir,
+    checkpoint_contents,
+    exit_terminated,
+    load_torch_checkpoint,
+    stop_on_sigterm,
+    termination_requested,
+)
 from thorgym.tasks import furniture as fur
 
 from .distributions import joint_entropy, joint_log_prob, sample_joint
@@ -179,6 +186,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[TB
     return model.to(device), ckpt
 
 
+@stop_on_sigterm()  # SIGTERM: checkpoint after the update in progress, then exit
 def train_furniture(args: FurnitureTrainArgs) -> Path:
     """Train the communicating agents; returns the final checkpoint."""
     from thorgym.device import resolve_device
@@ -308,24 +316,28 @@ def train_furniture(args: FurnitureTrainArgs) -> Path:
         writer.add_scalar("train/cordial", float(cord.detach()), steps)
         writer.add_scalar("train/expert_probability", p_expert, steps)
         writer.add_scalar("time/fps", (steps - s0) / max(1e-6, time.time() - t0), steps)
-        if steps >= next_ckpt:
-            save_checkpoint(run, run.checkpoint(steps), model, opt, _state(steps, episodes, rng), args)
+        if steps >= next_ckpt or termination_requested():
+            path = save_checkpoint(run, run.checkpoint(steps), model, opt, _state(steps, episodes, rng), args)
             next_ckpt = run.next_checkpoint(steps, args.checkpoint_every)
+            if termination_requested():
+                if bar is not None:
+                    bar.close()
+                writer.close()
+                exit_terminated(path)
     if bar is not None:
         bar.close()
     writer.close()
     final = save_checkpoint(run, run.final, model, opt, _state(steps, episodes, rng), args)
     _write_curve(run)
-    (run.root / "train_summary.json").write_text(
-        json.dumps(
-            {
-                "steps": steps,
-                "episodes": episodes,
-                "seconds": round(time.time() - t0, 1),
-                "success_last_100": float(np.mean([r["success"] for r in recent[-100:]])) if recent else None,
-            },
-            indent=1,
-        )
+    write_json_atomic(
+        run.root / "train_summary.json",
+        {
+            "steps": steps,
+            "episodes": episodes,
+            "seconds": round(time.time() - t0, 1),
+            "success_last_100": float(np.mean([r["success"] for r in recent[-100:]])) if recent else None,
+        },
+        indent=1,
     )
     return final
 

@@ -52,12 +52,13 @@ def _no_temp_files(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if ".tmp" in p.name]
 
 
-def _sigterm_then_resume(tmp: Path, agent: str, extra: list[str], ext: str) -> tuple[Path, dict[str, Any]]:
-    """Start training, SIGTERM it as soon as it is set up, then resume for one more update."""
+def _sigterm_then_resume(tmp: Path, train: list[str], ext: str, more: int) -> tuple[Path, dict[str, Any]]:
+    """Run ``thorgym train ...`` (with a budget it will not reach), SIGTERM it as soon as it is
+    set up, check the checkpoint it leaves, then ``--resume`` with ``more`` steps beyond it."""
     out = tmp / "run"
-    cmd = [sys.executable, "-m", "thorgym.cli", "train", "objectnav", "--agent", agent, "--steps", "100000",
-           "--checkpoint-every", "100000", "--out", str(out), *TINY_PPO, *extra]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cmd = [*train, "--steps", "100000", "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "thorgym.cli", *cmd], env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
     _wait_for(out / "args.json", proc)  # written once the SIGTERM handler is in place
     proc.send_signal(signal.SIGTERM)
     try:
@@ -73,15 +74,20 @@ def _sigterm_then_resume(tmp: Path, agent: str, extra: list[str], ext: str) -> t
     assert not _no_temp_files(out)
     steps = int(ckpts[0].stem.split("_")[1])
     assert steps > 0
-    again = ["--steps", str(steps + 256), "--resume", "--checkpoint-every", "100000", "--out", str(out)]
-    res = runner.invoke(app, ["train", "objectnav", "--agent", agent, *again, *TINY_PPO, *extra])
+    cmd[cmd.index("--steps") + 1] = str(steps + more)
+    res = runner.invoke(app, [*cmd, "--resume"])
     assert res.exit_code == 0, f"{res.output}\n{res.exception!r}"
+    assert (out / f"final{ext}").exists()
     return ckpts[0], {"steps": steps, "output": res.output, "out": out}
 
 
+def _objectnav(agent: str, *extra: str) -> list[str]:
+    return ["train", "objectnav", "--agent", agent, "--checkpoint-every", "100000", *TINY_PPO, *extra]
+
+
 def test_sigterm_during_ppo_training_saves_a_checkpoint_and_resume_continues(tmp_path: Path) -> None:
-    scenes = ["--scenes", "FloorPlan401,FloorPlan402"]
-    ckpt, r = _sigterm_then_resume(tmp_path, "ppo", scenes, ".pt")
+    train = _objectnav("ppo", "--scenes", "FloorPlan401,FloorPlan402")
+    ckpt, r = _sigterm_then_resume(tmp_path, train, ".pt", 256)
     saved = torch.load(ckpt, weights_only=True)
     final = torch.load(r["out"] / "final.pt", weights_only=True)
     assert saved["global_step"] == r["steps"]
@@ -91,10 +97,36 @@ def test_sigterm_during_ppo_training_saves_a_checkpoint_and_resume_continues(tmp
 
 @pytest.mark.slow
 def test_sigterm_during_sb3_training_saves_a_checkpoint_and_resume_continues(tmp_path: Path) -> None:
-    ckpt, r = _sigterm_then_resume(tmp_path, "ppo-ff", [], ".zip")
+    ckpt, r = _sigterm_then_resume(tmp_path, _objectnav("ppo-ff"), ".zip", 256)
     assert f"resuming from {ckpt}" in r["output"]
     meta = json.loads((r["out"] / "final.json").read_text())
     assert r["steps"] < meta["num_timesteps"] <= r["steps"] + 256 + 256
+
+
+@pytest.mark.slow
+def test_sigterm_during_tbone_training_saves_a_checkpoint_and_resume_continues(tmp_path: Path) -> None:
+    from thorgym.agents.tbone.trainer import load_model
+
+    train = ["train", "furnlift", "--envs", "2", "--size", "32", "--hidden", "32", "--rollout", "10",
+             "--checkpoint-every", "100000", "--no-progress"]  # fmt: skip
+    ckpt, r = _sigterm_then_resume(tmp_path, train, ".pt", 40)
+    assert "resumed from" in r["output"]
+    assert load_model(r["out"] / "final.pt")[1]["state"]["steps"] >= r["steps"] + 40
+
+
+@pytest.mark.slow
+def test_sigterm_during_iqa_training_saves_a_checkpoint_and_resume_continues(tmp_path: Path) -> None:
+    from thorgym.agents.himn.trainer import load_checkpoint
+    from thorgym.atomic import write_text_atomic
+    from thorgym.datasets.iqa import shipped_questions
+    from thorgym.tasks import iqa
+
+    questions = write_text_atomic(tmp_path / "train.csv", iqa.questions_csv(shipped_questions("seen")[:24]))
+    train = ["train", "iqa", "--agent", "ppo", "--questions", str(questions), "--envs", "2", "--size", "32",
+             "--rollout", "16", "--epochs", "1", "--checkpoint-every", "100000", "--no-progress"]  # fmt: skip
+    ckpt, r = _sigterm_then_resume(tmp_path, train, ".pt", 32)
+    assert "resumed from" in r["output"]
+    assert load_checkpoint(r["out"] / "final.pt")["steps"] >= r["steps"] + 32
 
 
 def test_second_sigterm_ends_the_process_at_once(tmp_path: Path) -> None:
@@ -249,6 +281,17 @@ def test_enospc_during_an_sb3_checkpoint_write(tmp_path: Path, full_disk: Callab
     path = run.write_checkpoint(run.checkpoint(16), model.save, {"num_timesteps": 16})
     _check_enospc(path, lambda: run.write_checkpoint(path, model.save, {"num_timesteps": 32}), full_disk)
     assert json.loads(path.with_suffix(".json").read_text())["num_timesteps"] == 16
+
+
+def test_enospc_during_a_run_checkpoint_written_by_torch_save(
+    tmp_path: Path, full_disk: Callable[[], None]
+) -> None:
+    """How the HIMN/IQA and SAVN trainers write (``RunDir.write_checkpoint`` + ``torch.save``)."""
+    run = RunDir(tmp_path, ".pt")
+    path = run.write_checkpoint(run.checkpoint(1), lambda f: torch.save({"w": torch.ones(10)}, f))
+    _check_enospc(path, lambda: run.write_checkpoint(path, lambda f: torch.save({"w": torch.zeros(9999)}, f)),
+                  full_disk)  # fmt: skip
+    assert torch.load(path, weights_only=True)["w"].sum() == 10
 
 
 def test_enospc_during_dataset_writes(tmp_path: Path, full_disk: Callable[[], None]) -> None:
