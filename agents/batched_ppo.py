@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from thorgym.rundir import RunDir, read_json, write_learning_curve
+from thorgym.rundir import RunDir, read_json, stop_on_sigterm, write_learning_curve
 
 from .policy import EvalContext, Policy
 from .train_args import TrainArgs
@@ -120,14 +120,15 @@ def train(args: TrainArgs) -> Path:
         checkpoint_every=args.checkpoint_every,
     )
     main_process = int(os.environ.get("RANK", "0")) == 0  # torchrun: rank 0 writes the run's files
-    if main_process:
-        args.out.mkdir(parents=True, exist_ok=True)
-        RunDir(args.out, EXT).write_args(args.to_json())
-    env = gymnasium.make_vec(args.env_id, num_envs=args.envs, **env_kwargs(args))
-    try:
-        final = ppo_train(env, cfg, args.out, resume=args.resume)
-    finally:
-        env.close()
+    with stop_on_sigterm():  # SIGTERM: checkpoint at the end of the update, exit (single process)
+        if main_process:
+            args.out.mkdir(parents=True, exist_ok=True)
+            RunDir(args.out, EXT).write_args(args.to_json())
+        env = gymnasium.make_vec(args.env_id, num_envs=args.envs, **env_kwargs(args))
+        try:
+            final = ppo_train(env, cfg, args.out, resume=args.resume)
+        finally:
+            env.close()
     if main_process:
         write_learning_curve(args.out)
     return final

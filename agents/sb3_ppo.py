@@ -10,7 +10,12 @@ newest one. TensorBoard logs go to ``OUT/tb`` (SB3's ``rollout/â€¦``, ``train/â€
 
 from __future__ import annotations
 
+import base64
+import binascii
+import importlib
+import io
 import json
+import pickle
 import time
 import zipfile
 from collections.abc import Mapping
@@ -19,7 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from thorgym.rundir import RunDir, resolve_device, set_threads, write_learning_curve
+from thorgym.rundir import (
+    RunDir,
+    exit_terminated,
+    read_json,
+    resolve_device,
+    set_threads,
+    stop_on_sigterm,
+    termination_requested,
+    write_learning_curve,
+)
 
 from .policy import EvalContext
 from .train_args import TrainArgs
@@ -124,7 +138,7 @@ def _callback(args: TrainArgs, run: RunDir, meta: dict[str, Any]):
                     {**meta, "num_timesteps": self.num_timesteps},
                 )
                 self.next_ckpt += args.checkpoint_every
-            return True
+            return not termination_requested()  # False ends learn(); train() then checkpoints
 
         def _on_rollout_end(self) -> None:
             if self.ended:
@@ -154,24 +168,30 @@ def train(args: TrainArgs, recurrent: bool) -> Path:
         "args": args.to_json(),
         "thorgym_version": _version(),
     }
-    venv = make_vec_env(args)
-    ckpt = run.resume_from(args.resume)
-    if ckpt is not None:
-        model = _load_for_resume(ckpt, meta, venv, args)
-        print(f"resuming from {ckpt} at {model.num_timesteps} steps")
-    else:
-        model = build_model(args, venv, recurrent)
-    run.write_args(args.to_json())
-    remaining = max(0, args.steps - model.num_timesteps)
-    t0 = time.time()
-    if remaining:
-        model.learn(
-            remaining,
-            callback=_callback(args, run, meta),
-            reset_num_timesteps=ckpt is None,
-            tb_log_name="run",
-            progress_bar=args.progress,
-        )
+    with stop_on_sigterm():  # SIGTERM: the callback ends learn(), we checkpoint there and exit
+        venv = make_vec_env(args)
+        ckpt = run.resume_from(args.resume)
+        if ckpt is not None:
+            model = _load_for_resume(ckpt, meta, venv, args)
+            print(f"resuming from {ckpt} at {model.num_timesteps} steps")
+        else:
+            model = build_model(args, venv, recurrent)
+        run.write_args(args.to_json())
+        remaining = max(0, args.steps - model.num_timesteps)
+        t0 = time.time()
+        if remaining:
+            model.learn(
+                remaining,
+                callback=_callback(args, run, meta),
+                reset_num_timesteps=ckpt is None,
+                tb_log_name="run",
+                progress_bar=args.progress,
+            )
+        if termination_requested():
+            path = run.checkpoint(model.num_timesteps)
+            run.write_checkpoint(path, model.save, {**meta, "num_timesteps": model.num_timesteps})
+            venv.close()
+            exit_terminated(path)
     run.write_checkpoint(
         run.final,
         model.save,
@@ -192,8 +212,90 @@ def _algo_class(algo: object) -> type[BaseAlgorithm]:
     return PPO
 
 
+# What the pickled entries of an SB3 archive's ``data`` may reference. SB3 unpickles them with
+# cloudpickle, which runs whatever a crafted archive asks for; these are what thorgym's own
+# checkpoints hold (spaces, numpy arrays and generators, SB3 classes, schedules, the extractor).
+_SAFE_MODULES = (
+    "gymnasium.spaces", "numpy", "stable_baselines3", "sb3_contrib", "thorgym.agents", "torch.nn",
+    "torch.optim", "collections",
+)  # fmt: skip
+_SAFE_FUNCTIONS = {
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("numpy.random._pickle", "__bit_generator_ctor"),
+    ("numpy.random._pickle", "__generator_ctor"),
+    ("numpy.random._pickle", "__randomstate_ctor"),
+    ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
+}
+
+
+def _safe_class(obj: object) -> bool:
+    import gymnasium as gym
+    import torch
+    from stable_baselines3.common import buffers, policies, torch_layers, utils
+
+    bases = (gym.spaces.Space, np.dtype, np.ndarray, np.random.BitGenerator, np.random.Generator,
+             np.random.SeedSequence, np.random.RandomState, policies.BasePolicy, buffers.BaseBuffer,
+             torch_layers.BaseFeaturesExtractor, torch.nn.Module, torch.optim.Optimizer, utils.FloatSchedule,
+             utils.ConstantSchedule, utils.LinearSchedule)  # fmt: skip
+    import collections
+
+    if not isinstance(obj, type):
+        return False
+    return issubclass(obj, (*bases, np.generic)) or obj in (collections.deque, collections.OrderedDict)
+
+
+class _CheckingUnpickler(pickle.Unpickler):
+    """Resolves only the classes and functions above; anything else is refused, not called."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _SAFE_FUNCTIONS:
+            return super().find_class(module, name)
+        if any(module == m or module.startswith(m + ".") for m in _SAFE_MODULES):
+            obj = getattr(importlib.import_module(module), name, None)
+            if _safe_class(obj):
+                return obj
+        raise pickle.UnpicklingError(f"{module}.{name} is not something a thorgym SB3 checkpoint holds")
+
+
+def check_sb3_archive(path: Path) -> None:
+    """Refuse an SB3 ``.zip`` whose pickled ``data`` entries reference anything but the classes a
+    thorgym checkpoint holds, before SB3 unpickles (and would execute) them; ``ValueError``
+    naming the file and the entry for that, and for a damaged archive."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+            missing = {"data", "policy.pth"} - names
+            if missing:
+                raise ValueError(f"checkpoint {path} is not an SB3 checkpoint (it lacks {sorted(missing)})")
+            data = json.loads(z.read("data"))
+    except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        problem = f"{type(e).__name__}: {e}"
+        raise ValueError(f"checkpoint {path} is corrupt ({problem}); re-train or pass another file") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"checkpoint {path} is corrupt: its 'data' entry is not a JSON object")
+    for key, item in data.items():
+        if not (isinstance(item, dict) and ":serialized:" in item):
+            continue
+        try:
+            _CheckingUnpickler(io.BytesIO(base64.b64decode(item[":serialized:"]))).load()
+        except pickle.UnpicklingError as e:
+            raise ValueError(
+                f"refused to load checkpoint {path}: its entry {key!r} is a pickle that references {e}, "
+                "which could run code when loaded; only load checkpoints you trust"
+            ) from None
+        except (binascii.Error, ValueError, TypeError, EOFError, AttributeError, ImportError) as e:
+            raise ValueError(f"checkpoint {path} is corrupt: entry {key!r} cannot be decoded ({e})") from None
+
+
 def _load_for_resume(ckpt: Path, meta: dict[str, Any], venv: SB3VecEnv, args: TrainArgs) -> BaseAlgorithm:
-    algo = json.loads(ckpt.with_suffix(".json").read_text()).get("algo", meta["algo"])
+    check_sb3_archive(ckpt)
+    algo = read_json(ckpt.with_suffix(".json")).get("algo", meta["algo"])
     return _algo_class(algo).load(
         ckpt, env=venv, device=resolve_device(args.device), tensorboard_log=str(args.out / "tb")
     )
@@ -207,13 +309,15 @@ def _version() -> str:
 
 def load_checkpoint(path: Path, device: str = "cpu") -> tuple[BaseAlgorithm, dict[str, Any]]:
     """Load an SB3 PPO checkpoint written by `thorgym train` (tensors via weights_only loads)."""
+    import gymnasium as gym
+
     if not zipfile.is_zipfile(path):
         raise ValueError(
             f"checkpoint {path} is corrupt or not a thorgym/SB3 checkpoint (not a zip "
             "archive); re-train or pass another file"
         )
-    meta_path = path.with_suffix(".json")
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    check_sb3_archive(path)
+    meta = read_json(path.with_suffix(".json"))
     try:
         model = _algo_class(meta.get("algo")).load(path, device=resolve_device(device))
     except Exception as e:  # SB3 raises assorted errors on damaged archives
@@ -221,6 +325,13 @@ def load_checkpoint(path: Path, device: str = "cpu") -> tuple[BaseAlgorithm, dic
             f"checkpoint {path} could not be loaded ({type(e).__name__}: {e}); "
             "it is corrupt or was written by an incompatible version"
         ) from e
+    space = model.observation_space
+    if not (isinstance(space, gym.spaces.Dict) and "target" in space.spaces):
+        raise ValueError(
+            f"checkpoint {path} is an SB3 model of another environment (it observes {space}); an "
+            "ObjectNav policy observes a Dict with a 'target' entry: pass one written by "
+            "`thorgym train objectnav`"
+        )
     return model, meta
 
 

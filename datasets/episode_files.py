@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +27,45 @@ def save_episodes(episodes: list[dict[str, Any]], path: str | Path) -> Path:
     return path
 
 
-def read_episodes(path: str | Path) -> list[dict[str, Any]]:
-    """The episodes of a .json or .json.gz file (a list, or a dict with ``episodes``)."""
+def read_episodes(
+    path: str | Path, check: Callable[[dict[str, Any]], object] | None = None
+) -> list[dict[str, Any]]:
+    """The episodes of a .json or .json.gz file (a list, or a dict with ``episodes``).
+
+    ``check`` (e.g. a task's ``Episode.from_dict``) is called on every episode, so that a file
+    with a malformed episode fails here, naming the file and the episode, rather than with a
+    ``KeyError`` deep inside an environment's reset. Every problem is a ``ValueError`` (a
+    ``FileNotFoundError`` when the file is missing) that names the file.
+    """
     p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"episode file {p} does not exist (pass a .json or .json.gz episode file)")
     opener = gzip.open if p.suffix == ".gz" else open
-    with opener(p, "rt") as f:
-        data = json.load(f)
-    return data["episodes"] if isinstance(data, dict) else data
+    try:
+        with opener(p, "rt", encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(
+            f"episode file {p} is corrupt or truncated ({type(e).__name__}: {e}); regenerate it "
+            "(`thorgym data ...`) or restore it"
+        ) from None
+    episodes = data.get("episodes") if isinstance(data, dict) else data
+    if not isinstance(episodes, list):
+        raise ValueError(
+            f"episode file {p} holds no episode list: expected a JSON list or an object with an "
+            f"'episodes' list, got {type(data).__name__}"
+            + (f" with keys {sorted(data)[:8]}" if isinstance(data, dict) else "")
+        )
+    for i, e in enumerate(episodes):
+        if not isinstance(e, dict):
+            raise ValueError(f"episode file {p}: episode {i} is a {type(e).__name__}, not an object")
+        if check is not None:
+            try:
+                check(e)
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+                what = f"missing field {err}" if isinstance(err, KeyError) else str(err)
+                raise ValueError(f"episode file {p}: episode {i} is malformed ({what})") from None
+    return episodes
 
 
 def shipped_episodes(name: str) -> list[dict[str, Any]]:

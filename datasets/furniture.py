@@ -82,20 +82,26 @@ def load_episodes(task: str, split_or_path: str | Path) -> list[dict[str, Any]]:
                 f"no shipped {task} episodes for {split_or_path!r} ({p}); generate them with "
                 f"`python -m thorgym.datasets.furniture {task} {split_or_path}`"
             )
-    return read_episodes(p)
+    return read_episodes(p, check=fur.FurnitureEpisode.from_dict)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m thorgym.datasets.furniture TASK SPLIT [PER_SCENE]``: write the shipped set."""
+    """``python -m thorgym.datasets.furniture TASK SPLIT [PER_SCENE] [--out FILE]``: write the
+    shipped set (or FILE)."""
     import sys
 
     args = list(sys.argv[1:] if argv is None else argv)
+    out = None
+    if "--out" in args:
+        k = args.index("--out")
+        out = Path(args[k + 1])
+        del args[k : k + 2]
     if len(args) < 2:
         print(main.__doc__)
         return 2
     task, split = args[0], args[1]
     n = int(args[2]) if len(args) > 2 else PER_SCENE
-    print(save_episodes(generate_episodes(task, split, n), shipped_path(task, split)))
+    print(save_episodes(generate_episodes(task, split, n), out or shipped_path(task, split)))
     return 0
 
 

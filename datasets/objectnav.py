@@ -85,6 +85,12 @@ def shipped_path(split: str, version: str = "v0") -> Path:
     return DATA_DIR / f"objectnav_{infix}{split}.json.gz"
 
 
+def _check_episode(d: dict[str, Any]) -> None:
+    from thorgym.sim.scenes import parse_scene
+
+    parse_scene(task.Episode.from_dict(d).scene)
+
+
 def load_episodes(
     split_or_path: str | Path, room_types: Sequence[str] | None = None, version: str = "v0"
 ) -> list[dict[str, Any]]:
@@ -97,7 +103,7 @@ def load_episodes(
                 f"no shipped ObjectNav episodes for {split_or_path!r} ({p}); generate them with "
                 f"`python -m thorgym.datasets.objectnav {split_or_path} --version {version}`"
             )
-    eps = read_episodes(p)
+    eps = read_episodes(p, check=_check_episode)
     if room_types:
         from thorgym.sim.scenes import room_type
 
@@ -106,11 +112,16 @@ def load_episodes(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m thorgym.datasets.objectnav SPLIT [PER_ROOM_TYPE] [ROOM_TYPE…] [--version V]``:
-    write the set (version v1 by default)."""
+    """``python -m thorgym.datasets.objectnav SPLIT [PER_ROOM_TYPE] [ROOM_TYPE…] [--version V]
+    [--out FILE]``: write the set (version v1 by default) to the shipped path, or to FILE."""
     import sys
 
     args = list(sys.argv[1:] if argv is None else argv)
+    out = None
+    if "--out" in args:
+        k = args.index("--out")
+        out = Path(args[k + 1])
+        del args[k : k + 2]
     version = "v1"
     if "--version" in args:
         k = args.index("--version")
@@ -123,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = shipped_path(split, version)
     if rooms:
         path = path.with_name(path.name.replace(".json.gz", "_" + "_".join(rooms) + ".json.gz"))
-    print(save_episodes(eps, path))
+    print(save_episodes(eps, out or path))
     return 0
 
 

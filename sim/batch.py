@@ -53,6 +53,9 @@ NAV_INDEX = {a: i for i, a in enumerate(NAV_ACTIONS)}
 _MOVE_OFFSET = {0: 0.0, 1: 180.0, 2: 270.0, 3: 90.0}  # heading offset of each move action
 HORIZON_MIN, HORIZON_MAX = -30.0, 60.0
 MAX_RESOLUTION = 1024
+#: Agents per world. Memory grows with agents × pixels; an unchecked agentCount (e.g. 100000 sent
+#: to thorgym-thor) asked for gigabytes before failing.
+MAX_AGENTS = 16
 VISIBILITY_ROWS = 64  # visibility is decided on a raster of this height (same camera)
 _AGENT_BOXES = 2  # body and head
 _COLLIDE_R2 = (AGENT_RADIUS - 1e-3) ** 2
@@ -137,8 +140,8 @@ class BatchedSimulator:
         for name, v in (("width", width), ("height", height)):
             if not isinstance(v, int) or not 32 <= v <= MAX_RESOLUTION:
                 raise ValueError(f"{name} must be an integer between 32 and {MAX_RESOLUTION}, got {v!r}")
-        if not isinstance(agent_count, int) or agent_count < 1:
-            raise ValueError(f"agentCount must be a positive integer, got {agent_count!r}")
+        if not isinstance(agent_count, int) or not 1 <= agent_count <= MAX_AGENTS:
+            raise ValueError(f"agentCount must be an integer between 1 and {MAX_AGENTS}, got {agent_count!r}")
         if not (isinstance(grid_size, int | float) and 0.05 <= grid_size <= 1.0):
             raise ValueError(f"gridSize must be a number in [0.05, 1.0], got {grid_size!r}")
         if not (isinstance(field_of_view, int | float) and 1 <= field_of_view < 180):

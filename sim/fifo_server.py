@@ -30,7 +30,8 @@ with ``lastActionSuccess=False``, the ``errorMessage`` and an ``errorCode`` (Inv
 MissingArguments, InvalidArgument) on which the client raises ``ValueError``. Malformed input
 (bad JSON, no ACTION field, an unknown field type with a small body) gets the same kind of error
 reply and the server carries on; input after which the stream cannot be re-synchronised (a field
-longer than :data:`MAX_FIELD_BYTES`, a message left incomplete for ``THORGYM_THOR_MESSAGE_TIMEOUT``
+longer than :data:`MAX_FIELD_BYTES` or fields adding up to more than :data:`MAX_MESSAGE_BYTES`,
+a message closed or left incomplete for ``THORGYM_THOR_MESSAGE_TIMEOUT``
 seconds) gets an error reply, then the process exits with status 1. When the client closes its
 pipe (or our parent process dies) the server exits with status 0. Logs go to stderr only.
 """
@@ -42,6 +43,7 @@ import os
 import select
 import shutil
 import signal
+import stat
 import struct
 import sys
 import threading
@@ -57,6 +59,7 @@ import numpy as np
 __all__ = [
     "FieldType",
     "MAX_FIELD_BYTES",
+    "MAX_MESSAGE_BYTES",
     "ThorServer",
     "bench_fifo",
     "find_executable",
@@ -90,6 +93,13 @@ class FieldType(IntEnum):
 HEADER = struct.Struct("!BI")
 #: A field longer than this is taken as a corrupt header: error reply, then exit.
 MAX_FIELD_BYTES = 64 * 1024 * 1024
+#: A message whose fields add up to more than this is refused the same way (the client's actions
+#: are a few hundred bytes; without a total cap many large fields could exhaust memory).
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+#: Error messages are cut to this many characters (a huge action name would be echoed whole).
+MAX_ERROR_CHARS = 2000
+#: sequenceId values msgpack can encode (others are replaced by the next id, as a missing one is).
+_SEQ_MIN, _SEQ_MAX = -(2**63), 2**64 - 1
 #: Seconds the rest of a message may take once its first byte has arrived.
 DEFAULT_MESSAGE_TIMEOUT_S = 30.0
 #: Reported in Initialize's actionReturn; the client uses them only to convert depth formats.
@@ -171,17 +181,18 @@ def read_message(
     """
     fields: list[tuple[int, bytes]] = []
     problems: list[str] = []
-    first = True
+    total = 0
+    # The first byte may take forever (an idle client); once it has come, the rest of the
+    # header and of the message must follow within the timeout.
+    head = reader.read_exact(1, None)  # EOFError here: a clean close between messages
     while True:
         try:
-            header = reader.read_exact(HEADER.size, None if first else timeout)
+            header = head + reader.read_exact(HEADER.size - len(head), timeout)
         except EOFError:
-            if first:
-                raise
             raise ProtocolError("pipe closed in the middle of a message", fatal=True) from None
         except TimeoutError as e:
             raise ProtocolError(f"incomplete message: {e}", fatal=True) from None
-        first = False
+        head = b""
         ftype, length = HEADER.unpack(header)
         if ftype == FieldType.END_OF_MESSAGE:
             return fields, problems
@@ -190,6 +201,13 @@ def read_message(
             raise ProtocolError(
                 f"bad header: field type {ftype} ({name or 'unknown'}) claims {length} bytes "
                 f"(limit {MAX_FIELD_BYTES}); stream cannot be re-synchronised",
+                fatal=True,
+            )
+        total += length
+        if total > MAX_MESSAGE_BYTES:
+            raise ProtocolError(
+                f"message too long: its fields add up to more than {MAX_MESSAGE_BYTES} bytes "
+                "(limit MAX_MESSAGE_BYTES); stream cannot be re-synchronised",
                 fatal=True,
             )
         try:
@@ -286,6 +304,13 @@ class ThorServer:
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             return self._error_reply(
                 "", f"ACTION body is not valid JSON: {e}", "InvalidAction", self._next_seq(None)
+            )
+        except RecursionError:
+            return self._error_reply(
+                "",
+                "ACTION body is nested too deeply to decode (an action is a flat JSON object)",
+                "InvalidAction",
+                self._next_seq(None),
             )
         if not isinstance(action, dict):
             return self._error_reply(
@@ -390,10 +415,14 @@ class ThorServer:
         unknown = set(params) - {"x", "y"}
         if unknown:
             raise ValueError(f"ChangeResolution: unknown argument(s) {sorted(unknown)}")
+        from thorgym.sim.batch import MAX_RESOLUTION
+
         x, y = params.get("x", self.width), params.get("y", self.height)
-        for key, v in (("x", x), ("y", y)):
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ValueError(f"ChangeResolution: {key} must be a positive integer, got {v!r}")
+        for key, v in (("x", x), ("y", y)):  # the same bounds as thorgym.sim, checked now
+            if isinstance(v, bool) or not isinstance(v, int) or not 32 <= v <= MAX_RESOLUTION:
+                raise ValueError(
+                    f"ChangeResolution: {key} must be an integer between 32 and {MAX_RESOLUTION}, got {v!r}"
+                )
         self.width, self.height = x, y
         return self._stub_reply("ChangeResolution", None, seq)
 
@@ -410,7 +439,7 @@ class ThorServer:
 
     # - replies -
     def _next_seq(self, given: Any) -> int:
-        if isinstance(given, int) and not isinstance(given, bool):
+        if isinstance(given, int) and not isinstance(given, bool) and _SEQ_MIN <= given <= _SEQ_MAX:
             self.sequence_id = given
         else:
             self.sequence_id += 1
@@ -493,6 +522,10 @@ class ThorServer:
         return self._message(agents, [], 0, seq)
 
     def _error_reply(self, action: str, message: str, code: str, seq: int, agent: Any = 0) -> bytes:
+        if len(message) > MAX_ERROR_CHARS:
+            message = f"{message[:MAX_ERROR_CHARS]}… ({len(message)} characters in all)"
+        if len(action) > 200:
+            action = action[:200] + "…"
         _log(f"error reply (sequenceId {seq}): {message}")
         if self._last_meta is not None:
             agents = [dict(m) for m in self._last_meta]
@@ -593,7 +626,12 @@ def serve(
                     _log("input stream cannot be trusted any more; exiting")
                     return 1
                 continue
-            _write_all(out_fd, server.handle(fields, problems))
+            try:
+                reply = server.handle(fields, problems)
+            except Exception as e:  # a bug while building the reply: report it, keep serving
+                _log(f"internal error:\n{traceback.format_exc()}")
+                reply = server.protocol_error_reply(f"internal error: {type(e).__name__}: {e}")
+            _write_all(out_fd, reply)
     except BrokenPipeError:
         _log("client stopped reading; exiting")
         return 0
@@ -672,11 +710,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         timeout = float(os.environ.get("THORGYM_THOR_MESSAGE_TIMEOUT", DEFAULT_MESSAGE_TIMEOUT_S))
     except ValueError:
-        _log("THORGYM_THOR_MESSAGE_TIMEOUT must be a number of seconds")
+        timeout = float("nan")
+    if not (0 <= timeout < float("inf")):
+        _log(
+            "THORGYM_THOR_MESSAGE_TIMEOUT must be a finite number of seconds >= 0 (0: no limit), "
+            f"got {os.environ['THORGYM_THOR_MESSAGE_TIMEOUT']!r}"
+        )
         return 2
     for path in (server_pipe, client_pipe):
         if not os.path.exists(path):
             _log(f"pipe {path} does not exist")
+            return 2
+        if not stat.S_ISFIFO(os.stat(path).st_mode):
+            _log(f"{path} is not a FIFO (the client creates both pipes with os.mkfifo)")
             return 2
     ppid = os.getppid()
     if ppid > 1:

@@ -246,8 +246,11 @@ def read_questions(source: str | Any) -> list[Question]:
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"IQA question file {path} does not exist")
-        text = path.read_text()
         where = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, IsADirectoryError) as e:
+            raise ValueError(f"{where}: not an IQA question CSV (UTF-8 text expected): {e}") from None
     else:
         text, where = str(source), "<text>"
     reader = csv.DictReader(io.StringIO(text))

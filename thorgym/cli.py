@@ -314,7 +314,7 @@ def train(
         one = args if seed_list is None else dataclasses.replace(args, seed=s, out=o)
         try:
             final = trainer.train(one)
-        except (ValueError, FileNotFoundError) as e:
+        except (ValueError, OSError) as e:  # OSError: also a full disk while writing a checkpoint
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from None
         typer.echo(f"wrote {final} and {o / 'learning_curve.png'}; tensorboard --logdir {o / 'tb'}")
@@ -655,6 +655,9 @@ def data_iqa(
         paths = write_splits(out, per_type=per_type, seed=seed, splits=names, workers=workers)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
+    except OSError as e:  # a full disk, a read-only folder: thorgym.atomic names the file
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
     for name, p in paths.items():
         typer.echo(f"wrote {p} ({name})")
 
@@ -717,6 +720,9 @@ def data_kqa(
         )
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
+    except OSError as e:  # a full disk, a read-only folder: thorgym.atomic names the file
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"wrote the split to {out} in {summary.get('seconds', 0):.0f} s")
     if baselines:
         from thorgym.kqa.baselines import format_results_markdown, run_baselines

@@ -15,13 +15,18 @@ Importing this module imports neither torch nor NumPy; the functions that need t
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from thorgym.atomic import atomic_writer, write_json_atomic
 from thorgym.device import resolve_device, set_threads  # noqa: F401  (the run's device/threads)
@@ -32,7 +37,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RunDir",
+    "EXIT_TERMINATED",
+    "checkpoint_contents",
+    "exit_terminated",
+    "stop_on_sigterm",
+    "termination_requested",
     "checkpoint_steps",
+    "load_torch_checkpoint",
+    "read_json",
     "read_scalars",
     "resolve_checkpoint",
     "resolve_device",
@@ -114,9 +126,15 @@ class RunDir:
     def write_checkpoint(
         self, path: Path, write: Callable[[IO[bytes]], object], meta: Mapping[str, object] | None = None
     ) -> Path:
-        """Write a checkpoint atomically with ``write(file)``; ``meta`` goes beside it as ``.json``."""
+        """Write a checkpoint atomically with ``write(file)``; ``meta`` goes beside it as ``.json``.
+
+        ``write`` fills a memory buffer first: torch's and SB3's zip writers, when the disk fills
+        up under them, raise unrelated errors from their cleanup that hide the ``OSError``.
+        """
+        buf = io.BytesIO()
+        write(buf)
         with atomic_writer(path) as f:
-            write(f)
+            f.write(buf.getbuffer())
         if meta is not None:
             write_json_atomic(path.with_suffix(".json"), dict(meta), indent=1)
         return path
@@ -213,5 +231,132 @@ def last_line(log: Path) -> str:
 
 
 def read_json(path: Path) -> dict[str, object]:
-    """A JSON object file (a checkpoint's meta, args.json); {} when absent."""
-    return json.loads(path.read_text()) if path.is_file() else {}
+    """A JSON object file (a checkpoint's meta, args.json); {} when absent.
+
+    A file that is not a JSON object (truncated, hand-edited) is a ``ValueError`` naming it, not
+    a ``JSONDecodeError`` from deep inside the caller.
+    """
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is corrupt: not valid JSON ({e}); delete or restore it") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is corrupt: expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+#: Exit status of a training run that SIGTERM stopped after saving a checkpoint (128 + SIGTERM,
+#: what a shell reports for a process ended by SIGTERM).
+EXIT_TERMINATED = 128 + signal.SIGTERM
+_terminate = threading.Event()
+
+
+def termination_requested() -> bool:
+    """True once SIGTERM arrived inside :func:`stop_on_sigterm`: save a checkpoint and stop."""
+    return _terminate.is_set()
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """Within this block SIGTERM asks the trainer to stop at its next safe point (the end of the
+    current update) instead of killing it mid-write, so that a cluster's preemption or a ``kill``
+    costs no more than the iteration in progress: the trainer saves a checkpoint and calls
+    :func:`exit_terminated`; ``--resume`` continues from it. A second SIGTERM ends the process at
+    once. Only the main thread can take signals; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if _terminate.is_set():  # asked twice: stop now, as without this handler
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        _terminate.set()
+        print("SIGTERM: saving a checkpoint after this update, then exiting", file=sys.stderr, flush=True)
+
+    _terminate.clear()
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _terminate.clear()
+
+
+def exit_terminated(checkpoint: Path) -> NoReturn:
+    """Leave after a SIGTERM checkpoint: say how to continue, exit with :data:`EXIT_TERMINATED`."""
+    print(f"stopped by SIGTERM; saved {checkpoint}; continue with the same command and --resume", flush=True)
+    raise SystemExit(EXIT_TERMINATED)
+
+
+def load_torch_checkpoint(
+    path: str | os.PathLike, fmt: str, what: str, hint: str, map_location: Any = "cpu"
+) -> dict[str, Any]:
+    """Read a ``torch.save``d checkpoint dict whose ``"format"`` entry is ``fmt``, safely.
+
+    Loaded with ``weights_only=True``, so a file that would run code when unpickled is refused
+    rather than executed. Every way the file can be wrong (missing, truncated, not a torch file,
+    unsafe, not a dict, another agent's checkpoint, another format version) is a ``ValueError``
+    (``FileNotFoundError`` when missing) naming the file, the problem and, via ``hint``, how to
+    get a good one. ``what`` names the kind of checkpoint in messages ("PPO", "tbone", ...).
+    """
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} checkpoint {path} does not exist; {hint}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        text = str(e)
+        # A GLOBAL the safe unpickler will not resolve is a callable or class: code that would run.
+        # ("Unsupported operand" and the like are bytes that are no pickle at all: corrupt.)
+        if "Weights only load failed" in text and "GLOBAL" in text:
+            bad = next((ln.strip() for ln in text.splitlines() if "GLOBAL" in ln), "")
+            raise ValueError(
+                f"refused to load {what} checkpoint {path}: it holds objects other than tensors and plain "
+                f"data ({bad}), which could run code when loaded; only load checkpoints you trust, {hint}"
+            ) from None
+        first = next((ln.strip() for ln in text.splitlines() if "Unsupported" in ln), text.splitlines()[0])
+        problem = f"corrupt, truncated or not a torch file ({first})"
+        raise ValueError(f"{path} is not a readable {what} checkpoint: {problem}; {hint}") from None
+    except Exception as e:  # noqa: BLE001 - truncated zip, bad magic, EOF, ...: one user error
+        first = str(e).splitlines()[0] if str(e) else ""
+        problem = f"corrupt, truncated or not a torch file ({type(e).__name__}: {first})"
+        raise ValueError(f"{path} is not a readable {what} checkpoint: {problem}; {hint}") from None
+    if not isinstance(ckpt, dict):
+        raise ValueError(
+            f"{path} is not a {what} checkpoint: it holds a {type(ckpt).__name__}, not a checkpoint "
+            f"dict; {hint}"
+        )
+    tag = ckpt.get("format")
+    if tag != fmt:
+        family = re.split(r"[-/.]v?\d+$", fmt)[0]
+        if isinstance(tag, str) and tag != fmt and re.split(r"[-/.]v?\d+$", tag)[0] == family:
+            raise ValueError(
+                f"{what} checkpoint {path} has format {tag!r}, written by another thorgym version; this "
+                f"version reads {fmt!r}: retrain, or evaluate it with the thorgym version that wrote it"
+            )
+        raise ValueError(f"{path} is not a {what} checkpoint (format {tag!r}, expected {fmt!r}); {hint}")
+    return ckpt
+
+
+@contextmanager
+def checkpoint_contents(path: str | os.PathLike, what: str) -> Iterator[None]:
+    """Turn errors raised while building a model from a checkpoint's contents (a missing entry,
+    a tensor of the wrong shape, a config key this version does not know) into one
+    ``ValueError`` naming the file, instead of a ``KeyError`` or a state-dict dump."""
+    try:
+        yield
+    except (KeyError, TypeError, RuntimeError, AttributeError, IndexError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ValueError(
+            f"{what} checkpoint {path} is incomplete or from an incompatible version "
+            f"({type(e).__name__}: {first[:300]}); retrain, or use the thorgym version that wrote it"
+        ) from None

@@ -11,6 +11,7 @@ Writes are atomic (:func:`save_torch_atomic`: temporary file in the same folder,
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -38,9 +39,15 @@ def save_torch_atomic(obj: object, path: str | os.PathLike) -> Path:
     never a partial write, and a crash leaves no truncated file under the final name (the
     temporary file is removed on any error). Parent folders are created; the file gets the
     usual umask-based permissions.
+
+    The object is serialised in memory first: torch's zip writer, when a write to the file
+    fails (a full disk), raises an unrelated ``RuntimeError`` from its cleanup that hides the
+    ``OSError``; writing finished bytes keeps the real error (ENOSPC, naming the file).
     """
+    buf = io.BytesIO()
+    torch.save(obj, buf)
     with atomic_writer(path) as f:
-        torch.save(obj, f)
+        f.write(buf.getbuffer())
     return Path(path)
 
 

@@ -22,7 +22,6 @@ import json
 import os
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -267,13 +266,15 @@ def train_detector(
 
 def load_detector(path: str | os.PathLike, device: str | torch.device = "cpu") -> Detector:
     """The :class:`Detector` written by :func:`train_detector`, in eval mode on ``device``."""
-    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if payload.get("format") != CKPT_FORMAT:
-        raise ValueError(f"{path}: not a HIMN detector checkpoint (format {payload.get('format')!r})")
-    if tuple(payload["classes"]) != MAP_CLASSES:
-        raise ValueError(f"{path}: trained on other classes than IQA's MAP_CLASSES")
-    model = Detector(**payload["config"])
-    model.load_state_dict(payload["state_dict"])
+    from thorgym.rundir import checkpoint_contents, load_torch_checkpoint
+
+    hint = "train one with `python -m thorgym.agents.himn.detector OUT`"
+    payload = load_torch_checkpoint(path, CKPT_FORMAT, "HIMN detector", hint)
+    with checkpoint_contents(path, "HIMN detector"):
+        if tuple(payload["classes"]) != MAP_CLASSES:
+            raise ValueError(f"{path}: trained on other classes than IQA's MAP_CLASSES")
+        model = Detector(**payload["config"])
+        model.load_state_dict(payload["state_dict"])
     return model.to(device).eval()
 
 

@@ -100,17 +100,19 @@ def evaluate_iqa(
     else:
         if checkpoint is None:
             raise ValueError(f"--agent {agent} needs --checkpoint (a run directory or .pt file)")
-        from thorgym.rundir import resolve_checkpoint
+        from thorgym.rundir import checkpoint_contents, resolve_checkpoint
 
-        state = load_checkpoint(resolve_checkpoint(checkpoint, (".pt",)))
-        if state["agent"] != agent:
-            raise ValueError(f"{checkpoint} holds a {state['agent']!r} agent, not {agent!r}")
-        policy = build_policy(agent)
-        policy.load_state_dict(state["policy"])
-        if state.get("answerer") is not None:
-            answerer = Answerer()
-            answerer.load_state_dict(state["answerer"])
-            answerer.eval()
+        path = resolve_checkpoint(checkpoint, (".pt",))
+        state = load_checkpoint(path)
+        if state.get("agent") != agent:
+            raise ValueError(f"{path} holds a {state.get('agent')!r} agent, not {agent!r}")
+        with checkpoint_contents(path, "IQA"):
+            policy = build_policy(agent)
+            policy.load_state_dict(state["policy"])
+            if state.get("answerer") is not None:
+                answerer = Answerer()
+                answerer.load_state_dict(state["answerer"])
+                answerer.eval()
         detector = detector or state.get("detector") or None
     if detector:
         from .detector import load_detector

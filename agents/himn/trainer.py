@@ -29,7 +29,13 @@ import torch.nn.functional as F
 from torch.distributions import Categorical
 
 from thorgym.agents.train_args import TrainOptions
-from thorgym.rundir import RunDir
+from thorgym.rundir import (
+    RunDir,
+    exit_terminated,
+    load_torch_checkpoint,
+    stop_on_sigterm,
+    termination_requested,
+)
 from thorgym.tasks import iqa
 
 from .driver import IQADriver
@@ -254,18 +260,11 @@ def _save(run: RunDir, path: Path, state: dict[str, Any]) -> Path:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """A thorgym IQA checkpoint (torch, ``weights_only``); a clear error for anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"IQA checkpoint {path} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable payload is the same user error
-        raise ValueError(f"{path} is not a readable thorgym IQA checkpoint ({e})") from None
-    if not isinstance(state, dict) or state.get("format") != "thorgym-iqa-v1":
-        raise ValueError(f"{path} is not a thorgym IQA checkpoint (no 'thorgym-iqa-v1' format tag)")
-    return state
+    hint = "train one with `thorgym train iqa --agent himn|flat`"
+    return load_torch_checkpoint(path, "thorgym-iqa-v1", "thorgym IQA", hint)
 
 
+@stop_on_sigterm()  # SIGTERM: checkpoint after the update in progress, then exit
 def train_iqa(args: IQATrainArgs) -> Path:
     """Train an IQA agent; returns the final checkpoint (``OUT/final.pt``)."""
     args.validate()
@@ -344,9 +343,14 @@ def train_iqa(args: IQATrainArgs) -> Path:
             for k, v in row.items():
                 if isinstance(v, int | float) and k != "steps":
                     writer.add_scalar(f"iqa/{k}", v, steps)
-        if steps >= next_ckpt:
-            _save(run, run.checkpoint(steps), state())
+        if steps >= next_ckpt or termination_requested():
+            path = _save(run, run.checkpoint(steps), state())
             next_ckpt = run.next_checkpoint(steps, args.checkpoint_every)
+            if termination_requested():
+                bar.close()
+                writer.close()
+                venv.close()
+                exit_terminated(path)
     bar.close()
     writer.close()
     venv.close()

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from thorgym.agents.runtime import resolve_device
+from thorgym.rundir import checkpoint_contents, load_torch_checkpoint
 
 from .model import PolicySpec, RecurrentActorCritic
 from .trainer import CKPT_FORMAT, latest_checkpoint, obs_to_torch
@@ -57,6 +58,9 @@ class PPOPolicy:
         return action.cpu().numpy().astype(np.int64)
 
 
+_HINT = "pass a final.pt or checkpoints/ckpt_*.pt written by `thorgym train objectnav --agent ppo`"
+
+
 def load_policy(path: Path, device: str = "cpu", seed: int = 0) -> PPOPolicy:
     """Load a PPO checkpoint (``final.pt``, a ``ckpt_<steps>.pt`` or a run directory: its
     ``final.pt``, else its latest checkpoint) as a batched acting :class:`PPOPolicy`."""
@@ -66,12 +70,9 @@ def load_policy(path: Path, device: str = "cpu", seed: int = 0) -> PPOPolicy:
         if found is None:
             raise FileNotFoundError(f"{path} holds neither final.pt nor checkpoints/ckpt_*.pt")
         path = found
-    if not path.is_file():
-        raise FileNotFoundError(f"PPO checkpoint not found: {path}")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != CKPT_FORMAT:
-        raise ValueError(f"{path} is not a thorgym PPO checkpoint (format {CKPT_FORMAT!r})")
+    payload = load_torch_checkpoint(path, CKPT_FORMAT, "PPO", _HINT)
     dev = resolve_device(device)
-    model = RecurrentActorCritic(PolicySpec.from_dict(payload["spec"]))
-    model.load_state_dict(payload["model"])
+    with checkpoint_contents(path, "PPO"):
+        model = RecurrentActorCritic(PolicySpec.from_dict(payload["spec"]))
+        model.load_state_dict(payload["model"])
     return PPOPolicy(model.to(dev), dev, seed)

@@ -47,6 +47,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from thorgym.agents.backbones.checkpoint import load_backbone_state, save_torch_atomic
 from thorgym.agents.runtime import DistInfo, all_reduce_mean, init_distributed, resolve_device, set_threads
+from thorgym.rundir import exit_terminated, termination_requested
 
 from .model import PolicySpec, RecurrentActorCritic, spec_from_space
 
@@ -213,10 +214,11 @@ def train(
     seg_iters = math.ceil(cfg.checkpoint_every / per_iter) if cfg.checkpoint_every else 0
     start_iter = 0
     if resume and (ckpt := latest_checkpoint(out)) is not None:
-        payload = torch.load(ckpt, map_location="cpu", weights_only=True)
-        if payload.get("format") != CKPT_FORMAT:
-            raise ValueError(f"{ckpt} is not a thorgym PPO checkpoint")
-        if (payload["num_envs"], payload["world"]) != (n, info.world):
+        from thorgym.rundir import load_torch_checkpoint
+
+        hint = "delete it to resume from the previous checkpoint, or train without --resume"
+        payload = load_torch_checkpoint(ckpt, CKPT_FORMAT, "PPO", hint)
+        if (payload.get("num_envs"), payload.get("world")) != (n, info.world):
             raise ValueError(
                 f"{ckpt} was written with {payload['num_envs']} envs × {payload['world']} processes; "
                 f"exact resume needs the same, got {n} × {info.world}"
@@ -398,6 +400,14 @@ def train(
                 writer.add_scalar(k, v, global_step)
             if log is not None:
                 log({"global_step": global_step, **scalars})
+        if termination_requested() and not info.enabled and it + 1 < iterations:
+            # SIGTERM (single process; torchrun stops its workers itself): keep this update.
+            # Resuming from here restarts the segment's environments, so the continuation is not
+            # bit-identical to an uninterrupted run (the periodic checkpoints are).
+            path = out / "checkpoints" / f"ckpt_{global_step}.pt"
+            save_torch_atomic(_payload(model, optimizer, gen, cfg, spec, it + 1, global_step, 1, n), path)
+            writer.close()
+            exit_terminated(path)
     final = out / "final.pt"
     if info.is_main:
         it_done = max(iterations, start_iter)

@@ -40,7 +40,15 @@ import torch
 
 from thorgym.agents.backbones import build_backbone, load_backbone_state
 from thorgym.agents.train_args import TrainArgs
-from thorgym.rundir import RunDir, resolve_device, set_threads, write_learning_curve
+from thorgym.rundir import (
+    RunDir,
+    exit_terminated,
+    resolve_device,
+    set_threads,
+    stop_on_sigterm,
+    termination_requested,
+    write_learning_curve,
+)
 
 from .adapt import FastWeightLearner
 from .checkpoint import CKPT_FORMAT, EXT, load_savn_checkpoint
@@ -353,6 +361,7 @@ def a2c_loss(
     }
 
 
+@stop_on_sigterm()  # SIGTERM: checkpoint after the batch in progress, then exit
 def train_savn(args: TrainArgs, env: Any = None) -> Path:
     """Train (or resume) SAVN / non-adaptive A3C; returns the final checkpoint path."""
     set_threads(args.threads)
@@ -413,9 +422,11 @@ def train_savn(args: TrainArgs, env: Any = None) -> Path:
                     f"{(step - steps0) / max(time.time() - t0, 1e-9):.0f} steps/s",
                     flush=True,
                 )
-            if step >= next_ckpt:
-                _save(run, trainer.state(meta), run.checkpoint(step))
+            if step >= next_ckpt or termination_requested():
+                path = _save(run, trainer.state(meta), run.checkpoint(step))
                 next_ckpt = run.next_checkpoint(step, args.checkpoint_every)
+                if termination_requested():
+                    exit_terminated(path)  # the finally below closes the writer and the envs
         meta["train_seconds"] = time.time() - t0
         final = _save(run, trainer.state(meta), run.final)
     finally:

@@ -22,7 +22,6 @@ go to ``OUT/tb``, the learning curve to ``OUT/learning_curve.png``.
 from __future__ import annotations
 
 import io
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,7 +31,15 @@ import numpy as np
 import torch
 
 from thorgym.agents.train_args import TrainOptions
-from thorgym.rundir import RunDir
+from thorgym.atomic import write_json_atomic
+from thorgym.rundir import (
+    RunDir,
+    checkpoint_contents,
+    exit_terminated,
+    load_torch_checkpoint,
+    stop_on_sigterm,
+    termination_requested,
+)
 from thorgym.tasks import furniture as fur
 
 from .distributions import joint_entropy, joint_log_prob, sample_joint
@@ -181,17 +188,18 @@ def save_checkpoint(
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[TBone, dict[str, Any]]:
     """The model of a tbone checkpoint, and the checkpoint's contents."""
-    ckpt = torch.load(str(path), map_location=device, weights_only=False)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"{path} is not a tbone checkpoint (format {CHECKPOINT_FORMAT}); train one with "
-            "`thorgym train furnlift --agent tbone`"
-        )
-    model = TBone(TBoneConfig(**ckpt["config"])).to(device)
-    model.load_state_dict(ckpt["model"])
-    return model, ckpt
+    hint = "train one with `thorgym train furnlift|furnmove --agent tbone`"
+    ckpt = load_torch_checkpoint(path, CHECKPOINT_FORMAT, "tbone", hint)  # weights only: no code runs
+    with checkpoint_contents(path, "tbone"):
+        model = TBone(TBoneConfig(**ckpt["config"]))
+        model.load_state_dict(ckpt["model"])
+        missing = {"task", "comm"} - set(ckpt["args"])  # the evaluator reads them
+        if missing:
+            raise KeyError(f"'args' lacks {sorted(missing)}")
+    return model.to(device), ckpt
 
 
+@stop_on_sigterm()  # SIGTERM: checkpoint after the update in progress, then exit
 def train_furniture(args: FurnitureTrainArgs) -> Path:
     """Train the communicating agents; returns the final checkpoint."""
     from thorgym.device import resolve_device
@@ -321,24 +329,28 @@ def train_furniture(args: FurnitureTrainArgs) -> Path:
         writer.add_scalar("train/cordial", float(cord.detach()), steps)
         writer.add_scalar("train/expert_probability", p_expert, steps)
         writer.add_scalar("time/fps", (steps - s0) / max(1e-6, time.time() - t0), steps)
-        if steps >= next_ckpt:
-            save_checkpoint(run, run.checkpoint(steps), model, opt, _state(steps, episodes, rng), args)
+        if steps >= next_ckpt or termination_requested():
+            path = save_checkpoint(run, run.checkpoint(steps), model, opt, _state(steps, episodes, rng), args)
             next_ckpt = run.next_checkpoint(steps, args.checkpoint_every)
+            if termination_requested():
+                if bar is not None:
+                    bar.close()
+                writer.close()
+                exit_terminated(path)
     if bar is not None:
         bar.close()
     writer.close()
     final = save_checkpoint(run, run.final, model, opt, _state(steps, episodes, rng), args)
     _write_curve(run)
-    (run.root / "train_summary.json").write_text(
-        json.dumps(
-            {
-                "steps": steps,
-                "episodes": episodes,
-                "seconds": round(time.time() - t0, 1),
-                "success_last_100": float(np.mean([r["success"] for r in recent[-100:]])) if recent else None,
-            },
-            indent=1,
-        )
+    write_json_atomic(
+        run.root / "train_summary.json",
+        {
+            "steps": steps,
+            "episodes": episodes,
+            "seconds": round(time.time() - t0, 1),
+            "success_last_100": float(np.mean([r["success"] for r in recent[-100:]])) if recent else None,
+        },
+        indent=1,
     )
     return final
 

@@ -362,7 +362,7 @@ def test_corrupt_savn_checkpoint_is_a_clear_error(tmp_path):
         app,
         ["eval", "objectnav", "--agent", "savn", "--checkpoint", str(tmp_path), "--out", str(tmp_path / "o")],
     )
-    assert res.exit_code == 2 and "not a SAVN checkpoint" in res.output
+    assert res.exit_code == 2 and "not a readable SAVN checkpoint" in res.output
 
 
 def test_bench_train_measures_both_agents(small_env):
