@@ -812,11 +812,10 @@ class Controller:
         sim.push_objects([0], [idx], direction, magnitude)
         return True, ""
 
-    def _target(self, action: str, agent: int, force: bool, kw: dict[str, Any]) -> tuple[int | None, str]:
-        """The object an action names by ``objectId`` (visible unless forced) or by screen point
-        ``x, y`` (AI2-THOR's messages): (index, "") or (None, error message)."""
-        sim = self.simulator
-        world = sim.worlds[0]
+    @staticmethod
+    def _target_by_id(action: str, kw: dict[str, Any]) -> bool:
+        """Check how an action names its target: True by ``objectId``, False by screen point
+        ``x, y``; giving both or neither raises ValueError."""
         has_id = "objectId" in kw
         has_xy = [k for k in ("x", "y") if k in kw]
         if has_id and has_xy:
@@ -824,14 +823,25 @@ class Controller:
         if not has_id and len(has_xy) < 2:
             missing = "'objectId'" if not has_xy else f"'{'y' if has_xy == ['x'] else 'x'}'"
             raise ValueError(f"{action}: missing required argument {missing} (objectId, or x and y)")
-        if has_id:
-            oid = kw["objectId"]
-            if oid not in world.index:
-                return None, f"Object ID appears to be invalid: {oid!r} is not in {world.spec.name}"
-            idx = world.index[oid]
-            if not force and not bool(sim.visible()[0, agent, idx]):
-                return None, f"{oid} is not visible to Agent {agent} (within {sim.visibility_distance} m)"
-            return idx, ""
+        return has_id
+
+    def _object_by_id(self, agent: int, force: bool, oid: str) -> tuple[int | None, str]:
+        """The index of ``oid`` if it exists and the agent sees it (or `force`), else an error."""
+        sim = self.simulator
+        world = sim.worlds[0]
+        if oid not in world.index:
+            return None, f"Object ID appears to be invalid: {oid!r} is not in {world.spec.name}"
+        idx = world.index[oid]
+        if not force and not bool(sim.visible()[0, agent, idx]):
+            return None, f"{oid} is not visible to Agent {agent} (within {sim.visibility_distance} m)"
+        return idx, ""
+
+    def _target(self, action: str, agent: int, force: bool, kw: dict[str, Any]) -> tuple[int | None, str]:
+        """The object an action names by ``objectId`` (visible unless forced) or by screen point
+        ``x, y`` (AI2-THOR's messages): (index, "") or (None, error message)."""
+        if self._target_by_id(action, kw):
+            return self._object_by_id(agent, force, kw["objectId"])
+        sim = self.simulator
         x, y = float(kw["x"]), float(kw["y"])
         hit = sim.object_at(x, y, agent=agent, worlds=[0])
         reason, code = int(hit.reason[0]), int(hit.code[0])
@@ -840,23 +850,19 @@ class Controller:
         if reason == POINT_NOTHING:
             return None, f"No SimObject found at (x: {x:g}, y: {y:g})"
         if reason == POINT_TOO_FAR and not force:
+            oid = sim.worlds[0].objects[code].object_id
             return None, (
-                f"Target sim object: ({world.objects[code].object_id}) at screen coordinate: ({x:g}, {y:g}) "
-                f"is beyond your visibilityDistance: {sim.visibility_distance:g}!"
+                f"Target sim object: ({oid}) at screen coordinate: ({x:g}, {y:g}) is beyond your "
+                f"visibilityDistance: {sim.visibility_distance:g}!\nHint: Ignore this check by passing in "
+                "forceAction=True or update visibility distance, call "
+                "controller.reset(visibilityDistance=<new visibility distance>)."
             )
         return code, ""
 
     def _interact(self, action: str, agent: int, force: bool, kw: dict[str, Any]) -> tuple[bool, str]:
         """By objectId (visible to the agent unless forced) or by screen point x, y (AI2-THOR)."""
         sim = self.simulator
-        world = sim.worlds[0]
-        has_id = "objectId" in kw
-        has_xy = [k for k in ("x", "y") if k in kw]
-        if has_id and has_xy:
-            raise ValueError(f"{action}: give either objectId or x and y, not both")
-        if not has_id and len(has_xy) < 2:
-            missing = "'objectId'" if not has_xy else f"'{'y' if has_xy == ['x'] else 'x'}'"
-            raise ValueError(f"{action}: missing required argument {missing} (objectId, or x and y)")
+        has_id = self._target_by_id(action, kw)
         if "openness" in kw and "moveMagnitude" in kw:
             raise ValueError("OpenObject: give openness or its old name moveMagnitude, not both")
         # AI2-THOR: moveMagnitude is openness' old name, and moveMagnitude=0 means fully open.
@@ -870,15 +876,9 @@ class Controller:
                 action, float(kw["x"]), float(kw["y"]), [0], agent=agent, openness=openness, force=force
             )
             return bool(ok[0]), errs[0]
-        oid = kw["objectId"]
-        if oid not in world.index:
-            return False, f"Object ID appears to be invalid: {oid!r} is not in {world.spec.name}"
-        idx = world.index[oid]
-        if not force and not bool(sim.visible()[0, agent, idx]):
-            return (
-                False,
-                f"{oid} is not visible to Agent {agent} (within {sim.visibility_distance} m)",
-            )
+        idx, err = self._object_by_id(agent, force, kw["objectId"])
+        if idx is None:
+            return False, err
         ok, errs = sim.interact(action, [0], [idx], agent=agent, openness=openness)
         return bool(ok[0]), errs[0]
 
