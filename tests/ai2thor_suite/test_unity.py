@@ -4,9 +4,9 @@ Source: ``ai2thor/tests/test_unity.py`` of allenai/ai2thor (commit 007da26d95238
 later versions add Unity-only cases). Each test keeps its upstream name and intent; what was
 specific to Unity's FloorPlan28 (hard-coded coordinates, objectIds, counts) is derived from the
 scene's own metadata instead, and each such replacement is commented. Tests of what cannot
-apply to thorgym (Unity test actions, third-party cameras, arm / drone / LoCoBot agents,
-materials, liquids, held-object manipulation, exact Unity geometry) are not ported; the table
-in docs/thorgym-thor.md lists them with the reason.
+apply to thorgym (Unity test actions, the stochastic agent, arm / drone / LoCoBot agents,
+material randomisation, exact Unity geometry) are not ported; the table in docs/thorgym-thor.md
+lists them with the reason.
 """
 
 from __future__ import annotations
