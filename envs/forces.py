@@ -335,20 +335,12 @@ class ForcePushEnv(gym.Env):
 
     def _project(self, p: np.ndarray) -> tuple[float, float]:
         """Image point (x, y in [0, 1] inside the frame) of world point p."""
-        import math
-
-        from thorgym.sim.layout import CAMERA_HEIGHT
+        from thorgym.sim.render import project_points
 
         sim = self._sim
-        cam = sim.pos[0, 0].cpu().numpy().astype(np.float64) + np.array([0.0, CAMERA_HEIGHT, 0.0])
-        y, h = math.radians(self._yaw), math.radians(30.0)
-        fwd = np.array([math.sin(y) * math.cos(h), -math.sin(h), math.cos(y) * math.cos(h)])
-        right = np.array([math.cos(y), 0.0, -math.sin(y)])
-        up = np.array([math.sin(y) * math.sin(h), math.cos(h), math.cos(y) * math.sin(h)])
-        d = p - cam
-        depth = max(float(d @ fwd), 1e-3)
-        t = math.tan(math.radians(sim.field_of_view) / 2)
-        return 0.5 + 0.5 * float(d @ right) / (depth * t), 0.5 - 0.5 * float(d @ up) / (depth * t)
+        pose = sim.pos[0, 0].cpu().numpy().astype(np.float64)
+        uv, _ = project_points(p, np.array([*pose, self._yaw, 30.0]), self.size, self.size, sim.field_of_view)
+        return float(uv[0, 0]) / self.size, float(uv[0, 1]) / self.size
 
     # -- Gymnasium API -----------------------------------------------------------------------
     def reset(

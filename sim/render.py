@@ -85,6 +85,30 @@ def _rolled(right: torch.Tensor, up: torch.Tensor, roll: torch.Tensor) -> tuple[
     return c * right + s * up, c * up - s * right
 
 
+def project_points(
+    points: np.ndarray, camera: np.ndarray, width: int, height: int, fov: float = 90.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where world points (T, 3) land in the frame of an agent's camera: pixel coordinates (T, 2)
+    (x right, y down; pixel j spans [j, j + 1), as :func:`pixel_grid` lays its rays) and (T,) bool
+    in front of the camera. ``camera`` is the agent's pose (x, y, z, yaw, horizon); the camera
+    sits CAMERA_HEIGHT above it, with the renderer's basis (:func:`camera_basis`)."""
+    from .layout import CAMERA_HEIGHT
+
+    cam = np.asarray(camera, dtype=np.float64).reshape(5)
+    basis = camera_basis(torch.tensor([cam[3]]), torch.tensor([cam[4]]))
+    fwd, right, up = (v[0].double().numpy() for v in basis)
+    eye = np.array([cam[0], cam[1] + CAMERA_HEIGHT, cam[2]])
+    d = np.asarray(points, dtype=np.float64).reshape(-1, 3) - eye
+    cf, cr, cu = d @ fwd, d @ right, d @ up
+    ty = math.tan(math.radians(fov) / 2)
+    tx = ty * width / height
+    front = cf > 1e-3
+    safe = np.where(front, cf, 1.0)
+    u = (cr / safe / tx + 1) / 2 * width
+    v = (1 - cu / safe / ty) / 2 * height
+    return np.stack([u, v], 1), front
+
+
 def pixel_grid(height: int, width: int, fov: float, device: torch.device) -> torch.Tensor:
     """Camera-space ray directions (H*W, 2) as (x right, y up) at unit forward distance."""
     ty = math.tan(math.radians(fov) / 2)

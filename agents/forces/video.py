@@ -63,26 +63,11 @@ def project(
     points: np.ndarray, camera: np.ndarray, width: int, height: int, fov: float = FOV
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pixel coordinates (T, 2) (x right, y down; pixel j spans [j, j + 1)) of world points (T, 3)
-    seen by ``camera`` (agent x, y, z, yaw, horizon), and (T,) bool: in front of the camera."""
-    import torch
+    seen by ``camera`` (agent x, y, z, yaw, horizon), and (T,) bool: in front of the camera
+    (:func:`thorgym.sim.render.project_points`)."""
+    from thorgym.sim.render import project_points
 
-    from thorgym.sim.layout import CAMERA_HEIGHT
-    from thorgym.sim.render import camera_basis
-
-    cam = np.asarray(camera, dtype=np.float64)
-    fwd, right, up = (
-        v[0].double().numpy() for v in camera_basis(torch.tensor([cam[3]]), torch.tensor([cam[4]]))
-    )
-    eye = np.array([cam[0], cam[1] + CAMERA_HEIGHT, cam[2]])
-    d = np.asarray(points, dtype=np.float64).reshape(-1, 3) - eye
-    cf, cr, cu = d @ fwd, d @ right, d @ up
-    ty = math.tan(math.radians(fov) / 2)
-    tx = ty * width / height
-    front = cf > 1e-3
-    safe = np.where(front, cf, 1.0)
-    u = (cr / safe / tx + 1) / 2 * width
-    v = (1 - cu / safe / ty) / 2 * height
-    return np.stack([u, v], 1), front
+    return project_points(points, camera, width, height, fov)
 
 
 def class_direction(cls: int, camera_yaw: float) -> np.ndarray:
