@@ -50,7 +50,7 @@ import numpy as np
 import torch
 
 from thorgym.datasets.forces import ForceArrays, load_split
-from thorgym.rundir import RunDir
+from thorgym.rundir import RunDir, exit_terminated, stop_on_sigterm, termination_requested
 from thorgym.tasks.forces import STEPS, class_weights, score
 
 from .data import make_batch, mirror_classes
@@ -273,6 +273,7 @@ def total_steps(args: ForcesTrainArgs, train_samples: int) -> int:
     return args.steps
 
 
+@stop_on_sigterm()  # SIGTERM: checkpoint after the step in progress, then exit (resume continues)
 def train_forces(args: ForcesTrainArgs) -> Path:
     """Train the force-prediction model; returns the final checkpoint (``OUT/final.pt``, the
     model selected on the val split)."""
@@ -380,9 +381,13 @@ def train_forces(args: ForcesTrainArgs) -> Path:
                 if row.get(key) is not None:
                     writer.add_scalar(name, row[key], step)
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_seq=row.get("val_sequence_accuracy"))
-        if step >= next_ckpt or step == total:
-            _save(run, run.checkpoint(step), _payload(model, opt, step, state_extra()))
+        if step >= next_ckpt or step == total or termination_requested():
+            saved = _save(run, run.checkpoint(step), _payload(model, opt, step, state_extra()))
             _prune(run, args.keep_checkpoints)
+            if termination_requested():
+                bar.close()
+                writer.close()
+                exit_terminated(saved)
             next_ckpt = run.next_checkpoint(step, args.checkpoint_every)
     bar.close()
     writer.close()

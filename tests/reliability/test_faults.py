@@ -337,3 +337,17 @@ def test_the_next_write_removes_temporaries_of_dead_writers_only(tmp_path: Path)
     write_text_atomic(tmp_path / "data.json", "{}")
     assert not stale.exists() and live.exists() and other.exists()
     assert (tmp_path / "data.json").read_text() == "{}"
+
+
+def test_sigterm_during_forces_training_saves_a_checkpoint_and_resume_continues(tmp_path: Path) -> None:
+    from thorgym.agents.forces.trainer import load_checkpoint
+    from thorgym.datasets.forces import generate_forces
+
+    data = tmp_path / "data"
+    generate_forces(data, scenes=["FloorPlan1", "FloorPlan221"], n=4, seed=0, size=64, progress=False)
+    train = ["train", "forces", "--data", str(data), "--batch-size", "4", "--checkpoint-every", "100000",
+             "--no-progress"]  # fmt: skip
+    ckpt, r = _sigterm_then_resume(tmp_path, train, ".pt", 5)
+    assert load_checkpoint(ckpt)["step"] == r["steps"]
+    resumed = r["out"] / "checkpoints" / f"ckpt_{r['steps'] + 5:010d}.pt"
+    assert load_checkpoint(resumed)["step"] == r["steps"] + 5  # continued, not restarted
