@@ -25,9 +25,8 @@ SCENES = ("FloorPlan1", "FloorPlan201", "FloorPlan301", "FloorPlan401")
 def run(size: int = 64, scenes: tuple[str, ...] = SCENES, min_seconds: float = 2.0) -> list[dict[str, Any]]:
     import torch
 
-    from thorgym.datasets.forces import _push_direction, scene_samples, scene_simulator
-    from thorgym.sim.objects import OBJECT_TYPES
-    from thorgym.sim.physics import FORCE_SECONDS, MAX_PUSH_SPEED, ScenePhysics
+    from thorgym.datasets.forces import scene_samples, scene_simulator
+    from thorgym.sim.physics import ScenePhysics, max_push_magnitude, push_direction
     from thorgym.tasks.forces import MAGNITUDES, PUSH_ANGLES
 
     torch.set_num_threads(1)
@@ -45,10 +44,9 @@ def run(size: int = 64, scenes: tuple[str, ...] = SCENES, min_seconds: float = 2
             physics: Any = physics, rng: Any = rng, simulated: list = simulated, world: Any = world
         ) -> int:
             j = int(rng.choice(physics.dynamic))
-            mass = OBJECT_TYPES[world.objects[j].object_type].mass
-            allowed = [m for m in MAGNITUDES if m * FORCE_SECONDS / mass <= MAX_PUSH_SPEED] or [1.0]
+            allowed = [m for m in MAGNITUDES if m <= max_push_magnitude(world, j)] or [1.0]
             r = physics.push(
-                j, _push_direction(0.0, float(rng.choice(PUSH_ANGLES))), float(rng.choice(allowed)),
+                j, push_direction(0.0, float(rng.choice(PUSH_ANGLES))), float(rng.choice(allowed)),
                 world.objects[j].center + rng.uniform(-0.02, 0.02, 3),
             )  # fmt: skip
             simulated[0] += float(r.times[-1])

@@ -153,12 +153,6 @@ SAMPLES_PER_VIEW = 3  # pushes recorded from one rendered view (different object
 PICKUPABLE_WEIGHT = 4.0  # how much likelier a pickupable candidate is pushed than a moveable one
 
 
-def _push_direction(yaw_deg: float, angle_deg: float) -> np.ndarray:
-    """World direction of a horizontal push `angle_deg` clockwise from a camera turned `yaw_deg`."""
-    a = np.radians(yaw_deg + angle_deg)
-    return np.array([np.sin(a), 0.0, np.cos(a)])
-
-
 def scene_samples(
     scene: str, n: int, seed: int, size: int = 64, sim: BatchedSimulator | None = None
 ) -> tuple[ForceArrays | None, dict]:
@@ -170,7 +164,7 @@ def scene_samples(
     agent's pose, so it can be reused.
     """
     from thorgym.sim.objects import OBJECT_TYPES
-    from thorgym.sim.physics import MAX_PUSH_SPEED, push_speed
+    from thorgym.sim.physics import MAX_PUSH_SPEED, push_direction, push_speed
     from thorgym.sim.scenes import parse_scene
 
     if n < 1:
@@ -228,7 +222,7 @@ def scene_samples(
             res = sim.push_objects(
                 [0],
                 [int(j)],
-                _push_direction(yaw, angle),
+                push_direction(yaw, angle),
                 magnitude,
                 point=point3d,
                 apply=False,

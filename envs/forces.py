@@ -365,9 +365,7 @@ class ForcePushEnv(gym.Env):
                 "scene": self._sim.worlds[0].spec.name, "object_id": o.object_id}  # fmt: skip
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        from thorgym.datasets.forces import _push_direction
-        from thorgym.sim.objects import OBJECT_TYPES
-        from thorgym.sim.physics import FORCE_SECONDS, MAX_PUSH_SPEED
+        from thorgym.sim.physics import max_push_magnitude, push_direction
 
         if self._sim is None or self._index < 0:
             raise RuntimeError("ForcePushEnv.step called before reset(); call env.reset() first")
@@ -375,9 +373,8 @@ class ForcePushEnv(gym.Env):
         if a.shape != (2,) or not self.action_space.contains(a.astype(np.int64)):
             raise ValueError(f"action must be [direction 0-7, magnitude 0-4], got {action!r}")
         world = self._sim.worlds[0]
-        mass = OBJECT_TYPES[world.objects[self._index].object_type].mass
-        magnitude = min(float(MAGNITUDES[int(a[1])]), MAX_PUSH_SPEED * mass / FORCE_SECONDS)
-        direction = _push_direction(self._yaw, float(self.ANGLES[int(a[0])]))
+        magnitude = min(float(MAGNITUDES[int(a[1])]), max_push_magnitude(world, self._index))
+        direction = push_direction(self._yaw, float(self.ANGLES[int(a[0])]))
         self._sim.push_objects([0], [self._index], direction, magnitude)
         self._pushes += 1
         before, self._dist = self._dist, self._distance()

@@ -769,7 +769,15 @@ class Controller:
         ``moveMagnitude`` newtons on the target (by objectId or screen point x, y), horizontal,
         ``pushAngle`` degrees clockwise from the agent's forward (Push 0, Pull 180); MuJoCo then
         simulates the world until everything is at rest (:mod:`thorgym.sim.physics`)."""
-        from .physics import FORCE_SECONDS, MAX_MAGNITUDE, MAX_PUSH_SPEED, can_be_pushed, enclosed, push_speed
+        from .physics import (
+            MAX_MAGNITUDE,
+            MAX_PUSH_SPEED,
+            can_be_pushed,
+            enclosed,
+            max_push_magnitude,
+            push_direction,
+            push_speed,
+        )
 
         for key in ("moveMagnitude", *(("pushAngle",) if action == "DirectionalPush" else ())):
             v = kw.get(key)
@@ -803,13 +811,9 @@ class Controller:
                 f"{action}: moveMagnitude {magnitude:g} N would throw {oid} ({mass:g} kg) "
                 f"at {speed:.1f} m/s; "
                 f"thorgym.sim allows at most {MAX_PUSH_SPEED:g} m/s, so at most "
-                f"{MAX_PUSH_SPEED * mass / FORCE_SECONDS:g} N for this object"
+                f"{max_push_magnitude(world, idx):g} N for this object"
             )
-        yaw = math.radians(float(sim.yaw[0, agent]))
-        fx, fz = math.sin(yaw), math.cos(yaw)
-        a = math.radians(angle) * -1.0  # AI2-THOR: negative so positive angles turn clockwise
-        direction = [fx * math.cos(a) - fz * math.sin(a), 0.0, fx * math.sin(a) + fz * math.cos(a)]
-        sim.push_objects([0], [idx], direction, magnitude)
+        sim.push_objects([0], [idx], push_direction(float(sim.yaw[0, agent]), angle), magnitude)
         return True, ""
 
     @staticmethod

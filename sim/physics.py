@@ -62,6 +62,18 @@ def push_speed(world: World, index: int, magnitude: float) -> float:
     return float(magnitude) * FORCE_SECONDS / OBJECT_TYPES[world.objects[index].object_type].mass
 
 
+def max_push_magnitude(world: World, index: int) -> float:
+    """The largest push (newtons) object `index` may take: the one giving :data:`MAX_PUSH_SPEED`."""
+    return MAX_PUSH_SPEED * OBJECT_TYPES[world.objects[index].object_type].mass / FORCE_SECONDS
+
+
+def push_direction(yaw_deg: float, push_angle_deg: float) -> np.ndarray:
+    """AI2-THOR's ``directionalPush`` direction (3,): horizontal, `push_angle_deg` clockwise from
+    the forward of an agent (or camera) turned `yaw_deg` (yaw 0 looks along +z, 90 along +x)."""
+    a = np.radians(yaw_deg + push_angle_deg)
+    return np.array([np.sin(a), 0.0, np.cos(a)])
+
+
 def can_be_pushed(world: World, index: int) -> bool:
     """AI2-THOR's ``canBePushed``: pickupable or moveable (and here: not held by an agent)."""
     o = world.objects[index]
